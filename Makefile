@@ -1,0 +1,43 @@
+# The few commands a user types. `make repro` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+PORT ?= 5000
+
+.PHONY: setup repro test lint format ui bench clean-venv
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+
+# Installs exactly the locked versions, then the package itself (editable, no extra deps).
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
+	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+repro: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+# MLflow UI on the project store, bound to localhost: `make ui PORT=5001` for another port.
+ui: setup
+	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
+	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
+	  --default-artifact-root "$(CURDIR)/mlartifacts"
+
+# Re-lock after editing dependencies in pyproject.toml.
+lock: $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements.lock

@@ -1,0 +1,1 @@
+"""Moving MNIST: local generation, download of the real file, splitting and batching."""

@@ -1,0 +1,215 @@
+"""The ConvLSTM next-frame predictor, built from `model` params with Keras 3 APIs only.
+
+Causal by construction: frames enter one at a time through a stack of `ConvLSTM2D`
+layers, and each prediction comes from a per-frame head (1x1 conv, no temporal mixing) on
+the top layer's output. The seed's Conv3D head mixed frames t-1..t+1, so its output t saw
+input t+1, its own target; nothing here reads a frame later than the one it predicts from.
+
+Frames are folded into `patch_size` x `patch_size` patches (space-to-depth: 64x64x1 ->
+16x16x16 for patch 4), which cuts the recurrent convolution's cost about patch_size**2 times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+State = list  # [h, c] of one ConvLSTM2D layer
+
+
+def space_to_depth(frames, patch_size: int):
+    """(..., H, W, C) -> (..., H/p, W/p, p*p*C); keeps leading axes (batch, time)."""
+    if patch_size == 1:
+        return frames
+    shape = ops.shape(frames)
+    lead, (h, w, c) = shape[:-3], shape[-3:]
+    p = patch_size
+    x = ops.reshape(frames, (-1, h // p, p, w // p, p, c))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (*lead, h // p, w // p, p * p * c))
+
+
+def depth_to_space(patches, patch_size: int, channels: int = 1):
+    """Inverse of `space_to_depth`."""
+    if patch_size == 1:
+        return patches
+    shape = ops.shape(patches)
+    lead, (hp, wp) = shape[:-3], shape[-3:-1]
+    p = patch_size
+    x = ops.reshape(patches, (-1, hp, wp, p, p, channels))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (*lead, hp * p, wp * p, channels))
+
+
+def _norm_layer(kind: str, groups: int, name: str) -> layers.Layer | None:
+    if kind == "none":
+        return None
+    if kind == "batch":
+        return layers.BatchNormalization(name=name)
+    if kind == "layer":
+        return layers.LayerNormalization(axis=(-3, -2, -1), name=name)
+    if kind == "group":
+        return layers.GroupNormalization(groups=groups, name=name)
+    raise ValueError(f"unknown normalization {kind!r}")
+
+
+@keras.saving.register_keras_serializable(package="nextframe")
+class NextFramePredictor(keras.Model):
+    """Reads context frames (B, T, H, W, 1) in [0, 1]; returns the next `horizon` frames.
+
+    The context length T is free; the future is predicted closed loop, each predicted frame
+    fed back as the next input. `encode` and `step` are the two halves, used by
+    `nextframe.rollout` for any horizon.
+    """
+
+    def __init__(
+        self,
+        filters: Sequence[int],
+        kernel_sizes: Sequence[int],
+        patch_size: int,
+        horizon: int,
+        activation: str = "tanh",
+        normalization: str = "none",
+        norm_groups: int = 4,
+        head_bias_init: float = -3.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = list(filters)
+        self.kernel_sizes = list(kernel_sizes)
+        self.patch_size = patch_size
+        self.horizon = horizon
+        self.activation = activation
+        self.normalization = normalization
+        self.norm_groups = norm_groups
+        self.head_bias_init = head_bias_init
+        self.recurrent = [
+            layers.ConvLSTM2D(
+                f,
+                k,
+                padding="same",
+                activation=activation,
+                return_sequences=True,
+                return_state=True,
+                name=f"conv_lstm_{i}",
+            )
+            for i, (f, k) in enumerate(zip(self.filters, self.kernel_sizes, strict=True))
+        ]
+        self.norms = [
+            _norm_layer(normalization, norm_groups, f"norm_{i}")
+            for i in range(len(self.filters) - 1)
+        ]
+        # Frames are mostly black: start the sigmoid near 0.05 instead of 0.5.
+        self.head = layers.Conv2D(
+            patch_size * patch_size,
+            1,
+            activation="sigmoid",
+            bias_initializer=keras.initializers.Constant(head_bias_init),
+            name="head",
+        )
+
+    def build(self, input_shape):
+        h, w, c = input_shape[-3:]
+        p = self.patch_size
+        shape = (None, None, h // p, w // p, p * p * c)
+        for i, rnn in enumerate(self.recurrent):
+            rnn.build(shape)
+            shape = (*shape[:-1], self.filters[i])
+            if i < len(self.norms) and self.norms[i] is not None:
+                self.norms[i].build((None, *shape[2:]))
+        self.head.build((None, *shape[2:]))
+        self.built = True
+
+    def _normalize(self, i: int, x, training):
+        norm = self.norms[i] if i < len(self.norms) else None
+        return x if norm is None else norm(x, training=training)
+
+    def _predict_frame(self, top_output):
+        """Top layer's output (B, h, w, filters) -> next frame (B, H, W, 1) in [0, 1]."""
+        return depth_to_space(self.head(top_output), self.patch_size)
+
+    def encode(self, context, training=None):
+        """Run the context through the stack once: next-frame predictions for every context
+        step (B, T, H, W, 1) and the final [h, c] of each layer."""
+        x = space_to_depth(context, self.patch_size)
+        states: list[State] = []
+        for i, rnn in enumerate(self.recurrent):
+            x, h, c = rnn(x, training=training)
+            states.append([h, c])
+            if i < len(self.recurrent) - 1:
+                shape = ops.shape(x)
+                merged = ops.reshape(x, (-1, *shape[2:]))  # norm each frame on its own
+                x = ops.reshape(self._normalize(i, merged, training), shape)
+        shape = ops.shape(x)
+        top = ops.reshape(x, (-1, *shape[2:]))
+        predictions = ops.reshape(self._predict_frame(top), (shape[0], shape[1], *context.shape[2:]))
+        return predictions, states
+
+    def step(self, frame, states: list[State], training=None):
+        """Advance one frame (B, H, W, 1) from carried states -> (next frame, new states)."""
+        x = space_to_depth(frame, self.patch_size)
+        new_states: list[State] = []
+        for i, rnn in enumerate(self.recurrent):
+            x, state = rnn.cell(x, states[i], training=training)
+            new_states.append(state)
+            if i < len(self.recurrent) - 1:
+                x = self._normalize(i, x, training)
+        return self._predict_frame(x), new_states
+
+    def rollout(self, context, horizon: int, training=None):
+        """Closed-loop prediction of `horizon` frames after `context`: O(T) in total."""
+        context_predictions, states = self.encode(context, training=training)
+        frame = context_predictions[:, -1]
+        future = [frame]
+        for _ in range(horizon - 1):
+            frame, states = self.step(frame, states, training=training)
+            future.append(frame)
+        return ops.stack(future, axis=1)
+
+    def call(self, context, training=None):
+        return self.rollout(context, self.horizon, training=training)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_sizes": self.kernel_sizes,
+            "patch_size": self.patch_size,
+            "horizon": self.horizon,
+            "activation": self.activation,
+            "normalization": self.normalization,
+            "norm_groups": self.norm_groups,
+            "head_bias_init": self.head_bias_init,
+        }
+
+
+def build_model(model_params, horizon: int, head_bias_init: float, frame_size: int) -> NextFramePredictor:
+    """A built predictor from the validated `model` params section."""
+    predictor = NextFramePredictor(
+        filters=model_params.filters,
+        kernel_sizes=model_params.kernel_sizes,
+        patch_size=model_params.patch_size,
+        horizon=horizon,
+        activation=model_params.activation,
+        normalization=model_params.normalization,
+        norm_groups=model_params.norm_groups,
+        head_bias_init=head_bias_init,
+        name="next_frame_predictor",
+    )
+    predictor.build((None, None, frame_size, frame_size, 1))
+    return predictor
+
+
+def load_predictor(path) -> NextFramePredictor:
+    """Load a saved predictor with Keras safe mode (no arbitrary code from the file)."""
+    from nextframe.errors import NextframeError
+
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except (OSError, ValueError) as exc:
+        raise NextframeError(f"{path}: cannot load the model ({exc})") from None
+    if not isinstance(model, NextFramePredictor):
+        raise NextframeError(f"{path}: not a nextframe model (got {type(model).__name__})")
+    return model

@@ -1,0 +1,243 @@
+"""The params.yaml schema: every knob a stage reads, validated before any work starts.
+
+Defaults live in params.yaml only; the schema says what is allowed. A bad file is answered
+with one line naming the key and what was expected (see `format_validation_error`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nextframe.errors import NextframeError
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+OddKernel = Annotated[int, Field(gt=0, multiple_of=1)]
+
+# The real Moving MNIST file's layout, which `data.source: download` converts from.
+REAL_N_SEQUENCES = 10_000
+REAL_N_FRAMES = 20
+REAL_FRAME_SIZE = 64
+MNIST_DIGIT_SIZE = 28
+
+
+class _Section(BaseModel):
+    # strict: YAML already types values; "3" for an int is a mistake worth naming.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DataParams(_Section):
+    source: Literal["generated", "download"]
+    n_train: PositiveInt
+    n_val: PositiveInt
+    n_test: PositiveInt
+    n_frames: Annotated[int, Field(ge=2)]
+    n_context: PositiveInt
+    frame_size: Annotated[int, Field(ge=MNIST_DIGIT_SIZE)]
+    digits_per_sequence: Annotated[int, Field(ge=1, le=10)]
+    step_length: Annotated[float, Field(gt=0, le=1)]
+    test_digits_per_class: Annotated[int, Field(ge=1, le=250)]
+    url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$")]
+    md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+
+    @property
+    def horizon(self) -> int:
+        """Frames predicted after the context."""
+        return self.n_frames - self.n_context
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataParams:
+        if self.n_context >= self.n_frames:
+            raise ValueError(
+                f"n_context must be smaller than data.n_frames ({self.n_frames}), "
+                f"got {self.n_context}"
+            )
+        if self.source == "download":
+            if self.frame_size != REAL_FRAME_SIZE or self.n_frames > REAL_N_FRAMES:
+                raise ValueError(
+                    f"source download needs frame_size {REAL_FRAME_SIZE} and n_frames "
+                    f"<= {REAL_N_FRAMES} (the real file's layout), got {self.frame_size} "
+                    f"and {self.n_frames}"
+                )
+            total = self.n_train + self.n_val + self.n_test
+            if total > REAL_N_SEQUENCES:
+                raise ValueError(
+                    f"n_train + n_val + n_test must be <= {REAL_N_SEQUENCES} with source "
+                    f"download (the real file's size), got {total}"
+                )
+        return self
+
+
+class ModelParams(_Section):
+    patch_size: PositiveInt
+    filters: Annotated[list[PositiveInt], Field(min_length=1)]
+    kernel_sizes: Annotated[list[PositiveInt], Field(min_length=1)]
+    activation: Literal["tanh", "relu", "elu", "gelu", "silu"]
+    normalization: Literal["none", "batch", "layer", "group"]
+    norm_groups: PositiveInt
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelParams:
+        if len(self.kernel_sizes) != len(self.filters):
+            raise ValueError(
+                f"kernel_sizes must have one entry per layer in model.filters "
+                f"({len(self.filters)}), got {len(self.kernel_sizes)}"
+            )
+        for i, k in enumerate(self.kernel_sizes):
+            if k % 2 == 0:
+                raise ValueError(f"kernel_sizes[{i}] must be odd (same padding), got {k}")
+        if self.normalization == "group":
+            for i, f in enumerate(self.filters):
+                if f % self.norm_groups:
+                    raise ValueError(
+                        f"filters[{i}] must be divisible by model.norm_groups "
+                        f"({self.norm_groups}) with group normalization, got {f}"
+                    )
+        return self
+
+
+class TrainParams(_Section):
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    lr_schedule: Literal["constant", "cosine"]
+    optimizer: Literal["adam", "adamw", "rmsprop", "sgd"]
+    loss: Literal["bce", "mse", "l1+l2"]
+    feedback: Literal["closed_loop", "teacher_forcing"]
+    clipnorm: Annotated[float, Field(ge=0)]
+    early_stopping_patience: Annotated[int, Field(ge=0)]
+    head_bias_init: float
+
+
+class EvaluateParams(_Section):
+    batch_size: PositiveInt
+
+
+class RenderParams(_Section):
+    n_sequences: Annotated[int, Field(ge=1, le=64)]
+    scale: Annotated[int, Field(ge=1, le=16)]
+    fps: Annotated[float, Field(gt=0, le=60)]
+
+
+class Params(_Section):
+    seed: Annotated[int, Field(ge=0, lt=2**32)]
+    epochs: PositiveInt
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    render: RenderParams
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Params:
+        if self.data.frame_size % self.model.patch_size:
+            raise ValueError(
+                f"model.patch_size must divide data.frame_size ({self.data.frame_size}), "
+                f"got {self.model.patch_size}"
+            )
+        if self.render.n_sequences > self.data.n_test:
+            raise ValueError(
+                f"render.n_sequences must be <= data.n_test ({self.data.n_test}), "
+                f"got {self.render.n_sequences}"
+            )
+        return self
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+}
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def format_validation_error(exc: ValidationError, source: str = "params.yaml") -> str:
+    """One line for the first problem: the key, what was expected, what was given."""
+    err = exc.errors()[0]
+    key = _dotted(err["loc"])
+    kind = err["type"]
+    got = err.get("input")
+    ctx = err.get("ctx", {})
+    if kind == "missing":
+        return f"{source}: {key} is missing"
+    if kind == "extra_forbidden":
+        return f"{source}: unknown key {key}"
+    if kind == "value_error":
+        # model validators: the message already names the field within its section.
+        msg = str(ctx.get("error", err["msg"]))
+        return f"{source}: {key + '.' if key else ''}{msg}"
+    if kind in _EXPECTED:
+        hint = ""
+        if isinstance(got, str) and kind == "float_type":
+            hint = " (YAML reads 1e-3 as text: write 1.0e-3)"
+        return f"{source}: {key} must be {_EXPECTED[kind]}, got {got!r}{hint}"
+    if kind == "greater_than" and ctx.get("gt") == 0 and isinstance(got, int):
+        return f"{source}: {key} must be a positive integer, got {got!r}"
+    bounds = {
+        "greater_than": "> {gt}",
+        "greater_than_equal": ">= {ge}",
+        "less_than": "< {lt}",
+        "less_than_equal": "<= {le}",
+    }
+    if kind in bounds:
+        return f"{source}: {key} must be {bounds[kind].format(**ctx)}, got {got!r}"
+    if kind == "literal_error":
+        return f"{source}: {key} must be one of {ctx.get('expected')}, got {got!r}"
+    if kind == "too_short":
+        return f"{source}: {key} must have at least {ctx.get('min_length')} item(s), got {got!r}"
+    if kind == "string_pattern_mismatch":
+        return f"{source}: {key} must match {ctx.get('pattern')}, got {got!r}"
+    return f"{source}: {key}: {err['msg']}, got {got!r}"
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    if not isinstance(raw, dict):
+        raise NextframeError(f"{source}: must be a YAML mapping of keys, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise NextframeError(format_validation_error(exc, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise NextframeError with one line on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NextframeError(f"{path}: file not found") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise NextframeError(f"{path}: not valid YAML{where}") from None
+    return parse_params(raw, str(path.name))
+
+
+def flatten(params: Params) -> dict[str, str]:
+    """Dotted keys to strings, the form MLflow stores params in (`model.filters` -> '[32, 32]')."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            flat[prefix] = str(value)
+
+    walk("", params.model_dump())
+    return flat

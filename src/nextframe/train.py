@@ -1,0 +1,228 @@
+"""Fitting the predictor: optimiser, loss, schedule and the callbacks that guard a run."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+from keras import ops
+
+from nextframe.errors import NextframeError
+from nextframe.params import TrainParams
+
+
+@keras.saving.register_keras_serializable(package="nextframe")
+def l1_plus_l2(y_true, y_pred):
+    """Mean absolute plus mean squared error: sharper than MSE alone on sparse digits."""
+    error = y_pred - y_true
+    return ops.mean(ops.abs(error), axis=-1) + ops.mean(ops.square(error), axis=-1)
+
+
+LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error", "l1+l2": l1_plus_l2}
+
+
+def set_global_determinism(seed: int) -> None:
+    """Same seed, same numbers: seeds Python, numpy and the backend; on TF also op determinism."""
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(train: TrainParams, total_steps: int) -> keras.optimizers.Optimizer:
+    lr = train.lr
+    if train.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(train.lr, decay_steps=max(total_steps, 1))
+    kwargs = {"learning_rate": lr}
+    if train.clipnorm > 0:
+        kwargs["clipnorm"] = train.clipnorm
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "rmsprop": keras.optimizers.RMSprop,
+        "sgd": keras.optimizers.SGD,
+    }
+    return optimizers[train.optimizer](**kwargs)
+
+
+def compile_model(model: keras.Model, train: TrainParams, total_steps: int) -> None:
+    model.compile(optimizer=make_optimizer(train, total_steps), loss=LOSSES[train.loss])
+
+
+class EpochStats(keras.callbacks.Callback):
+    """Adds wall seconds, sequences per second and the current learning rate to the logs,
+    so every logger after it (MLflow, CSV) records them."""
+
+    def __init__(self, n_sequences: int):
+        super().__init__()
+        self.n_sequences = n_sequences
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        seconds = time.perf_counter() - self._start
+        logs["epoch_seconds"] = seconds
+        logs["sequences_per_second"] = self.n_sequences / seconds if seconds > 0 else 0.0
+        logs["lr"] = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def check_finite(history: dict[str, list[float]]) -> None:
+    """TerminateOnNaN stops fit quietly; turn that into an error so no model is saved."""
+    for key in ("loss", "val_loss"):
+        for epoch, value in enumerate(history.get(key, [])):
+            if not math.isfinite(value):
+                raise NextframeError(
+                    f"training diverged: {key} became {value} at epoch {epoch + 1} "
+                    "(lower train.lr or set train.clipnorm)"
+                )
+
+
+def history_rows(history: dict[str, list[float]]) -> list[dict[str, float]]:
+    """Per-epoch rows for `dvc plots`: epoch, loss, val_loss, lr (no wall times: they vary)."""
+    keys = [k for k in ("loss", "val_loss", "lr") if k in history]
+    n_epochs = len(history.get("loss", []))
+    return [
+        {"epoch": epoch + 1, **{k: float(np.float64(history[k][epoch])) for k in keys}}
+        for epoch in range(n_epochs)
+    ]
+
+
+def fit(
+    model: keras.Model,
+    train_batches,
+    val_batches,
+    epochs: int,
+    train: TrainParams,
+    extra_callbacks: list[keras.callbacks.Callback] = (),
+) -> dict[str, list[float]]:
+    """Keras fit with the guards every run needs; returns the per-epoch history."""
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(),
+        EpochStats(len(train_batches.sequences_uint8)),
+    ]
+    if train.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=train.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    callbacks.extend(extra_callbacks)
+    history = model.fit(
+        train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks, verbose=2
+    )
+    return history.history
+
+
+def train_and_track(
+    params,
+    flat_params: dict[str, str],
+    train_batches,
+    val_batches,
+    *,
+    manifest: dict,
+    model_path,
+    run_info_path,
+    metrics_path,
+    history_path,
+) -> dict[str, float]:
+    """Build, fit and save the model inside one MLflow run; outputs only on success."""
+    import mlflow
+    import mlflow.keras
+
+    from nextframe import tracking
+    from nextframe.io import atomic_path, write_json, write_text
+    from nextframe.model import build_model
+
+    set_global_determinism(params.seed)
+    data = params.data
+    model = build_model(
+        params.model,
+        horizon=data.horizon,
+        head_bias_init=params.train.head_bias_init,
+        frame_size=data.frame_size,
+    )
+    compile_model(model, params.train, total_steps=params.epochs * len(train_batches))
+
+    with tracking.tracked_run(flat_params, tracking.run_tags()) as run_id:
+        log_dataset(manifest)
+        mlflow.log_param("params_count", model.count_params())
+        history = fit(
+            model,
+            train_batches,
+            val_batches,
+            params.epochs,
+            params.train,
+            extra_callbacks=[mlflow.keras.MlflowCallback()],
+        )
+        check_finite(history)
+        rows = history_rows(history)
+        summary = {
+            "loss": rows[-1]["loss"],
+            "val_loss": rows[-1]["val_loss"],
+            "best_val_loss": min(r["val_loss"] for r in rows),
+            "epochs_run": len(rows),
+            "params_count": int(model.count_params()),
+        }
+        with atomic_path(model_path) as tmp:
+            model.save(tmp)
+        mlflow.keras.log_model(
+            model,
+            name="model",
+            signature=model_signature(data.frame_size, data.horizon),
+            pip_requirements=pinned_requirements(),
+        )
+        write_json(metrics_path, summary)
+        header = list(rows[0])
+        lines = [",".join(header)] + [",".join(repr(r[k]) for k in header) for r in rows]
+        write_text(history_path, "\n".join(lines) + "\n")
+        write_json(run_info_path, {"run_id": run_id, "tracking_uri": mlflow.get_tracking_uri()})
+    return summary
+
+
+def model_signature(frame_size: int, horizon: int):
+    """Context of any length in, `horizon` frames out; -1 for batch and time."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    frame = (frame_size, frame_size, 1)
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, *frame), "context")]),
+        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, horizon, *frame), "future")]),
+    )
+
+
+def pinned_requirements() -> list[str]:
+    """The versions running now, so MLflow needn't infer them (slow) to log the model."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in ("keras", "tensorflow-cpu", "numpy"):
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def log_dataset(manifest: dict) -> None:
+    """Record the training data as an MLflow dataset input, digested by the preprocess manifest."""
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    split = manifest["splits"]["train"]
+    dataset = MetaDataset(
+        source=LocalArtifactDatasetSource("data/processed/train.npy"),
+        name="moving_mnist_train",
+        digest=split["sha256"][:16],
+    )
+    mlflow.log_input(dataset, context="training")

@@ -1,0 +1,53 @@
+"""DVC stage `preprocess`: deterministic train/val/test split, kept uint8, with a manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from nextframe import cli
+from nextframe.data.moving_mnist import SPLITS
+from nextframe.data.splits import sha256_of_array, split_indices, validate_sequences
+from nextframe.errors import NextframeError
+from nextframe.io import load_npy, remove_outputs, save_npy, write_json
+from nextframe.params import load_params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--raw", default="data/raw", type=Path)
+    parser.add_argument("--out", default="data/processed", type=Path)
+    args = parser.parse_args()
+    params = load_params(args.params)
+    data = params.data
+    outputs = [args.out / f"{s}.npy" for s in SPLITS] + [args.out / "manifest.json"]
+    remove_outputs(*outputs)
+
+    sequences_path = args.raw / "sequences.npy"
+    sequences = load_npy(sequences_path)  # memory-mapped: nothing is copied yet
+    validate_sequences(sequences, sequences_path, data.n_frames, data.frame_size)
+    try:
+        info = json.loads((args.raw / "info.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise NextframeError(f"{args.raw / 'info.json'}: unreadable ({exc})") from None
+    counts = {"train": data.n_train, "val": data.n_val, "test": data.n_test}
+    indices = split_indices(len(sequences), counts, params.seed, info.get("split_sizes"))
+
+    manifest = {"source": info["source"], "splits": {}}
+    for split in SPLITS:
+        split_uint8 = sequences[indices[split], : data.n_frames]
+        save_npy(args.out / f"{split}.npy", split_uint8)
+        manifest["splits"][split] = {
+            "count": int(split_uint8.shape[0]),
+            "shape": list(split_uint8.shape),
+            "dtype": str(split_uint8.dtype),
+            "sha256": sha256_of_array(split_uint8),
+        }
+    write_json(args.out / "manifest.json", manifest)
+    print(f"preprocess: wrote {', '.join(str(p) for p in outputs)}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,57 @@
+"""DVC stage `train`: fit the causal ConvLSTM closed loop, save it, record the run in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from nextframe import cli
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--data", default="data/processed", type=Path)
+    parser.add_argument("--model", default="models/model.keras", type=Path)
+    parser.add_argument("--run-info", default="models/mlflow_run.json", type=Path)
+    parser.add_argument("--metrics", default="metrics/train.json", type=Path)
+    parser.add_argument("--history", default="metrics/train_history.csv", type=Path)
+    args = parser.parse_args()
+
+    from nextframe.params import load_params
+
+    params = load_params(args.params)  # validate before the slow imports below
+
+    from nextframe.io import remove_outputs
+
+    remove_outputs(args.model, args.run_info, args.metrics, args.history)
+
+    from nextframe.data.dataset import SequenceBatches
+    from nextframe.io import load_npy
+    from nextframe.params import flatten
+    from nextframe.train import train_and_track
+
+    manifest = json.loads((args.data / "manifest.json").read_text())
+    train_uint8 = load_npy(args.data / "train.npy")
+    val_uint8 = load_npy(args.data / "val.npy")
+    n_context = params.data.n_context
+    train_batches = SequenceBatches(
+        train_uint8, n_context, params.train.batch_size, shuffle=True, seed=params.seed
+    )
+    val_batches = SequenceBatches(val_uint8, n_context, params.train.batch_size, shuffle=False)
+    train_and_track(
+        params,
+        flatten(params),
+        train_batches,
+        val_batches,
+        manifest=manifest,
+        model_path=args.model,
+        run_info_path=args.run_info,
+        metrics_path=args.metrics,
+        history_path=args.history,
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)
