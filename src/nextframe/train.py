@@ -117,7 +117,7 @@ def fit(
         )
     callbacks.extend(extra_callbacks)
     history = model.fit(
-        train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks, verbose=2
+        train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks, verbose=1
     )
     return history.history
 

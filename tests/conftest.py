@@ -1,0 +1,42 @@
+"""Shared fixtures: the repo's own params.yaml as a dict, and a tiny variant for fast runs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_overrides() -> dict:
+    """Params small enough that the whole pipeline runs in about a minute on 2 cores."""
+    return {
+        "epochs": 1,
+        "data": {"n_train": 16, "n_val": 8, "n_test": 8},
+        "model": {"filters": [4, 4], "kernel_sizes": [3, 3]},
+        "train": {"batch_size": 8},
+        "render": {"n_sequences": 2, "scale": 2},
+    }
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture
+def default_params() -> dict:
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+@pytest.fixture
+def tiny_params(default_params) -> dict:
+    return merge(default_params, tiny_overrides())

@@ -1,0 +1,148 @@
+"""The real `dvc` on a copy of this repo with tiny params: repro, status, experiments, MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from ..conftest import REPO_ROOT, merge, tiny_overrides
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def git_commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A git+DVC copy of this repo's tracked and new files, with tiny params, reproduced once."""
+    repo = tmp_path_factory.mktemp("nextframe") / "repo"
+    files = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO_ROOT
+    ).stdout.split()
+    for name in files:
+        if (REPO_ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, repo / name)
+    params = merge(yaml.safe_load((repo / "params.yaml").read_text()), tiny_overrides())
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], repo)
+    git_commit(repo, "tiny copy")
+    run(["dvc", "repro"], repo)
+    return repo
+
+
+def client(repo: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def runs(repo: Path, filter_string: str = "") -> list:
+    c = client(repo)
+    experiment = c.get_experiment_by_name("nextframe")
+    return c.search_runs([experiment.experiment_id], filter_string=filter_string)
+
+
+def test_repro_writes_every_output(repo):
+    for path in [
+        "data/raw/sequences.npy",
+        "data/processed/train.npy",
+        "data/processed/test.npy",
+        "data/processed/manifest.json",
+        "models/model.keras",
+        "metrics/train.json",
+        "metrics/train_history.csv",
+        "metrics/eval.json",
+        "metrics/eval_per_step.csv",
+        "renders/grid.png",
+    ]:
+        assert (repo / path).stat().st_size > 0, path
+    assert len(list((repo / "renders/gifs").glob("*.gif"))) == 2
+    report = json.loads((repo / "metrics/eval.json").read_text())
+    assert set(report["baselines"]) == {"zeros", "copy_last", "mean_context"}
+    assert report["model"]["mse"] > 0
+
+
+def test_status_is_clean_and_second_repro_runs_nothing(repo):
+    status = run(["dvc", "status"], repo).stdout
+    assert "up to date" in status, status
+    again = run(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in again, again
+
+
+def test_mlflow_holds_the_run_with_params_metrics_model_and_tags(repo):
+    (found,) = runs(repo)
+    assert found.info.status == "FINISHED"
+    assert found.data.params["epochs"] == "1"
+    assert found.data.params["model.filters"] == "[4, 4]"
+    assert "loss" in found.data.metrics and "val_loss" in found.data.metrics
+    assert "eval.model.mse" in found.data.metrics
+    assert len(found.data.tags["mlflow.source.git.commit"]) == 40
+    artifacts = {a.path for a in client(repo).list_artifacts(found.info.run_id, "renders")}
+    assert "renders/grid.png" in artifacts
+    run_info = json.loads((repo / "models/mlflow_run.json").read_text())
+    assert run_info["run_id"] == found.info.run_id
+
+
+def test_experiment_run_lands_in_the_same_store_with_its_name(repo):
+    run(["dvc", "exp", "run", "-S", "epochs=2"], repo)
+    (found,) = runs(repo, "params.epochs = '2'")
+    assert found.info.status == "FINISHED"
+    assert found.data.tags["dvc.exp_name"] == found.info.run_name
+    assert found.data.tags["dvc.baseline_rev"]
+
+
+def test_temp_experiment_lands_in_the_main_store(repo):
+    """`--temp` runs in .dvc/tmp/exps/...; its run must still reach the repo-root store."""
+    run(["dvc", "exp", "run", "--temp", "-S", "epochs=3"], repo)
+    (found,) = runs(repo, "params.epochs = '3'")
+    assert found.data.tags["dvc.exp_name"]
+    assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"model": {"filters": [-3, 4]}}, "model.filters[0] must be a positive integer, got -3"),
+        ({"train": {"optimiser": "adam"}}, "unknown key train.optimiser"),
+        ({"data": {"step_length": 0}}, "data.step_length must be > 0, got 0"),
+    ],
+)
+def test_bad_params_fail_repro_with_one_line(repo, edit, message):
+    original = (repo / "params.yaml").read_text()
+    try:
+        bad = merge(yaml.safe_load(original), edit)
+        (repo / "params.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
+        result = run(["dvc", "repro"], repo, check=False)
+        assert result.returncode != 0
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert errors == [f"error: params.yaml: {message}"], result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        (repo / "params.yaml").write_text(original)

@@ -1,0 +1,96 @@
+import keras
+import numpy as np
+import pytest
+
+from nextframe.model import (
+    NextFramePredictor,
+    build_model,
+    depth_to_space,
+    load_predictor,
+    space_to_depth,
+)
+from nextframe.params import parse_params
+from nextframe.rollout import predict_future, rerun_rollout
+
+
+@pytest.fixture
+def tiny_model(tiny_params) -> NextFramePredictor:
+    keras.utils.set_random_seed(0)
+    params = parse_params(tiny_params)
+    return build_model(params.model, horizon=3, head_bias_init=-3.0, frame_size=64)
+
+
+@pytest.fixture
+def context() -> np.ndarray:
+    return np.random.default_rng(0).random((2, 6, 64, 64, 1), dtype=np.float32)
+
+
+def test_space_to_depth_round_trips(context):
+    patches = space_to_depth(context, 4)
+    assert tuple(patches.shape) == (2, 6, 16, 16, 16)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(depth_to_space(patches, 4)), context)
+
+
+def test_predicts_horizon_frames_from_any_context_length(tiny_model, context):
+    assert tiny_model.predict(context, verbose=0).shape == (2, 3, 64, 64, 1)
+    assert tiny_model.predict(context[:, :4], verbose=0).shape == (2, 3, 64, 64, 1)
+
+
+@pytest.mark.parametrize("t", [1, 3, 5])
+def test_no_prediction_sees_a_later_frame(tiny_model, context, t):
+    """Perturb frames t.. and check that predictions made from frames < t do not move."""
+    perturbed = context.copy()
+    perturbed[:, t:] = 1.0 - perturbed[:, t:]
+    before, _ = tiny_model.encode(context)
+    after, _ = tiny_model.encode(perturbed)
+    before, after = keras.ops.convert_to_numpy(before), keras.ops.convert_to_numpy(after)
+    np.testing.assert_array_equal(before[:, :t], after[:, :t])
+    assert np.abs(before[:, t:] - after[:, t:]).max() > 0
+
+
+def test_saved_model_is_causal_and_identical(tiny_model, context, tmp_path):
+    path = tmp_path / "model.keras"
+    tiny_model.save(path)
+    loaded = load_predictor(path)
+    np.testing.assert_array_equal(
+        loaded.predict(context, verbose=0), tiny_model.predict(context, verbose=0)
+    )
+    perturbed = context.copy()
+    perturbed[:, 3:] = 0.0
+    before = keras.ops.convert_to_numpy(loaded.encode(context)[0])
+    after = keras.ops.convert_to_numpy(loaded.encode(perturbed)[0])
+    np.testing.assert_array_equal(before[:, :3], after[:, :3])
+
+
+def test_stateful_rollout_equals_rerun_loop(tiny_model, context):
+    ours = predict_future(tiny_model, context, horizon=5, batch_size=1)
+    seeds_way = rerun_rollout(tiny_model, context, horizon=5, batch_size=2)
+    assert ours.shape == (2, 5, 64, 64, 1)
+    assert np.abs(ours - seeds_way).max() <= 1e-5
+
+
+def test_a_few_training_steps_lower_the_loss(tiny_model, context):
+    target = np.zeros((2, 3, 64, 64, 1), dtype=np.float32)
+    tiny_model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    history = tiny_model.fit(context, target, epochs=3, batch_size=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    assert history["loss"][-1] < history["loss"][0]
+
+
+@pytest.mark.parametrize("normalization", ["none", "batch", "layer", "group"])
+def test_every_normalization_builds_and_saves(tiny_params, normalization, context, tmp_path):
+    tiny_params["model"].update(normalization=normalization, norm_groups=2)
+    params = parse_params(tiny_params)
+    model = build_model(params.model, horizon=2, head_bias_init=-3.0, frame_size=64)
+    model.save(tmp_path / "m.keras")
+    loaded = load_predictor(tmp_path / "m.keras")
+    np.testing.assert_allclose(
+        loaded.predict(context, verbose=0), model.predict(context, verbose=0), atol=1e-6
+    )
+
+
+def test_loading_a_non_model_file_is_one_line(tmp_path):
+    path = tmp_path / "model.keras"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(Exception, match="cannot load the model"):
+        load_predictor(path)

@@ -1,0 +1,96 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from nextframe.errors import NextframeError
+from nextframe.params import flatten, load_params, parse_params
+
+from .conftest import REPO_ROOT, merge
+
+
+def test_repo_params_are_valid():
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert params.data.horizon == params.data.n_frames - params.data.n_context
+
+
+def test_flatten_gives_dotted_string_keys(default_params):
+    flat = flatten(parse_params(default_params))
+    assert flat["epochs"] == str(default_params["epochs"])
+    assert flat["model.filters"] == str(default_params["model"]["filters"])
+
+
+def _error(raw) -> str:
+    with pytest.raises(NextframeError) as info:
+        parse_params(raw)
+    return str(info.value)
+
+
+BAD_EDITS = [
+    ({"model": {"filters": [-3, 32, 32]}}, "params.yaml: model.filters[0] must be a positive integer, got -3"),
+    ({"epochs": "ten"}, "params.yaml: epochs must be an integer, got 'ten'"),
+    ({"epochs": 2.5}, "params.yaml: epochs must be an integer, got 2.5"),
+    ({"data": {"step_length": 2.0}}, "params.yaml: data.step_length must be <= 1.0, got 2.0"),
+    ({"model": {"normalization": "instance"}}, "params.yaml: model.normalization must be one of 'none', 'batch', 'layer' or 'group', got 'instance'"),
+    ({"train": {"lr": "1e-3"}}, "params.yaml: train.lr must be a number, got '1e-3' (YAML reads 1e-3 as text: write 1.0e-3)"),
+    ({"train": {"lrr": 0.1}}, "params.yaml: unknown key train.lrr"),
+    ({"model": {"patch_size": 3}}, "params.yaml: model.patch_size must divide data.frame_size (64), got 3"),
+    ({"model": {"kernel_sizes": [3, 3]}}, "params.yaml: model.kernel_sizes must have one entry per layer in model.filters (3), got 2"),
+    ({"data": {"n_context": 20}}, "params.yaml: data.n_context must be smaller than data.n_frames (20), got 20"),
+    ({"data": {"source": "download", "n_train": 9000, "n_val": 900, "n_test": 900}}, "params.yaml: data.n_train + n_val + n_test must be <= 10000"),
+    ({"render": {"n_sequences": 5000}}, "params.yaml: render.n_sequences must be <= 64, got 5000"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD_EDITS)
+def test_bad_value_is_named_in_one_line(default_params, edit, message):
+    text = _error(merge(default_params, edit))
+    assert "\n" not in text
+    assert text.startswith(message) or message in text
+
+
+def test_missing_key_is_named(default_params):
+    del default_params["train"]["lr"]
+    assert _error(default_params) == "params.yaml: train.lr is missing"
+
+
+def test_missing_section_is_named(default_params):
+    del default_params["render"]
+    assert _error(default_params) == "params.yaml: render is missing"
+
+
+@pytest.mark.parametrize("raw", [[1, 2], "text", None, 3])
+def test_not_a_mapping(raw):
+    assert "must be a YAML mapping" in _error(raw)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\nepochs: [1\n")
+    with pytest.raises(NextframeError, match=r"params.yaml: not valid YAML at line \d"):
+        load_params(path)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("!!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(NextframeError, match="not valid YAML"):
+        load_params(path)
+
+
+def test_stage_prints_one_line_and_exits_nonzero(tmp_path, default_params):
+    bad = merge(default_params, {"model": {"filters": [-3, 32, 32]}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "stages" / "train.py"), "--params", "params.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: params.yaml: model.filters[0] must be a positive integer, got -3"
+    ]
+    assert not (tmp_path / "models").exists()

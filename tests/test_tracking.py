@@ -1,0 +1,61 @@
+import subprocess
+
+import mlflow
+import pytest
+
+from nextframe import tracking
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in ("DVC_ROOT", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_store_follows_dvc_root_not_the_working_dir(clean_env, tmp_path):
+    """`dvc exp run --temp` runs in .dvc/tmp/exps/...; the store must stay at the main root."""
+    main_root = tmp_path / "repo"
+    main_root.mkdir()
+    clean_env.setenv("DVC_ROOT", str(main_root))
+    clean_env.chdir(tmp_path)
+    root = tracking.repo_root()
+    assert root == main_root.resolve()
+    assert tracking.tracking_uri(root) == f"sqlite:///{main_root.resolve()}/mlflow.db"
+
+
+def test_user_tracking_uri_wins(clean_env, tmp_path):
+    clean_env.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking.tracking_uri(tmp_path) == "http://127.0.0.1:5999"
+
+
+def test_tags_name_commit_dirtiness_and_experiment(clean_env, tmp_path):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "a.txt").write_text("a")
+    subprocess.run(["git", "add", "a.txt"], cwd=tmp_path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"],
+        cwd=tmp_path,
+        check=True,
+    )
+    clean_env.setenv("DVC_EXP_NAME", "zesty-bear")
+    clean_env.setenv("DVC_EXP_BASELINE_REV", "abc123")
+    tags = tracking.run_tags(tmp_path)
+    assert len(tags["mlflow.source.git.commit"]) == 40
+    assert tags["git.dirty"] == "false"
+    assert tags["dvc.exp_name"] == "zesty-bear"
+    assert tags["dvc.baseline_rev"] == "abc123"
+    assert tracking.run_name() == "zesty-bear"
+    (tmp_path / "a.txt").write_text("b")
+    assert tracking.run_tags(tmp_path)["git.dirty"] == "true"
+
+
+def test_failed_block_ends_the_run_failed_with_reason(clean_env, tmp_path):
+    clean_env.setenv("DVC_ROOT", str(tmp_path))
+    with pytest.raises(RuntimeError), tracking.tracked_run({"epochs": "1"}, {}) as run_id:
+        raise RuntimeError("boom")
+    run = mlflow.MlflowClient(tracking.tracking_uri(tmp_path)).get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure_reason"] == "RuntimeError: boom"
+    assert run.data.params["epochs"] == "1"
+    mlflow.set_tracking_uri(None)
