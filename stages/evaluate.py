@@ -40,7 +40,9 @@ def main() -> None:
     write_json(args.metrics, report)
     write_text(args.per_step, "\n".join(lines) + "\n")
     model_mse, zeros_mse = report["model"]["mse"], report["baselines"]["zeros"]["mse"]
-    print(f"evaluate: closed-loop MSE per frame {model_mse:.2f} (all-zero baseline {zeros_mse:.2f})")
+    print(
+        f"evaluate: closed-loop MSE per frame {model_mse:.2f} (all-zero baseline {zeros_mse:.2f})"
+    )
 
 
 if __name__ == "__main__":

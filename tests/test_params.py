@@ -28,17 +28,40 @@ def _error(raw) -> str:
 
 
 BAD_EDITS = [
-    ({"model": {"filters": [-3, 32, 32]}}, "params.yaml: model.filters[0] must be a positive integer, got -3"),
+    (
+        {"model": {"filters": [-3, 32, 32]}},
+        "params.yaml: model.filters[0] must be a positive integer, got -3",
+    ),
     ({"epochs": "ten"}, "params.yaml: epochs must be an integer, got 'ten'"),
     ({"epochs": 2.5}, "params.yaml: epochs must be an integer, got 2.5"),
     ({"data": {"step_length": 2.0}}, "params.yaml: data.step_length must be <= 1.0, got 2.0"),
-    ({"model": {"normalization": "instance"}}, "params.yaml: model.normalization must be one of 'none', 'batch', 'layer' or 'group', got 'instance'"),
-    ({"train": {"lr": "1e-3"}}, "params.yaml: train.lr must be a number, got '1e-3' (YAML reads 1e-3 as text: write 1.0e-3)"),
+    (
+        {"model": {"normalization": "instance"}},
+        "params.yaml: model.normalization must be one of 'none', 'batch', 'layer' or 'group', "
+        "got 'instance'",
+    ),
+    (
+        {"train": {"lr": "1e-3"}},
+        "params.yaml: train.lr must be a number, got '1e-3' "
+        "(YAML reads 1e-3 as text: write 1.0e-3)",
+    ),
     ({"train": {"lrr": 0.1}}, "params.yaml: unknown key train.lrr"),
-    ({"model": {"patch_size": 3}}, "params.yaml: model.patch_size must divide data.frame_size (64), got 3"),
-    ({"model": {"kernel_sizes": [3, 3]}}, "params.yaml: model.kernel_sizes must have one entry per layer in model.filters (3), got 2"),
-    ({"data": {"n_context": 20}}, "params.yaml: data.n_context must be smaller than data.n_frames (20), got 20"),
-    ({"data": {"source": "download", "n_train": 9000, "n_val": 900, "n_test": 900}}, "params.yaml: data.n_train + n_val + n_test must be <= 10000"),
+    (
+        {"model": {"patch_size": 3}},
+        "params.yaml: model.patch_size must divide data.frame_size (64), got 3",
+    ),
+    (
+        {"model": {"kernel_sizes": [3, 3]}},
+        "params.yaml: model.kernel_sizes must have one entry per layer in model.filters (3), got 2",
+    ),
+    (
+        {"data": {"n_context": 20}},
+        "params.yaml: data.n_context must be smaller than data.n_frames (20), got 20",
+    ),
+    (
+        {"data": {"source": "download", "n_train": 9000, "n_val": 900, "n_test": 900}},
+        "params.yaml: data.n_train + n_val + n_test must be <= 10000",
+    ),
     ({"render": {"n_sequences": 5000}}, "params.yaml: render.n_sequences must be <= 64, got 5000"),
 ]
 

@@ -36,7 +36,7 @@ def evaluate(
     report = {
         "model": overall.pop("model"),
         "baselines": overall,
-        "n_sequences": int(len(test_uint8)),
+        "n_sequences": len(test_uint8),
         "n_context": n_context,
         "horizon": horizon,
     }

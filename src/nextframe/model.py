@@ -144,7 +144,9 @@ class NextFramePredictor(keras.Model):
                 x = ops.reshape(self._normalize(i, merged, training), shape)
         shape = ops.shape(x)
         top = ops.reshape(x, (-1, *shape[2:]))
-        predictions = ops.reshape(self._predict_frame(top), (shape[0], shape[1], *context.shape[2:]))
+        predictions = ops.reshape(
+            self._predict_frame(top), (shape[0], shape[1], *context.shape[2:])
+        )
         return predictions, states
 
     def step(self, frame, states: list[State], training=None):
@@ -185,7 +187,9 @@ class NextFramePredictor(keras.Model):
         }
 
 
-def build_model(model_params, horizon: int, head_bias_init: float, frame_size: int) -> NextFramePredictor:
+def build_model(
+    model_params, horizon: int, head_bias_init: float, frame_size: int
+) -> NextFramePredictor:
     """A built predictor from the validated `model` params section."""
     predictor = NextFramePredictor(
         filters=model_params.filters,

@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from nextframe.errors import NextframeError
 
-PositiveInt = Annotated[int, Field(gt=0)]
+PositiveInt = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0)]
-OddKernel = Annotated[int, Field(gt=0, multiple_of=1)]
 
 # The real Moving MNIST file's layout, which `data.source: download` converts from.
 REAL_N_SEQUENCES = 10_000
@@ -184,7 +183,7 @@ def format_validation_error(exc: ValidationError, source: str = "params.yaml") -
         if isinstance(got, str) and kind == "float_type":
             hint = " (YAML reads 1e-3 as text: write 1.0e-3)"
         return f"{source}: {key} must be {_EXPECTED[kind]}, got {got!r}{hint}"
-    if kind == "greater_than" and ctx.get("gt") == 0 and isinstance(got, int):
+    if kind == "greater_than_equal" and ctx.get("ge") == 1 and isinstance(got, int):
         return f"{source}: {key} must be a positive integer, got {got!r}"
     bounds = {
         "greater_than": "> {gt}",

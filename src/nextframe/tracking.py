@@ -55,7 +55,10 @@ def run_tags(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
         tags["mlflow.source.git.commit"] = commit
         status = _git(["status", "--porcelain", "--untracked-files=no"], here)
         tags["git.dirty"] = str(bool(status)).lower()
-    for env, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
+    for env, tag in (
+        ("DVC_EXP_NAME", "dvc.exp_name"),
+        ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev"),
+    ):
         if os.environ.get(env):
             tags[tag] = os.environ[env]
     return tags

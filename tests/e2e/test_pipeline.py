@@ -27,9 +27,7 @@ def _env() -> dict[str, str]:
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900
-    )
+    result = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
@@ -136,6 +134,10 @@ def test_temp_experiment_lands_in_the_main_store(repo):
 )
 def test_bad_params_fail_repro_with_one_line(repo, edit, message):
     original = (repo / "params.yaml").read_text()
+    outputs = sorted(
+        p for d in ("data", "models", "metrics", "renders") for p in (repo / d).rglob("*")
+    )
+    before = {p: p.read_bytes() for p in outputs if p.is_file()}
     try:
         bad = merge(yaml.safe_load(original), edit)
         (repo / "params.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
@@ -144,5 +146,7 @@ def test_bad_params_fail_repro_with_one_line(repo, edit, message):
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert errors == [f"error: params.yaml: {message}"], result.stderr
         assert "Traceback" not in result.stderr
+        after = {p: p.read_bytes() for p in outputs if p.is_file()}
+        assert after == before, "a failed repro must leave the last outputs untouched"
     finally:
         (repo / "params.yaml").write_text(original)

@@ -79,9 +79,7 @@ def trajectories(
     return out
 
 
-def render(
-    digits_uint8: np.ndarray, positions: np.ndarray, frame_size: int
-) -> np.ndarray:
+def render(digits_uint8: np.ndarray, positions: np.ndarray, frame_size: int) -> np.ndarray:
     """Draw digits (n, d, 28, 28) at unit-square positions (n, d, T, 2) -> (n, T, S, S) uint8."""
     n_sequences, n_digits, n_frames, _ = positions.shape
     free = frame_size - DIGIT_SIZE
