@@ -35,11 +35,9 @@ def main() -> None:
     manifest = json.loads((args.data / "manifest.json").read_text())
     train_uint8 = load_npy(args.data / "train.npy")
     val_uint8 = load_npy(args.data / "val.npy")
-    n_context = params.data.n_context
-    train_batches = SequenceBatches(
-        train_uint8, n_context, params.train.batch_size, shuffle=True, seed=params.seed
-    )
-    val_batches = SequenceBatches(val_uint8, n_context, params.train.batch_size, shuffle=False)
+    batch_size = params.train.batch_size
+    train_batches = SequenceBatches(train_uint8, batch_size, shuffle=True, seed=params.seed)
+    val_batches = SequenceBatches(val_uint8, batch_size, shuffle=False)
     train_and_track(
         params,
         flatten(params),

@@ -160,15 +160,22 @@ class NextFramePredictor(keras.Model):
                 x = self._normalize(i, x, training)
         return self._predict_frame(x), new_states
 
-    def rollout(self, context, horizon: int, training=None):
-        """Closed-loop prediction of `horizon` frames after `context`: O(T) in total."""
-        context_predictions, states = self.encode(context, training=training)
-        frame = context_predictions[:, -1]
-        future = [frame]
-        for _ in range(horizon - 1):
+    def continue_rollout(self, frame, states: list[State], n_frames: int, training=None):
+        """Feed `frame` (a prediction) back and keep predicting: (B, n_frames, H, W, 1)."""
+        future = []
+        for _ in range(n_frames):
             frame, states = self.step(frame, states, training=training)
             future.append(frame)
         return ops.stack(future, axis=1)
+
+    def rollout(self, context, horizon: int, training=None):
+        """Closed-loop prediction of `horizon` frames after `context`: O(T) in total."""
+        context_predictions, states = self.encode(context, training=training)
+        first = context_predictions[:, -1]
+        if horizon == 1:
+            return first[:, None]
+        rest = self.continue_rollout(first, states, horizon - 1, training=training)
+        return ops.concatenate([first[:, None], rest], axis=1)
 
     def call(self, context, training=None):
         return self.rollout(context, self.horizon, training=training)
@@ -185,6 +192,34 @@ class NextFramePredictor(keras.Model):
             "norm_groups": self.norm_groups,
             "head_bias_init": self.head_bias_init,
         }
+
+
+class SequenceTrainer(keras.Model):
+    """What `fit` trains: predictions of frames 1..T-1 from frames 0..T-2 (B, T-1, H, W, 1).
+
+    Context steps are always teacher-forced (the truth is given); after the context,
+    `closed_loop` feeds back the model's own predictions, as at evaluation, while
+    `teacher_forcing` keeps reading the truth (the seed's regime). Both train the same
+    predictor's weights; only the predictor is saved.
+    """
+
+    def __init__(self, predictor: NextFramePredictor, n_context: int, feedback: str, **kwargs):
+        super().__init__(**kwargs)
+        self.predictor = predictor
+        self.n_context = n_context
+        self.feedback = feedback
+
+    def call(self, frames, training=None):
+        if self.feedback == "teacher_forcing":
+            return self.predictor.encode(frames, training=training)[0]
+        context_predictions, states = self.predictor.encode(
+            frames[:, : self.n_context], training=training
+        )
+        n_future = frames.shape[1] - self.n_context
+        future = self.predictor.continue_rollout(
+            context_predictions[:, -1], states, n_future, training=training
+        )
+        return ops.concatenate([context_predictions, future], axis=1)
 
 
 def build_model(

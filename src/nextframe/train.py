@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import keras
@@ -116,8 +117,14 @@ def fit(
             )
         )
     callbacks.extend(extra_callbacks)
+    # A live bar in a terminal; one line per epoch in logs (dvc exp run --queue, CI).
+    verbose = 1 if sys.stdout.isatty() else 2
     history = model.fit(
-        train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks, verbose=1
+        train_batches,
+        validation_data=val_batches,
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=verbose,
     )
     return history.history
 
@@ -140,7 +147,7 @@ def train_and_track(
 
     from nextframe import tracking
     from nextframe.io import atomic_path, write_json, write_text
-    from nextframe.model import build_model
+    from nextframe.model import SequenceTrainer, build_model
 
     set_global_determinism(params.seed)
     data = params.data
@@ -150,13 +157,14 @@ def train_and_track(
         head_bias_init=params.train.head_bias_init,
         frame_size=data.frame_size,
     )
-    compile_model(model, params.train, total_steps=params.epochs * len(train_batches))
+    trainer = SequenceTrainer(model, data.n_context, params.train.feedback, name="trainer")
+    compile_model(trainer, params.train, total_steps=params.epochs * len(train_batches))
 
     with tracking.tracked_run(flat_params, tracking.run_tags()) as run_id:
         log_dataset(manifest)
         mlflow.log_param("params_count", model.count_params())
         history = fit(
-            model,
+            trainer,
             train_batches,
             val_batches,
             params.epochs,

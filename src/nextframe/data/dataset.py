@@ -9,7 +9,8 @@ import numpy as np
 
 
 class SequenceBatches(keras.utils.PyDataset):
-    """(context, future) float32 batches in [0, 1] from (N, T, H, W) uint8 sequences.
+    """(frames 0..T-2, frames 1..T-1) float32 batches in [0, 1] from (N, T, H, W) uint8:
+    every frame is the target of the one before it (see `nextframe.model.SequenceTrainer`).
 
     Shuffled per epoch from `seed` (same seed, same order), and works on every Keras
     backend since it only hands out numpy arrays.
@@ -18,7 +19,6 @@ class SequenceBatches(keras.utils.PyDataset):
     def __init__(
         self,
         sequences_uint8: np.ndarray,
-        n_context: int,
         batch_size: int,
         *,
         shuffle: bool,
@@ -26,7 +26,6 @@ class SequenceBatches(keras.utils.PyDataset):
     ):
         super().__init__(workers=1, use_multiprocessing=False)
         self.sequences_uint8 = sequences_uint8
-        self.n_context = n_context
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -45,7 +44,7 @@ class SequenceBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         picked = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
         frames = to_float_frames(self.sequences_uint8[picked])
-        return frames[:, : self.n_context], frames[:, self.n_context :]
+        return frames[:, :-1], frames[:, 1:]
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
