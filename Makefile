@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PORT ?= 5000
 
-.PHONY: setup repro test lint format ui bench clean-venv
+.PHONY: setup repro test lint format ui preset lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
 	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
 	  --default-artifact-root "$(CURDIR)/mlartifacts"
+
+# Rewrite params.yaml with a preset from presets/ (validated first): `make preset NAME=seed`.
+preset: setup
+	$(BIN)/python -m nextframe.presets $(NAME)
 
 # Re-lock after editing dependencies in pyproject.toml.
 lock: $(BIN)/uv

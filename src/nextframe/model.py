@@ -74,6 +74,7 @@ class NextFramePredictor(keras.Model):
         normalization: str = "none",
         norm_groups: int = 4,
         head_bias_init: float = -3.0,
+        head_kernel_size: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -85,6 +86,7 @@ class NextFramePredictor(keras.Model):
         self.normalization = normalization
         self.norm_groups = norm_groups
         self.head_bias_init = head_bias_init
+        self.head_kernel_size = head_kernel_size
         self.recurrent = [
             layers.ConvLSTM2D(
                 f,
@@ -101,10 +103,12 @@ class NextFramePredictor(keras.Model):
             _norm_layer(normalization, norm_groups, f"norm_{i}")
             for i in range(len(self.filters) - 1)
         ]
+        # Per frame: a spatial kernel only, so no prediction mixes time steps.
         # Frames are mostly black: start the sigmoid near 0.05 instead of 0.5.
         self.head = layers.Conv2D(
             patch_size * patch_size,
-            1,
+            head_kernel_size,
+            padding="same",
             activation="sigmoid",
             bias_initializer=keras.initializers.Constant(head_bias_init),
             name="head",
@@ -191,6 +195,7 @@ class NextFramePredictor(keras.Model):
             "normalization": self.normalization,
             "norm_groups": self.norm_groups,
             "head_bias_init": self.head_bias_init,
+            "head_kernel_size": self.head_kernel_size,
         }
 
 
@@ -235,6 +240,7 @@ def build_model(
         normalization=model_params.normalization,
         norm_groups=model_params.norm_groups,
         head_bias_init=head_bias_init,
+        head_kernel_size=model_params.head_kernel_size,
         name="next_frame_predictor",
     )
     predictor.build((None, None, frame_size, frame_size, 1))

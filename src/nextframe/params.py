@@ -78,6 +78,7 @@ class ModelParams(_Section):
     activation: Literal["tanh", "relu", "elu", "gelu", "silu"]
     normalization: Literal["none", "batch", "layer", "group"]
     norm_groups: PositiveInt
+    head_kernel_size: PositiveInt
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelParams:
@@ -89,6 +90,10 @@ class ModelParams(_Section):
         for i, k in enumerate(self.kernel_sizes):
             if k % 2 == 0:
                 raise ValueError(f"kernel_sizes[{i}] must be odd (same padding), got {k}")
+        if self.head_kernel_size % 2 == 0:
+            raise ValueError(
+                f"head_kernel_size must be odd (same padding), got {self.head_kernel_size}"
+            )
         if self.normalization == "group":
             for i, f in enumerate(self.filters):
                 if f % self.norm_groups:
@@ -102,7 +107,8 @@ class ModelParams(_Section):
 class TrainParams(_Section):
     batch_size: PositiveInt
     lr: PositiveFloat
-    lr_schedule: Literal["constant", "cosine"]
+    lr_schedule: Literal["constant", "cosine", "plateau"]
+    plateau_patience: PositiveInt
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"]
     loss: Literal["bce", "mse", "l1+l2"]
     feedback: Literal["closed_loop", "teacher_forcing"]

@@ -108,6 +108,13 @@ def fit(
         keras.callbacks.TerminateOnNaN(),
         EpochStats(len(train_batches.sequences_uint8)),
     ]
+    if train.lr_schedule == "plateau":
+        # The seed's schedule: a tenth of the rate when val_loss stalls.
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.1, patience=train.plateau_patience
+            )
+        )
     if train.early_stopping_patience > 0:
         callbacks.append(
             keras.callbacks.EarlyStopping(
