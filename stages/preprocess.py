@@ -8,9 +8,9 @@ from pathlib import Path
 
 from nextframe import cli
 from nextframe.data.moving_mnist import SPLITS
-from nextframe.data.splits import sha256_of_array, split_indices, validate_sequences
+from nextframe.data.splits import read_sequences, split_indices, validate_sequences
 from nextframe.errors import NextframeError
-from nextframe.io import load_npy, remove_outputs, save_npy, write_json
+from nextframe.io import load_npy, remove_outputs, write_json, write_npy_in_chunks
 from nextframe.params import load_params
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     remove_outputs(*outputs)
 
     sequences_path = args.raw / "sequences.npy"
-    sequences = load_npy(sequences_path)  # memory-mapped: nothing is copied yet
+    sequences = load_npy(sequences_path)  # memory-mapped: only the header is read
     validate_sequences(sequences, sequences_path, data.n_frames, data.frame_size)
     try:
         info = json.loads((args.raw / "info.json").read_text())
@@ -37,13 +37,14 @@ def main() -> None:
 
     manifest = {"source": info["source"], "splits": {}}
     for split in SPLITS:
-        split_uint8 = sequences[indices[split], : data.n_frames]
-        save_npy(args.out / f"{split}.npy", split_uint8)
+        # Copied and hashed a chunk at a time: memory stays flat however large the split.
+        shape = (len(indices[split]), data.n_frames, data.frame_size, data.frame_size)
+        chunks = read_sequences(sequences_path, indices[split], data.n_frames)
         manifest["splits"][split] = {
-            "count": int(split_uint8.shape[0]),
-            "shape": list(split_uint8.shape),
-            "dtype": str(split_uint8.dtype),
-            "sha256": sha256_of_array(split_uint8),
+            "count": shape[0],
+            "shape": list(shape),
+            "dtype": "uint8",
+            "sha256": write_npy_in_chunks(args.out / f"{split}.npy", shape, chunks),
         }
     write_json(args.out / "manifest.json", manifest)
     print(f"preprocess: wrote {', '.join(str(p) for p in outputs)}")

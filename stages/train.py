@@ -17,6 +17,12 @@ def main() -> None:
     parser.add_argument("--run-info", default="models/mlflow_run.json", type=Path)
     parser.add_argument("--metrics", default="metrics/train.json", type=Path)
     parser.add_argument("--history", default="metrics/train_history.csv", type=Path)
+    parser.add_argument(
+        "--backup",
+        default="models/backup",
+        type=Path,
+        help="per-epoch backup that an interrupted run resumes from (deleted on success)",
+    )
     args = parser.parse_args()
 
     from nextframe.params import load_params
@@ -36,7 +42,9 @@ def main() -> None:
     train_uint8 = load_npy(args.data / "train.npy")
     val_uint8 = load_npy(args.data / "val.npy")
     batch_size = params.train.batch_size
-    train_batches = SequenceBatches(train_uint8, batch_size, shuffle=True, seed=params.seed)
+    train_batches = SequenceBatches(
+        train_uint8, batch_size, shuffle=True, seed=params.seed, repeat=True
+    )
     val_batches = SequenceBatches(val_uint8, batch_size, shuffle=False)
     train_and_track(
         params,
@@ -48,6 +56,7 @@ def main() -> None:
         run_info_path=args.run_info,
         metrics_path=args.metrics,
         history_path=args.history,
+        backup_dir=args.backup,
     )
 
 

@@ -2,8 +2,10 @@ import keras
 import numpy as np
 import pytest
 
+from nextframe.data.dataset import SequenceBatches
 from nextframe.model import (
     NextFramePredictor,
+    SequenceTrainer,
     build_model,
     depth_to_space,
     load_predictor,
@@ -11,6 +13,7 @@ from nextframe.model import (
 )
 from nextframe.params import parse_params
 from nextframe.rollout import predict_future, rerun_rollout
+from nextframe.train import compile_model
 
 
 @pytest.fixture
@@ -94,3 +97,23 @@ def test_loading_a_non_model_file_is_one_line(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(Exception, match="cannot load the model"):
         load_predictor(path)
+
+
+def test_closed_loop_training_then_save_and_load(tiny_model, tiny_params, context, tmp_path):
+    """The path the train stage takes, on any backend: the closed-loop trainer compiled by
+    compile_model, steps on SequenceBatches; the predictor learns and saves as is."""
+    params = parse_params(tiny_params)
+    trainer = SequenceTrainer(tiny_model, n_context=3, feedback="closed_loop")
+    compile_model(trainer, params.train, total_steps=2)
+    frames_uint8 = np.random.default_rng(0).integers(0, 256, (2, 6, 64, 64), dtype=np.uint8)
+    before = tiny_model.get_weights()
+    batches = SequenceBatches(frames_uint8, batch_size=1, shuffle=True)
+    history = trainer.fit(batches, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    after = tiny_model.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    tiny_model.save(tmp_path / "model.keras")
+    loaded = load_predictor(tmp_path / "model.keras")
+    np.testing.assert_array_equal(
+        loaded.predict(context, verbose=0), tiny_model.predict(context, verbose=0)
+    )

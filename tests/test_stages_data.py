@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
+from nextframe.data.splits import sha256_of_array
+
 from .conftest import REPO_ROOT
 
 
@@ -52,6 +54,7 @@ def test_splits_are_uint8_with_manifest(tmp_path, tiny_params):
         array = np.load(processed / f"{split}.npy", allow_pickle=False)
         assert array.dtype == np.uint8 and array.shape == (count, 20, 64, 64)
         assert manifest["splits"][split]["count"] == count
+        assert manifest["splits"][split]["sha256"] == sha256_of_array(array)
 
 
 def _write_bad(path: Path, kind: str) -> None:
@@ -66,13 +69,17 @@ def _write_bad(path: Path, kind: str) -> None:
         np.save(path, good.astype(np.float32))
     elif kind == "int16":
         np.save(path, np.full((4, 20, 64, 64), 300, dtype=np.int16))
+    elif kind == "fortran":
+        np.save(path, np.asfortranarray(good))
     elif kind == "rank":
         np.save(path, good[0])
     elif kind == "empty":
         path.write_bytes(b"")
 
 
-@pytest.mark.parametrize("kind", ["truncated", "pickled", "float", "int16", "rank", "empty"])
+@pytest.mark.parametrize(
+    "kind", ["truncated", "pickled", "float", "int16", "fortran", "rank", "empty"]
+)
 def test_preprocess_refuses_bad_data_with_one_line(tmp_path, tiny_params, kind):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
     _write_bad(tmp_path / "data" / "raw" / "sequences.npy", kind)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,31 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
     with atomic_path(path) as tmp, tmp.open("wb") as f:
         np.save(f, array, allow_pickle=False)
+
+
+def write_npy_in_chunks(
+    path: str | Path, shape: tuple[int, ...], chunks: Iterable[np.ndarray]
+) -> str:
+    """Write uint8 `chunks`, consecutive rows of an array of `shape`, as one .npy atomically.
+
+    The file's bytes are those `np.save` writes for the whole array, and the returned digest
+    is its `sha256_of_array`, with one chunk in memory at a time.
+    """
+    shape = tuple(int(n) for n in shape)  # the header holds repr(shape): no numpy ints
+    digest, n_rows = hashlib.sha256(), 0
+    with atomic_path(path) as tmp, tmp.open("wb") as file:
+        header = {"descr": "|u1", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(file, header)
+        for chunk in chunks:
+            if chunk.dtype != np.uint8 or chunk.shape[1:] != shape[1:]:
+                raise ValueError(f"chunk {chunk.dtype} {chunk.shape} does not fit {shape} uint8")
+            data = np.ascontiguousarray(chunk)
+            digest.update(data)
+            file.write(data)
+            n_rows += len(data)
+        if n_rows != shape[0]:
+            raise ValueError(f"chunks hold {n_rows} rows, the header says {shape[0]}")
+    return digest.hexdigest()
 
 
 def load_npy(path: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:

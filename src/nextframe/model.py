@@ -214,6 +214,12 @@ class SequenceTrainer(keras.Model):
         self.n_context = n_context
         self.feedback = feedback
 
+    def build(self, input_shape=None):
+        # No weights of its own; built once the predictor is (BackupAndRestore checks).
+        if not self.predictor.built:
+            self.predictor.build(input_shape)
+        self.built = True
+
     def call(self, frames, training=None):
         if self.feedback == "teacher_forcing":
             return self.predictor.encode(frames, training=training)[0]

@@ -87,12 +87,25 @@ def configure(root: Path | None = None) -> str:
 
 
 @contextlib.contextmanager
-def tracked_run(params: dict[str, str], tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run that ends FINISHED, or FAILED with the reason as a tag on any error."""
+def tracked_run(
+    params: dict[str, str], tags: dict[str, str], resume_run_id: str | None = None
+) -> Iterator[str]:
+    """An MLflow run that ends FINISHED, or FAILED with the reason as a tag on any error.
+
+    With `resume_run_id` (a run an interruption ended), that run is continued instead.
+    """
     import mlflow
 
     configure()
-    with mlflow.start_run(run_name=run_name(), tags=tags) as run:
+    if resume_run_id is not None and not _run_exists(resume_run_id):
+        resume_run_id = None
+    if resume_run_id is not None:
+        started = mlflow.start_run(run_id=resume_run_id, tags=tags)
+        if "failure_reason" in started.data.tags:
+            mlflow.delete_tag("failure_reason")
+    else:
+        started = mlflow.start_run(run_name=run_name(), tags=tags)
+    with started as run:
         mlflow.log_params(params)
         try:
             yield run.info.run_id
@@ -101,6 +114,16 @@ def tracked_run(params: dict[str, str], tags: dict[str, str]) -> Iterator[str]:
             mlflow.set_tag("failure_reason", reason)
             mlflow.end_run(status="FAILED")
             raise
+
+
+def _run_exists(run_id: str) -> bool:
+    import mlflow
+
+    try:
+        mlflow.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -11,22 +11,35 @@ def test_batches_are_float32_next_frame_pairs():
     sequences = _sequences()
     batches = SequenceBatches(sequences, batch_size=4, shuffle=False)
     inputs, targets = batches[0]
-    assert len(batches) == 3
+    assert batches.num_batches == 3
     assert inputs.dtype == np.float32 and inputs.shape == (4, 4, 8, 8, 1)
     np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
     np.testing.assert_allclose(inputs[0, 0, ..., 0], sequences[0, 0] / 255.0, rtol=1e-6)
     assert batches[2][0].shape[0] == 2  # the last, partial batch
 
 
-def test_shuffle_is_seeded_and_changes_each_epoch():
+def test_shuffle_is_a_function_of_seed_and_epoch():
     sequences = _sequences(n=32)
     first = SequenceBatches(sequences, batch_size=32, shuffle=True, seed=1)
     second = SequenceBatches(sequences, batch_size=32, shuffle=True, seed=1)
-    np.testing.assert_array_equal(first.order, second.order)
-    epoch_one = first.order.copy()
-    first.on_epoch_end()
-    assert not np.array_equal(first.order, epoch_one)
-    assert sorted(first.order) == list(range(32))
+    np.testing.assert_array_equal(first.order(0), second.order(0))
+    assert not np.array_equal(first.order(3), first.order(0))
+    assert sorted(first.order(3)) == list(range(32))
+    np.testing.assert_array_equal(first.order(3), second.order(3))
+
+
+def test_repeating_batches_follow_the_epochs_and_resume_at_any_batch():
+    sequences = _sequences(n=10)
+    endless = SequenceBatches(sequences, batch_size=4, shuffle=True, seed=2, repeat=True)
+    assert endless.num_batches is None and endless.batches_per_epoch == 3
+    stream = [endless[i][0] for i in range(7)]  # epochs 0, 0, 0, 1, 1, 1, 2
+    epoch_one = to_float_frames(sequences[np.sort(endless.order(1)[:4])])[:, :-1]
+    np.testing.assert_array_equal(stream[3], epoch_one)
+    assert stream[2].shape[0] == 2  # each epoch ends with its partial batch
+    resumed = SequenceBatches(sequences, batch_size=4, shuffle=True, seed=2, repeat=True)
+    resumed.first_batch = 3
+    for i in range(4):
+        np.testing.assert_array_equal(resumed[i][0], stream[3 + i])
 
 
 def test_to_float_frames_scales_to_unit_range():

@@ -1,8 +1,16 @@
+import io
+
 import numpy as np
 import pytest
 
-from nextframe.data.splits import sha256_of_array, split_indices, validate_sequences
+from nextframe.data.splits import (
+    read_sequences,
+    sha256_of_array,
+    split_indices,
+    validate_sequences,
+)
 from nextframe.errors import NextframeError
+from nextframe.io import write_npy_in_chunks
 
 COUNTS = {"train": 6, "val": 2, "test": 2}
 
@@ -40,6 +48,7 @@ def test_asking_for_more_than_fetched_is_one_line():
         np.zeros((2, 5, 64, 64), dtype=np.uint8),
         np.zeros((2, 20, 32, 32), dtype=np.uint8),
         np.zeros((0, 20, 64, 64), dtype=np.uint8),
+        np.asfortranarray(np.zeros((2, 20, 64, 64), dtype=np.uint8)),
     ],
 )
 def test_wrong_layout_is_refused(array):
@@ -51,3 +60,34 @@ def test_digest_depends_on_content():
     a = np.zeros((2, 2), dtype=np.uint8)
     assert sha256_of_array(a) == sha256_of_array(a.copy())
     assert sha256_of_array(a) != sha256_of_array(a + 1)
+
+
+def _random_uint8(shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+
+
+def test_chunked_read_equals_direct_indexing(tmp_path):
+    sequences = _random_uint8((9, 6, 4, 4))
+    np.save(tmp_path / "s.npy", sequences)
+    indices = np.array([0, 2, 3, 7, 8])
+    chunks = list(read_sequences(tmp_path / "s.npy", indices, n_frames=4, chunk_sequences=2))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert all(c.flags.c_contiguous and c.dtype == np.uint8 for c in chunks)
+    np.testing.assert_array_equal(np.concatenate(chunks), sequences[indices, :4])
+
+
+def test_chunked_write_is_np_save_and_returns_sha256_of_array(tmp_path):
+    array = _random_uint8((5, 3, 4, 4))
+    shape = tuple(np.int64(n) for n in array.shape)  # numpy ints must not reach the header
+    digest = write_npy_in_chunks(tmp_path / "a.npy", shape, [array[:2], array[2:]])
+    saved = io.BytesIO()
+    np.save(saved, array, allow_pickle=False)
+    assert (tmp_path / "a.npy").read_bytes() == saved.getvalue()
+    assert digest == sha256_of_array(array)
+
+
+def test_chunked_write_that_does_not_fill_the_shape_leaves_no_file(tmp_path):
+    array = _random_uint8((5, 3, 4, 4))
+    with pytest.raises(ValueError, match="hold 2 rows"):
+        write_npy_in_chunks(tmp_path / "a.npy", array.shape, [array[:2]])
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,131 @@
+"""Training throughput in sequences per second: the seed against nextframe, one process.
+
+Three sides fit the same generated 20-frame 64x64 sequences, each after one warm-up batch
+(tracing): (a) the keras-io seed's model and loss as REFERENCE.md describes them (Conv3D head,
+teacher forced), written here in plain Keras; (b) nextframe's trainer built from presets/seed.yaml
+merged over params.yaml (same architecture, per-frame head); (c) nextframe as params.yaml
+sets it (patches, 32 filters, closed loop). Prints each side's sequences per second and,
+last, `ratio_same_arch <b/a>` then `ratio <c/a>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import yaml
+from keras import layers
+
+from nextframe.data.dataset import SequenceBatches, to_float_frames
+from nextframe.data.moving_mnist import generate_splits
+from nextframe.model import SequenceTrainer, build_model
+from nextframe.params import Params, parse_params
+from nextframe.presets import load_preset
+from nextframe.train import compile_model, set_global_determinism
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    """`overrides` written over `base`, section by section (a preset over params.yaml)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) else value
+    return out
+
+
+def seed_model(frame_size: int) -> keras.Model:
+    """The seed's network and loss, from REFERENCE.md: its Conv3D head mixes frames t-1..t+1."""
+    frames = keras.Input((None, frame_size, frame_size, 1))
+    x = layers.ConvLSTM2D(64, 5, padding="same", activation="relu", return_sequences=True)(frames)
+    x = layers.BatchNormalization()(x)
+    x = layers.ConvLSTM2D(64, 3, padding="same", activation="relu", return_sequences=True)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ConvLSTM2D(64, 1, padding="same", activation="relu", return_sequences=True)(x)
+    next_frames = layers.Conv3D(1, 3, padding="same", activation="sigmoid")(x)
+    model = keras.Model(frames, next_frames)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    return model
+
+
+def seed_speed(sequences_uint8: np.ndarray, seed: int) -> float:
+    """Sequences per second of the seed's fit on in-memory arrays, x = frames 0..T-2."""
+    keras.utils.set_random_seed(seed)
+    frames = to_float_frames(sequences_uint8)
+    x, y = frames[:, :-1], frames[:, 1:]
+    batch_size = 5
+    model = seed_model(frames.shape[2])
+    model.fit(x[:batch_size], y[:batch_size], batch_size=batch_size, verbose=0)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, verbose=0)
+    return len(x) / (time.perf_counter() - start)
+
+
+def our_speed(sequences_uint8: np.ndarray, params: Params) -> float:
+    """Sequences per second of nextframe's fit, set up as `train_and_track` does (no MLflow)."""
+    set_global_determinism(params.seed)
+    data, train = params.data, params.train
+    model = build_model(params.model, data.horizon, train.head_bias_init, data.frame_size)
+    trainer = SequenceTrainer(model, data.n_context, train.feedback, name="trainer")
+    batches = SequenceBatches(sequences_uint8, train.batch_size, shuffle=True, seed=params.seed)
+    compile_model(trainer, train, total_steps=params.epochs * batches.batches_per_epoch)
+    warm_up = SequenceBatches(sequences_uint8[: train.batch_size], train.batch_size, shuffle=False)
+    trainer.fit(warm_up, verbose=0)
+    start = time.perf_counter()
+    trainer.fit(batches, verbose=0)
+    return len(sequences_uint8) / (time.perf_counter() - start)
+
+
+def whole_batches(sequences_uint8: np.ndarray, n: int, batch_size: int) -> np.ndarray:
+    """The first `n` sequences, cut to whole batches so no smaller last batch retraces."""
+    return sequences_uint8[: n - n % batch_size]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--preset", default="presets/seed.yaml", type=Path)
+    parser.add_argument("--sequences", default=20, type=int, help="timed per 64-filter side (a, b)")
+    parser.add_argument("--default-sequences", default=160, type=int, help="timed for side c")
+    args = parser.parse_args()
+    raw = yaml.safe_load(args.params.read_text(encoding="utf-8"))
+    ours = parse_params(raw, str(args.params))
+    ours_seed_arch = parse_params(merged(raw, load_preset(args.preset)), str(args.preset))
+    data = ours.data
+    sequences_uint8 = generate_splits(
+        ours.seed,
+        {"train": max(args.sequences, args.default_sequences), "val": 0, "test": 0},
+        test_digits_per_class=data.test_digits_per_class,
+        n_frames=data.n_frames,
+        frame_size=data.frame_size,
+        digits_per_sequence=data.digits_per_sequence,
+        step_length=data.step_length,
+    )["train"]
+
+    # The seed side first: set_global_determinism turns on TF op determinism for good.
+    seed_sequences = whole_batches(sequences_uint8, args.sequences, 5)
+    same_arch_sequences = whole_batches(
+        sequences_uint8, args.sequences, ours_seed_arch.train.batch_size
+    )
+    default_sequences = whole_batches(
+        sequences_uint8, args.default_sequences, ours.train.batch_size
+    )
+    seed_rate = seed_speed(seed_sequences, ours.seed)
+    keras.backend.clear_session()
+    same_arch_rate = our_speed(same_arch_sequences, ours_seed_arch)
+    keras.backend.clear_session()
+    default_rate = our_speed(default_sequences, ours)
+    print(
+        f"sequences {len(seed_sequences)}, {len(same_arch_sequences)}, "
+        f"{len(default_sequences)}; {data.n_frames} frames of {data.frame_size}x{data.frame_size}"
+    )
+    print(f"seed_arch: {seed_rate:.2f} seq/s")
+    print(f"ours_same_arch: {same_arch_rate:.2f} seq/s")
+    print(f"ours_default: {default_rate:.2f} seq/s")
+    print(f"ratio_same_arch {same_arch_rate / seed_rate:.2f}")
+    print(f"ratio {default_rate / seed_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
