@@ -34,7 +34,7 @@ BAD_EDITS = [
     ),
     ({"epochs": "ten"}, "params.yaml: epochs must be an integer, got 'ten'"),
     ({"epochs": 2.5}, "params.yaml: epochs must be an integer, got 2.5"),
-    ({"data": {"step_length": 2.0}}, "params.yaml: data.step_length must be <= 1.0, got 2.0"),
+    ({"data": {"step_length": 2.0}}, "params.yaml: data.step_length must be <= 1, got 2.0"),
     (
         {"model": {"normalization": "instance"}},
         "params.yaml: model.normalization must be one of 'none', 'batch', 'layer' or 'group', "

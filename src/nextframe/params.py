@@ -198,7 +198,11 @@ def format_validation_error(exc: ValidationError, source: str = "params.yaml") -
         "less_than_equal": "<= {le}",
     }
     if kind in bounds:
-        return f"{source}: {key} must be {bounds[kind].format(**ctx)}, got {got!r}"
+        # Bounds read as written in the schema: "> 0", not "> 0.0".
+        plain = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()
+        }
+        return f"{source}: {key} must be {bounds[kind].format(**plain)}, got {got!r}"
     if kind == "literal_error":
         return f"{source}: {key} must be one of {ctx.get('expected')}, got {got!r}"
     if kind == "too_short":
