@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PORT ?= 5000
 
-.PHONY: setup repro test lint format ui preset lock
+.PHONY: setup repro test lint format ui preset bench lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
 	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
 	  --default-artifact-root "$(CURDIR)/mlartifacts"
+
+# Speed and memory claims, each measured against the seed in one run (last line: ratio <x>).
+bench: setup
+	$(BIN)/python benchmarks/preprocess_memory.py
+	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/rollout_speed.py
 
 # Rewrite params.yaml with a preset from presets/ (validated first): `make preset NAME=seed`.
 preset: setup

@@ -23,16 +23,8 @@ from nextframe.data.dataset import SequenceBatches, to_float_frames
 from nextframe.data.moving_mnist import generate_splits
 from nextframe.model import SequenceTrainer, build_model
 from nextframe.params import Params, parse_params
-from nextframe.presets import load_preset
+from nextframe.presets import load_preset, merged
 from nextframe.train import compile_model, set_global_determinism
-
-
-def merged(base: dict, overrides: dict) -> dict:
-    """`overrides` written over `base`, section by section (a preset over params.yaml)."""
-    out = dict(base)
-    for key, value in overrides.items():
-        out[key] = merged(base[key], value) if isinstance(value, dict) else value
-    return out
 
 
 def seed_model(frame_size: int) -> keras.Model:

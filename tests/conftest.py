@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 import yaml
+
+from nextframe.presets import merged as merge
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,16 +21,6 @@ def tiny_overrides() -> dict:
         "train": {"batch_size": 8},
         "render": {"n_sequences": 2, "scale": 2},
     }
-
-
-def merge(base: dict, overrides: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @pytest.fixture

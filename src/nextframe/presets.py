@@ -35,6 +35,14 @@ def load_preset(path: Path) -> dict[str, Any]:
     return raw
 
 
+def merged(base: dict, overrides: dict) -> dict:
+    """`overrides` written over `base`, section by section, as a new mapping."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) else value
+    return out
+
+
 def _merge_into(target: dict, overrides: dict, prefix: str = "") -> list[str]:
     """Write `overrides` into `target` (a ruamel mapping) in place; the dotted keys changed."""
     changed = []

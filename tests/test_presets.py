@@ -1,0 +1,56 @@
+import shutil
+
+import pytest
+import yaml
+
+from nextframe.errors import NextframeError
+from nextframe.params import load_params
+from nextframe.presets import apply_preset, load_preset, merged
+
+from .conftest import REPO_ROOT
+
+SEED = REPO_ROOT / "presets" / "seed.yaml"
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(REPO_ROOT / "params.yaml", path)
+    return path
+
+
+def test_seed_preset_rewrites_only_its_keys_and_keeps_comments(params_file):
+    before = params_file.read_text()
+    changed = apply_preset(SEED, params_file)
+    after = params_file.read_text()
+    params = load_params(params_file)
+    assert params.model.filters == [64, 64, 64] and params.model.patch_size == 1
+    assert params.train.feedback == "teacher_forcing" and params.epochs == 20
+    assert "model.filters" in changed and "data.n_test" not in changed  # same value
+    assert "filters: [64, 64, 64]" in after  # lists stay on one line
+    kept = [line for line in before.splitlines() if line.lstrip().startswith("#")]
+    assert all(line in after for line in kept)
+    expected = merged(yaml.safe_load(before), load_preset(SEED))
+    assert yaml.safe_load(after) == expected
+
+
+@pytest.mark.parametrize(
+    ("preset", "message"),
+    [
+        ("model: {filterz: [3]}", "preset: unknown key model.filterz"),
+        ("model: {filters: [0]}", "model.filters[0] must be a positive integer, got 0"),
+        ("- a list", "must be a YAML mapping"),
+    ],
+)
+def test_bad_preset_is_one_line_and_leaves_params_untouched(tmp_path, params_file, preset, message):
+    before = params_file.read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(preset)
+    with pytest.raises(NextframeError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        apply_preset(bad, params_file)
+    assert params_file.read_text() == before
+
+
+def test_missing_preset_is_named(tmp_path, params_file):
+    with pytest.raises(NextframeError, match="no such preset"):
+        apply_preset(tmp_path / "nope.yaml", params_file)
