@@ -195,6 +195,7 @@ def fit(
     model.fit(
         train_batches,
         steps_per_epoch=train_batches.batches_per_epoch,
+        shuffle=False,  # the batches shuffle themselves, per epoch
         validation_data=val_batches,
         epochs=epochs,
         callbacks=callbacks,
