@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -124,14 +125,49 @@ def test_temp_experiment_lands_in_the_main_store(repo):
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        ({"model": {"filters": [-3, 4]}}, "model.filters[0] must be a positive integer, got -3"),
-        ({"train": {"optimiser": "adam"}}, "unknown key train.optimiser"),
-        ({"data": {"step_length": 0}}, "data.step_length must be > 0, got 0"),
-    ],
-)
+def test_queued_experiment_lands_in_the_main_store(repo):
+    """`--queue` + `dvc queue start` runs in a background worker in .dvc/tmp/exps/..."""
+    run(["dvc", "exp", "run", "--queue", "-S", "epochs=4"], repo)
+    run(["dvc", "queue", "start"], repo)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    assert "Success" in status, status
+    (found,) = runs(repo, "params.epochs = '4'")
+    assert found.info.status == "FINISHED"
+    assert found.data.tags["dvc.exp_name"] == found.info.run_name
+
+
+def _without_batch_size(params: dict) -> dict:
+    params["train"].pop("batch_size")
+    return params
+
+
+# Ten bad edits, each caught by the first stage that reads the key.
+BAD_EDITS = [
+    ({"model": {"filters": [-3, 4]}}, "model.filters[0] must be a positive integer, got -3"),
+    ({"train": {"optimiser": "adam"}}, "unknown key train.optimiser"),
+    ({"data": {"step_length": 0}}, "data.step_length must be > 0, got 0"),
+    ({"epochs": "ten"}, "epochs must be an integer, got 'ten'"),
+    (
+        {"train": {"lr": "1e-3"}},
+        "train.lr must be a number, got '1e-3' (YAML reads 1e-3 as text: write 1.0e-3)",
+    ),
+    (
+        {"model": {"normalization": "instance"}},
+        "model.normalization must be one of 'none', 'batch', 'layer' or 'group', got 'instance'",
+    ),
+    ({"model": {"patch_size": 3}}, "model.patch_size must divide data.frame_size (64), got 3"),
+    ({"data": {"n_context": 20}}, "data.n_context must be smaller than data.n_frames (20), got 20"),
+    (_without_batch_size, "train.batch_size is missing"),
+    ({"render": {"n_sequences": 5000}}, "render.n_sequences must be <= 64, got 5000"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD_EDITS)
 def test_bad_params_fail_repro_with_one_line(repo, edit, message):
     original = (repo / "params.yaml").read_text()
     outputs = sorted(
@@ -139,7 +175,8 @@ def test_bad_params_fail_repro_with_one_line(repo, edit, message):
     )
     before = {p: p.read_bytes() for p in outputs if p.is_file()}
     try:
-        bad = merge(yaml.safe_load(original), edit)
+        raw = yaml.safe_load(original)
+        bad = edit(raw) if callable(edit) else merge(raw, edit)
         (repo / "params.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
         result = run(["dvc", "repro"], repo, check=False)
         assert result.returncode != 0
