@@ -36,16 +36,17 @@ def main() -> None:
     from nextframe.data.dataset import SequenceBatches
     from nextframe.io import load_npy
     from nextframe.params import flatten
-    from nextframe.train import train_and_track
+    from nextframe.train import train_and_track, training_window
 
     manifest = json.loads((args.data / "manifest.json").read_text())
     train_uint8 = load_npy(args.data / "train.npy")
     val_uint8 = load_npy(args.data / "val.npy")
-    batch_size = params.train.batch_size
+    batch_size, window = params.train.batch_size, training_window(params)
     train_batches = SequenceBatches(
-        train_uint8, batch_size, shuffle=True, seed=params.seed, repeat=True
+        train_uint8, batch_size, shuffle=True, seed=params.seed, repeat=True, window=window
     )
-    val_batches = SequenceBatches(val_uint8, batch_size, shuffle=False)
+    # Validation clips end with the frames evaluation predicts: the last `window` of each.
+    val_batches = SequenceBatches(val_uint8, batch_size, shuffle=False, window=window)
     train_and_track(
         params,
         flatten(params),

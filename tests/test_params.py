@@ -62,6 +62,10 @@ BAD_EDITS = [
         {"data": {"source": "download", "n_train": 9000, "n_val": 900, "n_test": 900}},
         "params.yaml: data.n_train + n_val + n_test must be <= 10000",
     ),
+    (
+        {"train": {"context_frames": 11}},
+        "params.yaml: train.context_frames must be <= data.n_context (10), got 11",
+    ),
     ({"render": {"n_sequences": 5000}}, "params.yaml: render.n_sequences must be <= 64, got 5000"),
 ]
 

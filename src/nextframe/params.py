@@ -105,6 +105,8 @@ class ModelParams(_Section):
 
 
 class TrainParams(_Section):
+    """`context_frames`: frames given before the predicted horizon in each training clip."""
+
     batch_size: PositiveInt
     lr: PositiveFloat
     lr_schedule: Literal["constant", "cosine", "plateau"]
@@ -112,6 +114,7 @@ class TrainParams(_Section):
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"]
     loss: Literal["bce", "mse", "l1+l2"]
     feedback: Literal["closed_loop", "teacher_forcing"]
+    context_frames: PositiveInt
     clipnorm: Annotated[float, Field(ge=0)]
     early_stopping_patience: Annotated[int, Field(ge=0)]
     head_bias_init: float
@@ -142,6 +145,11 @@ class Params(_Section):
             raise ValueError(
                 f"model.patch_size must divide data.frame_size ({self.data.frame_size}), "
                 f"got {self.model.patch_size}"
+            )
+        if self.train.context_frames > self.data.n_context:
+            raise ValueError(
+                f"train.context_frames must be <= data.n_context ({self.data.n_context}), "
+                f"got {self.train.context_frames}"
             )
         if self.render.n_sequences > self.data.n_test:
             raise ValueError(

@@ -269,8 +269,9 @@ def train_and_track(
         head_bias_init=params.train.head_bias_init,
         frame_size=data.frame_size,
     )
-    trainer = SequenceTrainer(model, data.n_context, params.train.feedback, name="trainer")
-    trainer.build((None, data.n_frames - 1, data.frame_size, data.frame_size, 1))
+    context_frames = params.train.context_frames
+    trainer = SequenceTrainer(model, context_frames, params.train.feedback, name="trainer")
+    trainer.build((None, training_window(params) - 1, data.frame_size, data.frame_size, 1))
     compile_model(
         trainer, params.train, total_steps=params.epochs * train_batches.batches_per_epoch
     )
@@ -320,6 +321,11 @@ def train_and_track(
         write_json(run_info_path, {"run_id": run_id, "tracking_uri": mlflow.get_tracking_uri()})
     shutil.rmtree(backup_dir)
     return summary
+
+
+def training_window(params) -> int:
+    """Frames per training clip: `train.context_frames` given, then the horizon predicted."""
+    return params.train.context_frames + params.data.horizon
 
 
 def summary_text(model: keras.Model) -> str:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from nextframe.data.dataset import SequenceBatches, to_float_frames
 
@@ -22,10 +23,10 @@ def test_shuffle_is_a_function_of_seed_and_epoch():
     sequences = _sequences(n=32)
     first = SequenceBatches(sequences, batch_size=32, shuffle=True, seed=1)
     second = SequenceBatches(sequences, batch_size=32, shuffle=True, seed=1)
-    np.testing.assert_array_equal(first.order(0), second.order(0))
-    assert not np.array_equal(first.order(3), first.order(0))
-    assert sorted(first.order(3)) == list(range(32))
-    np.testing.assert_array_equal(first.order(3), second.order(3))
+    np.testing.assert_array_equal(first.plan(0)[0], second.plan(0)[0])
+    assert not np.array_equal(first.plan(3)[0], first.plan(0)[0])
+    assert sorted(first.plan(3)[0]) == list(range(32))
+    np.testing.assert_array_equal(first.plan(3)[0], second.plan(3)[0])
 
 
 def test_repeating_batches_follow_the_epochs_and_resume_at_any_batch():
@@ -33,13 +34,30 @@ def test_repeating_batches_follow_the_epochs_and_resume_at_any_batch():
     endless = SequenceBatches(sequences, batch_size=4, shuffle=True, seed=2, repeat=True)
     assert endless.num_batches is None and endless.batches_per_epoch == 3
     stream = [endless[i][0] for i in range(7)]  # epochs 0, 0, 0, 1, 1, 1, 2
-    epoch_one = to_float_frames(sequences[np.sort(endless.order(1)[:4])])[:, :-1]
+    epoch_one = to_float_frames(sequences[np.sort(endless.plan(1)[0][:4])])[:, :-1]
     np.testing.assert_array_equal(stream[3], epoch_one)
     assert stream[2].shape[0] == 2  # each epoch ends with its partial batch
     resumed = SequenceBatches(sequences, batch_size=4, shuffle=True, seed=2, repeat=True)
     resumed.first_batch = 3
     for i in range(4):
         np.testing.assert_array_equal(resumed[i][0], stream[3 + i])
+
+
+def test_windows_are_random_clips_when_shuffled_and_the_last_frames_otherwise():
+    sequences = _sequences(n=6, t=8)
+    clips = SequenceBatches(sequences, batch_size=6, shuffle=True, seed=0, window=5)
+    order, starts = clips.plan(0)
+    inputs, targets = clips[0]
+    assert inputs.shape == (6, 4, 8, 8, 1)
+    for row, i in enumerate(np.sort(order)):
+        expected = to_float_frames(sequences[i : i + 1, starts[i] : starts[i] + 5])[0]
+        np.testing.assert_array_equal(inputs[row], expected[:-1])
+        np.testing.assert_array_equal(targets[row], expected[1:])
+    assert len(set(starts)) > 1 and starts.max() <= 3
+    last = SequenceBatches(sequences, batch_size=6, shuffle=False, window=5)
+    np.testing.assert_array_equal(last[0][1], to_float_frames(sequences[:, 4:]))
+    with pytest.raises(ValueError, match="window"):
+        SequenceBatches(sequences, batch_size=6, shuffle=False, window=9)
 
 
 def test_to_float_frames_scales_to_unit_range():

@@ -12,6 +12,10 @@ class SequenceBatches(keras.utils.PyDataset):
     """(frames 0..T-2, frames 1..T-1) float32 batches in [0, 1] from (N, T, H, W) uint8:
     every frame is the target of the one before it (see `nextframe.model.SequenceTrainer`).
 
+    With `window`, each sequence is cut to `window` consecutive frames: at a random start
+    drawn per epoch when shuffling (more distinct clips from the same sequences), else the
+    last `window` frames.
+
     With `repeat`, batches run on endlessly and batch i comes from epoch
     i // `batches_per_epoch`, shuffled from (`seed`, epoch): a pure function of i, so the
     order holds however far Keras prefetches, and a resumed run that starts at
@@ -27,6 +31,7 @@ class SequenceBatches(keras.utils.PyDataset):
         shuffle: bool,
         seed: int = 0,
         repeat: bool = False,
+        window: int | None = None,
     ):
         super().__init__(workers=1, use_multiprocessing=False)
         self.sequences_uint8 = sequences_uint8
@@ -34,27 +39,41 @@ class SequenceBatches(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.seed = seed
         self.repeat = repeat
+        n_frames = sequences_uint8.shape[1]
+        self.window = n_frames if window is None else window
+        if not 2 <= self.window <= n_frames:
+            raise ValueError(f"window must be in [2, {n_frames}], got {window}")
         self.first_batch = 0
         self.batches_per_epoch = math.ceil(len(sequences_uint8) / batch_size)
-        self._orders: dict[int, np.ndarray] = {}
+        self._epoch_plan: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def num_batches(self) -> int | None:
         return None if self.repeat else self.batches_per_epoch
 
-    def order(self, epoch: int) -> np.ndarray:
-        """Sequence indices in the order epoch `epoch` (0-based) visits them."""
-        if epoch not in self._orders:
-            n = len(self.sequences_uint8)
-            rng = np.random.default_rng([self.seed, epoch])
-            self._orders = {epoch: rng.permutation(n) if self.shuffle else np.arange(n)}
-        return self._orders[epoch]
+    def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Epoch `epoch` (0-based): sequence indices in visiting order, and each sequence's
+        first frame (indexed by sequence)."""
+        if epoch not in self._epoch_plan:
+            n, n_frames = self.sequences_uint8.shape[:2]
+            latest_start = n_frames - self.window
+            if self.shuffle:
+                rng = np.random.default_rng([self.seed, epoch])
+                order = rng.permutation(n)
+                starts = rng.integers(0, latest_start + 1, size=n)
+            else:
+                order, starts = np.arange(n), np.full(n, latest_start)
+            self._epoch_plan = {epoch: (order, starts)}
+        return self._epoch_plan[epoch]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         epoch, position = divmod(self.first_batch + index, self.batches_per_epoch)
-        start = position * self.batch_size
-        picked = np.sort(self.order(epoch)[start : start + self.batch_size])
-        frames = to_float_frames(self.sequences_uint8[picked])
+        order, starts = self.plan(epoch)
+        picked = np.sort(order[position * self.batch_size : (position + 1) * self.batch_size])
+        clips = np.stack(
+            [self.sequences_uint8[i, starts[i] : starts[i] + self.window] for i in picked]
+        )
+        frames = to_float_frames(clips)
         return frames[:, :-1], frames[:, 1:]
 
 
