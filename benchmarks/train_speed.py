@@ -1,16 +1,19 @@
-"""Training throughput in sequences per second: the seed against nextframe, one process.
+"""Training throughput in sequences per second: the seed against nextframe, in one run.
 
 Three sides fit the same generated 20-frame 64x64 sequences, each after one warm-up batch
 (tracing): (a) the keras-io seed's model and loss as REFERENCE.md describes them (Conv3D head,
 teacher forced), written here in plain Keras; (b) nextframe's trainer built from presets/seed.yaml
 merged over params.yaml (same architecture, per-frame head); (c) nextframe as params.yaml
-sets it (patches, 32 filters, closed loop). Prints each side's sequences per second and,
-last, `ratio_same_arch <b/a>` then `ratio <c/a>`.
+sets it (patches, 32 filters, closed loop). Each side runs `--repeats` times, each time in a
+fresh process, interleaved with the others; the best rate counts. Prints each side's
+sequences per second and, last, `ratio_same_arch <b/a>` then `ratio <c/a>`.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -59,7 +62,7 @@ def our_speed(sequences_uint8: np.ndarray, params: Params) -> float:
     set_global_determinism(params.seed)
     data, train = params.data, params.train
     model = build_model(params.model, data.horizon, train.head_bias_init, data.frame_size)
-    trainer = SequenceTrainer(model, data.n_context, train.feedback, name="trainer")
+    trainer = SequenceTrainer(model, train.context_frames, train.feedback, name="trainer")
     batches = SequenceBatches(sequences_uint8, train.batch_size, shuffle=True, seed=params.seed)
     compile_model(trainer, train, total_steps=params.epochs * batches.batches_per_epoch)
     warm_up = SequenceBatches(sequences_uint8[: train.batch_size], train.batch_size, shuffle=False)
@@ -74,13 +77,11 @@ def whole_batches(sequences_uint8: np.ndarray, n: int, batch_size: int) -> np.nd
     return sequences_uint8[: n - n % batch_size]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--preset", default="presets/seed.yaml", type=Path)
-    parser.add_argument("--sequences", default=20, type=int, help="timed per 64-filter side (a, b)")
-    parser.add_argument("--default-sequences", default=160, type=int, help="timed for side c")
-    args = parser.parse_args()
+SIDES = ("seed_arch", "ours_same_arch", "ours_default")
+
+
+def measure_side(side: str, args: argparse.Namespace) -> float:
+    """One side's sequences per second, in this process."""
     raw = yaml.safe_load(args.params.read_text(encoding="utf-8"))
     ours = parse_params(raw, str(args.params))
     ours_seed_arch = parse_params(merged(raw, load_preset(args.preset)), str(args.preset))
@@ -93,30 +94,52 @@ def main() -> None:
         frame_size=data.frame_size,
         digits_per_sequence=data.digits_per_sequence,
         step_length=data.step_length,
+        progress=False,
     )["train"]
+    if side == "seed_arch":
+        return seed_speed(whole_batches(sequences_uint8, args.sequences, 5), ours.seed)
+    if side == "ours_same_arch":
+        n_batch = ours_seed_arch.train.batch_size
+        return our_speed(whole_batches(sequences_uint8, args.sequences, n_batch), ours_seed_arch)
+    n_batch = ours.train.batch_size
+    return our_speed(whole_batches(sequences_uint8, args.default_sequences, n_batch), ours)
 
-    # The seed side first: set_global_determinism turns on TF op determinism for good.
-    seed_sequences = whole_batches(sequences_uint8, args.sequences, 5)
-    same_arch_sequences = whole_batches(
-        sequences_uint8, args.sequences, ours_seed_arch.train.batch_size
-    )
-    default_sequences = whole_batches(
-        sequences_uint8, args.default_sequences, ours.train.batch_size
-    )
-    seed_rate = seed_speed(seed_sequences, ours.seed)
-    keras.backend.clear_session()
-    same_arch_rate = our_speed(same_arch_sequences, ours_seed_arch)
-    keras.backend.clear_session()
-    default_rate = our_speed(default_sequences, ours)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--preset", default="presets/seed.yaml", type=Path)
+    parser.add_argument("--sequences", default=20, type=int, help="timed per 64-filter side (a, b)")
+    parser.add_argument("--default-sequences", default=160, type=int, help="timed for side c")
+    parser.add_argument("--repeats", default=2, type=int, help="runs per side; the best counts")
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:
+        print(f"rate {measure_side(args.side, args)}")
+        return
+
+    # Each run in a fresh process (TF op determinism, which ours turns on, stays on for good),
+    # the sides interleaved so a drift in machine load hits both.
+    child = [sys.executable, __file__, "--params", str(args.params), "--preset", str(args.preset)]
+    child += ["--sequences", str(args.sequences)]
+    child += ["--default-sequences", str(args.default_sequences)]
+    rates: dict[str, float] = dict.fromkeys(SIDES, 0.0)
+    for _ in range(args.repeats):
+        for side in SIDES:
+            out = subprocess.run(
+                [*child, "--side", side], capture_output=True, text=True, check=False
+            )
+            if out.returncode != 0:
+                sys.exit(f"{side} failed:\n{out.stderr[-2000:]}")
+            rates[side] = max(rates[side], float(out.stdout.split()[-1]))
     print(
-        f"sequences {len(seed_sequences)}, {len(same_arch_sequences)}, "
-        f"{len(default_sequences)}; {data.n_frames} frames of {data.frame_size}x{data.frame_size}"
+        f"sequences timed: {args.sequences} (seed_arch, ours_same_arch), {args.default_sequences}"
+        f" (ours_default); best of {args.repeats} runs each, one process per run"
     )
-    print(f"seed_arch: {seed_rate:.2f} seq/s")
-    print(f"ours_same_arch: {same_arch_rate:.2f} seq/s")
-    print(f"ours_default: {default_rate:.2f} seq/s")
-    print(f"ratio_same_arch {same_arch_rate / seed_rate:.2f}")
-    print(f"ratio {default_rate / seed_rate:.2f}")
+    for side in SIDES:
+        print(f"{side}: {rates[side]:.3f} seq/s")
+    print(f"ratio_same_arch {rates['ours_same_arch'] / rates['seed_arch']:.3f}")
+    print(f"ratio {rates['ours_default'] / rates['seed_arch']:.2f}")
 
 
 if __name__ == "__main__":

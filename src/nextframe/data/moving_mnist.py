@@ -108,10 +108,11 @@ def generate(
     step_length: float,
     chunk: int = 500,
     desc: str = "generating",
+    progress: bool = True,
 ) -> np.ndarray:
     """Sequences (n_sequences, n_frames, frame_size, frame_size) uint8, in vectorised chunks."""
     out = np.empty((n_sequences, n_frames, frame_size, frame_size), dtype=np.uint8)
-    with tqdm(total=n_sequences, desc=desc, unit="seq", leave=False) as bar:
+    with tqdm(total=n_sequences, desc=desc, unit="seq", leave=False, disable=not progress) as bar:
         for start in range(0, n_sequences, chunk):
             n = min(chunk, n_sequences - start)
             pick = rng.integers(0, len(digit_pool_uint8), size=(n, digits_per_sequence))
@@ -130,6 +131,7 @@ def generate_splits(
     frame_size: int,
     digits_per_sequence: int,
     step_length: float,
+    progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Train, val and test sequences; test uses only held-out digits.
 
@@ -151,5 +153,6 @@ def generate_splits(
             digits_per_sequence=digits_per_sequence,
             step_length=step_length,
             desc=f"generating {split}",
+            progress=progress,
         )
     return out
