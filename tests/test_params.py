@@ -29,7 +29,7 @@ def _error(raw) -> str:
 
 BAD_EDITS = [
     (
-        {"model": {"filters": [-3, 32, 32]}},
+        {"model": {"filters": [-3, 32]}},
         "params.yaml: model.filters[0] must be a positive integer, got -3",
     ),
     ({"epochs": "ten"}, "params.yaml: epochs must be an integer, got 'ten'"),
@@ -51,8 +51,8 @@ BAD_EDITS = [
         "params.yaml: model.patch_size must divide data.frame_size (64), got 3",
     ),
     (
-        {"model": {"kernel_sizes": [3, 3]}},
-        "params.yaml: model.kernel_sizes must have one entry per layer in model.filters (3), got 2",
+        {"model": {"kernel_sizes": [3]}},
+        "params.yaml: model.kernel_sizes must have one entry per layer in model.filters (2), got 1",
     ),
     (
         {"data": {"n_context": 20}},
@@ -107,7 +107,7 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 
 def test_stage_prints_one_line_and_exits_nonzero(tmp_path, default_params):
-    bad = merge(default_params, {"model": {"filters": [-3, 32, 32]}})
+    bad = merge(default_params, {"model": {"filters": [-3, 32]}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "stages" / "train.py"), "--params", "params.yaml"],

@@ -132,15 +132,6 @@ def test_killed_run_resumes_to_the_same_weights_in_the_same_mlflow_run(
     assert history == (uninterrupted / "metrics/train_history.csv").read_text()
 
 
-def test_backup_from_other_params_is_not_resumed(prepared, tmp_path):
-    workdir = copy_of(prepared, tmp_path, "stale")
-    stale = workdir / "models/backup"
-    stale.mkdir(parents=True)
-    (stale / "fingerprint.json").write_text('{"params": {}, "data": {}}')
-    trained(workdir)
-    assert json.loads((workdir / "metrics/train.json").read_text())["epochs_run"] == EPOCHS
-
-
 def test_diverging_loss_fails_the_stage_and_the_run_and_writes_no_model(prepared, tmp_path):
     # Unbounded activations, no normalisation, plain SGD at a huge rate: NaN within 2 epochs.
     workdir = copy_of(
