@@ -52,7 +52,7 @@ def test_splits_are_uint8_with_manifest(tmp_path, tiny_params):
     manifest = yaml.safe_load((processed / "manifest.json").read_text())
     for split, count in (("train", 16), ("val", 8), ("test", 8)):
         array = np.load(processed / f"{split}.npy", allow_pickle=False)
-        assert array.dtype == np.uint8 and array.shape == (count, 20, 64, 64)
+        assert array.dtype == np.uint8 and array.shape == (count, 8, 64, 64)
         assert manifest["splits"][split]["count"] == count
         assert manifest["splits"][split]["sha256"] == sha256_of_array(array)
 

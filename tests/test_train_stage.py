@@ -48,9 +48,9 @@ def prepared(tmp_path_factory, request) -> Path:
     workdir.mkdir()
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     params["epochs"] = EPOCHS
-    params["data"].update(n_train=48, n_val=8, n_test=8)
+    params["data"].update(n_train=48, n_val=8, n_test=8, n_frames=8, n_context=4)
     params["model"].update(filters=[8, 8], kernel_sizes=[3, 3])
-    params["train"].update(batch_size=8)
+    params["train"].update(batch_size=8, context_frames=4)
     params["render"].update(n_sequences=2)
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for stage in ("fetch", "preprocess"):
@@ -139,7 +139,7 @@ def test_diverging_loss_fails_the_stage_and_the_run_and_writes_no_model(prepared
         tmp_path,
         "nan",
         model={"activation": "relu", "normalization": "none"},
-        train={"optimizer": "sgd", "lr": 1.0e6, "clipnorm": 0.0},
+        train={"optimizer": "sgd", "lr": 1.0e10, "clipnorm": 0.0},
     )
     code, stderr = finish(run_stage("train", workdir))
     assert code == 1

@@ -161,7 +161,7 @@ BAD_EDITS = [
         "model.normalization must be one of 'none', 'batch', 'layer' or 'group', got 'instance'",
     ),
     ({"model": {"patch_size": 3}}, "model.patch_size must divide data.frame_size (64), got 3"),
-    ({"data": {"n_context": 20}}, "data.n_context must be smaller than data.n_frames (20), got 20"),
+    ({"data": {"n_context": 9}}, "data.n_context must be smaller than data.n_frames (8), got 9"),
     (_without_batch_size, "train.batch_size is missing"),
     ({"render": {"n_sequences": 5000}}, "render.n_sequences must be <= 64, got 5000"),
 ]
