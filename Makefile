@@ -12,8 +12,10 @@ $(BIN)/uv:
 	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
 
 # Installs exactly the locked versions, then the package itself (editable, no extra deps).
+# Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set (these machines set
+# it), Python would otherwise recompile TensorFlow's sources in every stage, ~8 s each.
 $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
