@@ -4,7 +4,13 @@ import math
 import pytest
 
 from nextframe.errors import NextframeError
-from nextframe.train import check_finite, history_rows, open_backup, training_fingerprint
+from nextframe.train import (
+    check_finite,
+    history_rows,
+    open_backup,
+    pinned_requirements,
+    training_fingerprint,
+)
 
 MANIFEST = {"splits": {"train": {"sha256": "aa"}, "val": {"sha256": "bb"}}}
 FLAT = {"seed": "42", "epochs": "3", "model.filters": "[8]", "render.fps": "4.0"}
@@ -47,3 +53,12 @@ def test_history_rows_for_dvc_plots():
         {"epoch": 1, "loss": 2.0, "val_loss": 3.0, "lr": 0.1},
         {"epoch": 2, "loss": 1.0, "val_loss": 2.0, "lr": 0.0},
     ]
+
+
+def test_model_requirements_pin_keras_and_the_running_backend():
+    import keras
+
+    pins = dict(pin.split("==") for pin in pinned_requirements())
+    assert pins["keras"] == keras.__version__
+    backend_package = {"tensorflow": "tensorflow-cpu", "jax": "jax"}[keras.backend.backend()]
+    assert backend_package in pins

@@ -348,11 +348,17 @@ def model_signature(frame_size: int, horizon: int):
 
 
 def pinned_requirements() -> list[str]:
-    """The versions running now, so MLflow needn't infer them (slow) to log the model."""
+    """The versions running now, so MLflow needn't infer them (slow) to log the model:
+    Keras, numpy and the backend that trained it."""
     from importlib.metadata import PackageNotFoundError, version
 
+    backend_packages = {
+        "tensorflow": ("tensorflow-cpu", "tensorflow"),
+        "jax": ("jax", "jaxlib"),
+        "torch": ("torch",),
+    }
     pins = []
-    for name in ("keras", "tensorflow-cpu", "numpy"):
+    for name in ("keras", "numpy", *backend_packages.get(keras.backend.backend(), ())):
         try:
             pins.append(f"{name}=={version(name)}")
         except PackageNotFoundError:
