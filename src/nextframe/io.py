@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -80,6 +80,14 @@ def write_npy_in_chunks(
         if n_rows != shape[0]:
             raise ValueError(f"chunks hold {n_rows} rows, the header says {shape[0]}")
     return digest.hexdigest()
+
+
+def read_into(file: BinaryIO, offset: int, out: np.ndarray, source: str | os.PathLike[str]) -> None:
+    """Fill `out` with the bytes at `offset` of an open file: a positioned read, not a memory
+    map, whose pages would stay resident (see `nextframe.data.splits.read_sequences`)."""
+    file.seek(offset)
+    if file.readinto(out) != out.nbytes:
+        raise NextframeError(f"{source}: file shrank while it was read")
 
 
 def load_npy(path: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:

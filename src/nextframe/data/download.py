@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nextframe.errors import NextframeError
-from nextframe.io import write_npy_in_chunks
+from nextframe.io import read_into, write_npy_in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +259,8 @@ def convert_real_layout(src: Path, dest: Path, n_frames: int) -> tuple[int, ...]
                 stop = min(start + SEQUENCES_PER_CHUNK, n_sequences)
                 frames = np.empty((n_frames, stop - start, *FRAME_SHAPE), dtype=np.uint8)
                 for t in range(n_frames):
-                    file.seek(frames_time_major.offset + (t * n_sequences + start) * frame_bytes)
-                    if file.readinto(frames[t]) != frames[t].nbytes:
-                        raise NextframeError(f"{src}: file shrank while it was read")
+                    offset = frames_time_major.offset + (t * n_sequences + start) * frame_bytes
+                    read_into(file, offset, frames[t], src)
                 yield np.ascontiguousarray(frames.swapaxes(0, 1))
 
     write_npy_in_chunks(dest, out_shape, chunks())

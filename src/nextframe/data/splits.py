@@ -10,7 +10,7 @@ import numpy as np
 
 from nextframe.data.moving_mnist import SPLITS
 from nextframe.errors import NextframeError
-from nextframe.io import load_npy
+from nextframe.io import load_npy, read_into
 
 # ~5 MB of 20-frame 64x64 uint8 sequences: preprocess memory stays flat however big the file.
 SEQUENCES_PER_CHUNK = 64
@@ -89,7 +89,5 @@ def read_sequences(
             batch = indices[start : start + chunk_sequences]
             chunk = np.empty((len(batch), n_frames, *frame_shape), dtype=np.uint8)
             for row, index in zip(chunk, batch, strict=True):
-                file.seek(sequences.offset + int(index) * sequence_bytes)
-                if file.readinto(row) != row.nbytes:
-                    raise NextframeError(f"{path}: file shrank while it was read")
+                read_into(file, sequences.offset + int(index) * sequence_bytes, row, path)
             yield chunk
