@@ -43,13 +43,13 @@ ui: setup
 	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
 	  --default-artifact-root "$(CURDIR)/mlartifacts"
 
-# Speed and memory claims, each measured against the seed in one run (last line: ratio <x>).
+# Speed and memory claims, each measured against the keras-io example in one run (last line: ratio <x>).
 bench: setup
 	$(BIN)/python benchmarks/preprocess_memory.py
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/rollout_speed.py
 
-# Rewrite params.yaml with a preset from presets/ (validated first): `make preset NAME=seed`.
+# Rewrite params.yaml with a preset from presets/ (validated first): `make preset NAME=keras_io`.
 preset: setup
 	$(BIN)/python -m nextframe.presets $(NAME)
 

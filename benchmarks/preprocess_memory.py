@@ -1,4 +1,4 @@
-"""Peak memory of the data pipeline: the seed's load-everything against nextframe's stages.
+"""Peak memory of the data pipeline: the keras-io example loads everything, nextframe streams.
 
 No machine here reaches the real Moving MNIST file, so a synthetic one of its exact layout
 ((20, N, 64, 64) uint8, time-major; N = 10,000 by default, ~820 MB) is written to a temp
@@ -8,7 +8,7 @@ dir. Each side then runs in its own fresh process, which reports its own peak RS
 - ours: the fetch stage script (the file sits in its download cache with a matching md5, so
   it only converts the layout), then the preprocess stage script splitting the same
   1,000 sequences, each in its own process as `dvc repro` runs them.
-Prints every peak and, last, `ratio <seed peak / our largest stage peak>`.
+Prints every peak and, last, `ratio <keras-io example's peak / our largest stage peak>`.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ from nextframe.data.download import md5sum
 from nextframe.params import REAL_FRAME_SIZE, REAL_N_FRAMES, REAL_N_SEQUENCES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SEED_SEQUENCES = 1_000  # the seed keeps the first 1,000 sequences of the file
+KERAS_IO_SEQUENCES = 1_000  # the example keeps the first 1,000 sequences of the file
 MIB = 1 << 20
 
 
-def seed_pipeline(path: Path, n_keep: int) -> tuple[np.ndarray, ...]:
-    """The seed's data preparation, from REFERENCE.md: (x_train, y_train, x_val, y_val)."""
+def keras_io_pipeline(path: Path, n_keep: int) -> tuple[np.ndarray, ...]:
+    """The keras-io example's data preparation (docs/keras_io_example.md): x, y train, x, y val."""
     dataset = np.load(path)  # (20, N, 64, 64) uint8, all of it in memory
     dataset = np.swapaxes(dataset, 0, 1)[:n_keep, ..., np.newaxis]  # (n_keep, 20, 64, 64, 1)
     order = np.arange(len(dataset))
-    np.random.default_rng().shuffle(order)  # unseeded, as in the seed
+    np.random.default_rng().shuffle(order)  # unseeded, as in the example
     n_train = int(0.9 * len(dataset))
     train = dataset[order[:n_train]] / 255  # float64
     val = dataset[order[n_train:]] / 255
@@ -64,10 +64,10 @@ def stage_args(stage: str, workdir: Path) -> list[str]:
 
 def run_child(side: str, workdir: Path) -> None:
     """Run one side in this (fresh) process, then print its peak RSS in bytes."""
-    if side == "seed":
+    if side == "keras_io":
         params = yaml.safe_load((workdir / "params.yaml").read_text())
         n_keep = sum(params["data"][f"n_{s}"] for s in ("train", "val", "test"))
-        seed_pipeline(workdir / "download" / Path(params["data"]["url"]).name, n_keep)
+        keras_io_pipeline(workdir / "download" / Path(params["data"]["url"]).name, n_keep)
     else:
         script = REPO_ROOT / "stages" / f"{side}.py"
         sys.argv = [str(script), *stage_args(side, workdir)]
@@ -99,7 +99,8 @@ def measure(side: str, workdir: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sequences", default=REAL_N_SEQUENCES, type=int)
-    parser.add_argument("--child", choices=("seed", "fetch", "preprocess"), help=argparse.SUPPRESS)
+    sides = ("keras_io", "fetch", "preprocess")
+    parser.add_argument("--child", choices=sides, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -108,7 +109,7 @@ def main() -> None:
     if not 10 <= args.sequences <= REAL_N_SEQUENCES:
         parser.error(f"--sequences must be in [10, {REAL_N_SEQUENCES}], got {args.sequences}")
 
-    n_keep = min(SEED_SEQUENCES, args.sequences)
+    n_keep = min(KERAS_IO_SEQUENCES, args.sequences)
     with tempfile.TemporaryDirectory(prefix="preprocess_memory.") as tmp:
         workdir = Path(tmp)
         params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
@@ -128,15 +129,16 @@ def main() -> None:
         )
         (workdir / "params.yaml").write_text(yaml.safe_dump(params))
 
-        peaks = {side: measure(side, workdir) for side in ("seed", "fetch", "preprocess")}
+        peaks = {side: measure(side, workdir) for side in ("keras_io", "fetch", "preprocess")}
         manifest = json.loads((workdir / "processed" / "manifest.json").read_text())
 
     counts = {s: v["count"] for s, v in manifest["splits"].items()}
     print(f"file: ({REAL_N_FRAMES}, {args.sequences}, 64, 64) uint8, time-major")
-    print(f"seed pipeline, {n_keep} sequences as float64: {peaks['seed'] / MIB:.0f} MiB peak RSS")
+    keras_io_mib = peaks["keras_io"] / MIB
+    print(f"keras-io example, {n_keep} sequences as float64: {keras_io_mib:.0f} MiB peak RSS")
     print(f"fetch stage (layout conversion): {peaks['fetch'] / MIB:.0f} MiB peak RSS")
     print(f"preprocess stage, splits {counts}: {peaks['preprocess'] / MIB:.0f} MiB peak RSS")
-    print(f"ratio {peaks['seed'] / max(peaks['fetch'], peaks['preprocess']):.1f}")
+    print(f"ratio {peaks['keras_io'] / max(peaks['fetch'], peaks['preprocess']):.1f}")
 
 
 if __name__ == "__main__":

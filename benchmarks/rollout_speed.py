@@ -1,8 +1,8 @@
-"""Closed-loop rollout: the seed's re-run loop against nextframe's stateful O(T) rollout.
+"""Closed-loop rollout: the keras-io example's re-run loop against nextframe's O(T) rollout.
 
 Same model, same inputs, one process. Uses models/model.keras and data/processed/test.npy
 when `make repro` has made them, else a freshly built model on generated sequences.
-Prints both times, the largest output difference and, last, `ratio <seed/ours>`.
+Prints both times, the largest output difference and, last, `ratio <keras-io example's / ours>`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main() -> None:
     if args.model.exists():
         model = load_predictor(args.model)
     else:
-        model = build_model(params.model, args.horizon, params.train.head_bias_init, 64)
+        model = build_model(params.model, args.horizon, frame_size=64)
     if args.test.exists():
         sequences = np.load(args.test, mmap_mode="r", allow_pickle=False)[: args.sequences]
     else:
@@ -57,13 +57,13 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         return min(times), out
 
-    seed_seconds, seed_out = best_of(rerun_rollout)
+    keras_io_seconds, keras_io_out = best_of(rerun_rollout)
     our_seconds, our_out = best_of(predict_future)
     print(f"sequences {len(context)}, context {n_context}, horizon {args.horizon}")
-    print(f"seed re-run loop: {seed_seconds:.3f} s")
+    print(f"keras-io example's re-run loop: {keras_io_seconds:.3f} s")
     print(f"stateful rollout: {our_seconds:.3f} s")
-    print(f"max_abs_diff {np.abs(seed_out - our_out).max():.2e}")
-    print(f"ratio {seed_seconds / our_seconds:.2f}")
+    print(f"max_abs_diff {np.abs(keras_io_out - our_out).max():.2e}")
+    print(f"ratio {keras_io_seconds / our_seconds:.2f}")
 
 
 if __name__ == "__main__":

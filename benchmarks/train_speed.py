@@ -1,12 +1,13 @@
-"""Training throughput in sequences per second: the seed against nextframe, in one run.
+"""Training throughput in sequences per second: the keras-io example against nextframe.
 
 Three sides fit the same generated 20-frame 64x64 sequences, each after one warm-up batch
-(tracing): (a) the keras-io seed's model and loss as REFERENCE.md describes them (Conv3D head,
-teacher forced), written here in plain Keras; (b) nextframe's trainer built from presets/seed.yaml
-merged over params.yaml (same architecture, per-frame head); (c) nextframe as params.yaml
-sets it (patches, 32 filters, closed loop). Each side runs `--repeats` times, each time in a
-fresh process, interleaved with the others; the best rate counts. Prints each side's
-sequences per second and, last, `ratio_same_arch <b/a>` then `ratio <c/a>`.
+(tracing): (a) the keras-io example's model and loss as docs/keras_io_example.md describes
+them (Conv3D head, teacher forced), written here in plain Keras; (b) nextframe's trainer
+built from presets/keras_io.yaml merged over params.yaml (same architecture, per-frame head);
+(c) nextframe as params.yaml sets it (patches, 32 filters, closed loop). Each side runs
+`--repeats` times, each time in a fresh process, interleaved with the others; the best rate
+counts. Prints each side's sequences per second and, last, `ratio_same_arch <b/a>` then
+`ratio <c/a>`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from nextframe.presets import load_preset, merged
 from nextframe.train import compile_model, set_global_determinism
 
 
-def seed_model(frame_size: int) -> keras.Model:
-    """The seed's network and loss, from REFERENCE.md: its Conv3D head mixes frames t-1..t+1."""
+def keras_io_model(frame_size: int) -> keras.Model:
+    """The keras-io example's network and loss (docs/keras_io_example.md): its Conv3D head
+    mixes frames t-1..t+1."""
     frames = keras.Input((None, frame_size, frame_size, 1))
     x = layers.ConvLSTM2D(64, 5, padding="same", activation="relu", return_sequences=True)(frames)
     x = layers.BatchNormalization()(x)
@@ -44,13 +46,13 @@ def seed_model(frame_size: int) -> keras.Model:
     return model
 
 
-def seed_speed(sequences_uint8: np.ndarray, seed: int) -> float:
-    """Sequences per second of the seed's fit on in-memory arrays, x = frames 0..T-2."""
+def keras_io_speed(sequences_uint8: np.ndarray, seed: int) -> float:
+    """Sequences per second of the keras-io example's fit on in-memory arrays, x = frames 0..T-2."""
     keras.utils.set_random_seed(seed)
     frames = to_float_frames(sequences_uint8)
     x, y = frames[:, :-1], frames[:, 1:]
     batch_size = 5
-    model = seed_model(frames.shape[2])
+    model = keras_io_model(frames.shape[2])
     model.fit(x[:batch_size], y[:batch_size], batch_size=batch_size, verbose=0)
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch_size, verbose=0)
@@ -61,7 +63,7 @@ def our_speed(sequences_uint8: np.ndarray, params: Params) -> float:
     """Sequences per second of nextframe's fit, set up as `train_and_track` does (no MLflow)."""
     set_global_determinism(params.seed)
     data, train = params.data, params.train
-    model = build_model(params.model, data.horizon, train.head_bias_init, data.frame_size)
+    model = build_model(params.model, data.horizon, data.frame_size)
     trainer = SequenceTrainer(model, train.context_frames, train.feedback, name="trainer")
     batches = SequenceBatches(sequences_uint8, train.batch_size, shuffle=True, seed=params.seed)
     compile_model(trainer, train, total_steps=params.epochs * batches.batches_per_epoch)
@@ -77,14 +79,14 @@ def whole_batches(sequences_uint8: np.ndarray, n: int, batch_size: int) -> np.nd
     return sequences_uint8[: n - n % batch_size]
 
 
-SIDES = ("seed_arch", "ours_same_arch", "ours_default")
+SIDES = ("keras_io_arch", "ours_same_arch", "ours_default")
 
 
 def measure_side(side: str, args: argparse.Namespace) -> float:
     """One side's sequences per second, in this process."""
     raw = yaml.safe_load(args.params.read_text(encoding="utf-8"))
     ours = parse_params(raw, str(args.params))
-    ours_seed_arch = parse_params(merged(raw, load_preset(args.preset)), str(args.preset))
+    ours_keras_io_arch = parse_params(merged(raw, load_preset(args.preset)), str(args.preset))
     data = ours.data
     sequences_uint8 = generate_splits(
         ours.seed,
@@ -96,11 +98,12 @@ def measure_side(side: str, args: argparse.Namespace) -> float:
         step_length=data.step_length,
         progress=False,
     )["train"]
-    if side == "seed_arch":
-        return seed_speed(whole_batches(sequences_uint8, args.sequences, 5), ours.seed)
+    if side == "keras_io_arch":
+        return keras_io_speed(whole_batches(sequences_uint8, args.sequences, 5), ours.seed)
     if side == "ours_same_arch":
-        n_batch = ours_seed_arch.train.batch_size
-        return our_speed(whole_batches(sequences_uint8, args.sequences, n_batch), ours_seed_arch)
+        n_batch = ours_keras_io_arch.train.batch_size
+        clips = whole_batches(sequences_uint8, args.sequences, n_batch)
+        return our_speed(clips, ours_keras_io_arch)
     n_batch = ours.train.batch_size
     return our_speed(whole_batches(sequences_uint8, args.default_sequences, n_batch), ours)
 
@@ -108,7 +111,7 @@ def measure_side(side: str, args: argparse.Namespace) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--preset", default="presets/seed.yaml", type=Path)
+    parser.add_argument("--preset", default="presets/keras_io.yaml", type=Path)
     parser.add_argument("--sequences", default=20, type=int, help="timed per 64-filter side (a, b)")
     parser.add_argument("--default-sequences", default=160, type=int, help="timed for side c")
     parser.add_argument("--repeats", default=2, type=int, help="runs per side; the best counts")
@@ -133,13 +136,14 @@ def main() -> None:
                 sys.exit(f"{side} failed:\n{out.stderr[-2000:]}")
             rates[side] = max(rates[side], float(out.stdout.split()[-1]))
     print(
-        f"sequences timed: {args.sequences} (seed_arch, ours_same_arch), {args.default_sequences}"
-        f" (ours_default); best of {args.repeats} runs each, one process per run"
+        f"sequences timed: {args.sequences} (keras_io_arch, ours_same_arch), "
+        f"{args.default_sequences} (ours_default); best of {args.repeats} runs each, "
+        "one process per run"
     )
     for side in SIDES:
         print(f"{side}: {rates[side]:.3f} seq/s")
-    print(f"ratio_same_arch {rates['ours_same_arch'] / rates['seed_arch']:.3f}")
-    print(f"ratio {rates['ours_default'] / rates['seed_arch']:.2f}")
+    print(f"ratio_same_arch {rates['ours_same_arch'] / rates['keras_io_arch']:.3f}")
+    print(f"ratio {rates['ours_default'] / rates['keras_io_arch']:.2f}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def main() -> None:
     params = load_params(args.params)
 
     from nextframe.evaluation import evaluate
-    from nextframe.io import load_npy, remove_outputs, write_json, write_text
+    from nextframe.io import load_npy, remove_outputs, write_csv, write_json
     from nextframe.model import load_predictor
     from nextframe.tracking import log_evaluation
 
@@ -34,11 +34,9 @@ def main() -> None:
     report, rows = evaluate(
         model, test_uint8, params.data.n_context, params.data.horizon, params.evaluate.batch_size
     )
-    header = list(rows[0])
-    lines = [",".join(header)] + [",".join(f"{r[k]:.6g}" for k in header) for r in rows]
     log_evaluation(json.loads(args.run_info.read_text())["run_id"], report, rows)
     write_json(args.metrics, report)
-    write_text(args.per_step, "\n".join(lines) + "\n")
+    write_csv(args.per_step, rows, lambda value: f"{value:.6g}")
     model_mse, zeros_mse = report["model"]["mse"], report["baselines"]["zeros"]["mse"]
     print(
         f"evaluate: closed-loop MSE per frame {model_mse:.2f} (all-zero baseline {zeros_mse:.2f})"

@@ -34,31 +34,30 @@ def main() -> None:
     remove_outputs(args.model, args.run_info, args.metrics, args.history)
 
     from nextframe.data.dataset import SequenceBatches
-    from nextframe.io import load_npy
-    from nextframe.params import flatten
+    from nextframe.io import atomic_path, load_npy, write_csv, write_json
+    from nextframe.resume import Backup
     from nextframe.train import train_and_track, training_window
 
     manifest = json.loads((args.data / "manifest.json").read_text())
-    train_uint8 = load_npy(args.data / "train.npy")
-    val_uint8 = load_npy(args.data / "val.npy")
+    train_path = args.data / "train.npy"
     batch_size, window = params.train.batch_size, training_window(params)
     train_batches = SequenceBatches(
-        train_uint8, batch_size, shuffle=True, seed=params.seed, repeat=True, window=window
+        load_npy(train_path), batch_size, shuffle=True, seed=params.seed, repeat=True, window=window
     )
     # Validation clips end with the frames evaluation predicts: the last `window` of each.
-    val_batches = SequenceBatches(val_uint8, batch_size, shuffle=False, window=window)
-    train_and_track(
-        params,
-        flatten(params),
-        train_batches,
-        val_batches,
-        manifest=manifest,
-        model_path=args.model,
-        run_info_path=args.run_info,
-        metrics_path=args.metrics,
-        history_path=args.history,
-        backup_dir=args.backup,
+    val_batches = SequenceBatches(
+        load_npy(args.data / "val.npy"), batch_size, shuffle=False, window=window
     )
+    backup = Backup(args.backup)
+    result = train_and_track(
+        params, train_batches, val_batches, manifest=manifest, train_data=train_path, backup=backup
+    )
+    with atomic_path(args.model) as tmp:
+        result.model.save(tmp)
+    write_json(args.metrics, result.summary)
+    write_csv(args.history, result.history_rows, repr)
+    write_json(args.run_info, {"run_id": result.run_id, "tracking_uri": result.tracking_uri})
+    backup.discard()
 
 
 if __name__ == "__main__":

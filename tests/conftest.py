@@ -1,36 +1,19 @@
-"""Shared fixtures: the repo's own params.yaml as a dict, and a tiny variant for fast runs."""
+"""Fixtures: the repo's own params.yaml as a dict, and the tiny variant for fast runs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from nextframe.presets import merged as merge
+from . import helpers
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_overrides() -> dict:
-    """Params small enough that the whole pipeline runs in about a minute on 2 cores.
-
-    Short sequences (4 in, 4 out) also keep TensorFlow's tracing of the unrolled closed loop,
-    most of a tiny run's time, short."""
-    return {
-        "epochs": 1,
-        "data": {"n_train": 16, "n_val": 8, "n_test": 8, "n_frames": 8, "n_context": 4},
-        "model": {"filters": [4, 4], "kernel_sizes": [3, 3]},
-        "train": {"batch_size": 8, "context_frames": 4},
-        "render": {"n_sequences": 2, "scale": 2},
-    }
+REPO_ROOT = helpers.REPO_ROOT
 
 
 @pytest.fixture
 def default_params() -> dict:
-    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    return helpers.default_params()
 
 
 @pytest.fixture
-def tiny_params(default_params) -> dict:
-    return merge(default_params, tiny_overrides())
+def tiny_params() -> dict:
+    return helpers.tiny_params()

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from nextframe.data.dataset import SequenceBatches
+from nextframe.errors import NextframeError
 from nextframe.model import (
     NextFramePredictor,
     SequenceTrainer,
@@ -20,7 +21,7 @@ from nextframe.train import compile_model
 def tiny_model(tiny_params) -> NextFramePredictor:
     keras.utils.set_random_seed(0)
     params = parse_params(tiny_params)
-    return build_model(params.model, horizon=3, head_bias_init=-3.0, frame_size=64)
+    return build_model(params.model, horizon=3, frame_size=64)
 
 
 @pytest.fixture
@@ -65,11 +66,19 @@ def test_saved_model_is_causal_and_identical(tiny_model, context, tmp_path):
     np.testing.assert_array_equal(before[:, :3], after[:, :3])
 
 
+def test_saved_settings_are_the_model_params_section(tiny_model, tiny_params, tmp_path):
+    """The model's settings are written once, in the schema: its config is that section."""
+    params = parse_params(tiny_params)
+    assert tiny_model.get_config()["settings"] == params.model.model_dump()
+    tiny_model.save(tmp_path / "model.keras")
+    assert load_predictor(tmp_path / "model.keras").settings == params.model
+
+
 def test_stateful_rollout_equals_rerun_loop(tiny_model, context):
     ours = predict_future(tiny_model, context, horizon=5, batch_size=1)
-    seeds_way = rerun_rollout(tiny_model, context, horizon=5, batch_size=2)
+    keras_io_way = rerun_rollout(tiny_model, context, horizon=5, batch_size=2)
     assert ours.shape == (2, 5, 64, 64, 1)
-    assert np.abs(ours - seeds_way).max() <= 1e-5
+    assert np.abs(ours - keras_io_way).max() <= 1e-5
 
 
 def test_a_few_training_steps_lower_the_loss(tiny_model, context):
@@ -84,7 +93,7 @@ def test_a_few_training_steps_lower_the_loss(tiny_model, context):
 def test_every_normalization_builds_and_saves(tiny_params, normalization, context, tmp_path):
     tiny_params["model"].update(normalization=normalization, norm_groups=2)
     params = parse_params(tiny_params)
-    model = build_model(params.model, horizon=2, head_bias_init=-3.0, frame_size=64)
+    model = build_model(params.model, horizon=2, frame_size=64)
     model.save(tmp_path / "m.keras")
     loaded = load_predictor(tmp_path / "m.keras")
     np.testing.assert_allclose(
@@ -95,7 +104,7 @@ def test_every_normalization_builds_and_saves(tiny_params, normalization, contex
 def test_loading_a_non_model_file_is_one_line(tmp_path):
     path = tmp_path / "model.keras"
     path.write_bytes(b"not a zip")
-    with pytest.raises(Exception, match="cannot load the model"):
+    with pytest.raises(NextframeError, match="cannot load the model"):
         load_predictor(path)
 
 

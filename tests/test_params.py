@@ -6,8 +6,9 @@ import yaml
 
 from nextframe.errors import NextframeError
 from nextframe.params import flatten, load_params, parse_params
+from nextframe.presets import merged as merge
 
-from .conftest import REPO_ROOT, merge
+from .helpers import REPO_ROOT
 
 
 def test_repo_params_are_valid():
@@ -35,6 +36,7 @@ BAD_EDITS = [
     ({"epochs": "ten"}, "params.yaml: epochs must be an integer, got 'ten'"),
     ({"epochs": 2.5}, "params.yaml: epochs must be an integer, got 2.5"),
     ({"data": {"step_length": 2.0}}, "params.yaml: data.step_length must be <= 1, got 2.0"),
+    ({"data": {"step_length": 0}}, "params.yaml: data.step_length must be > 0, got 0"),
     (
         {"model": {"normalization": "instance"}},
         "params.yaml: model.normalization must be one of 'none', 'batch', 'layer' or 'group', "
@@ -80,6 +82,15 @@ def test_bad_value_is_named_in_one_line(default_params, edit, message):
 def test_missing_key_is_named(default_params):
     del default_params["train"]["lr"]
     assert _error(default_params) == "params.yaml: train.lr is missing"
+
+
+def test_a_moved_key_is_named_with_its_new_place(default_params):
+    """Params files from before `head_bias_init` moved from `train` to `model`."""
+    default_params["train"]["head_bias_init"] = -3.0
+    del default_params["model"]["head_bias_init"]
+    assert _error(default_params) == (
+        "params.yaml: train.head_bias_init moved to model.head_bias_init: move it there"
+    )
 
 
 def test_missing_section_is_named(default_params):

@@ -7,9 +7,9 @@ from nextframe.errors import NextframeError
 from nextframe.params import load_params
 from nextframe.presets import apply_preset, load_preset, merged
 
-from .conftest import REPO_ROOT
+from .helpers import REPO_ROOT
 
-SEED = REPO_ROOT / "presets" / "seed.yaml"
+KERAS_IO = REPO_ROOT / "presets" / "keras_io.yaml"
 
 
 @pytest.fixture
@@ -19,9 +19,9 @@ def params_file(tmp_path):
     return path
 
 
-def test_seed_preset_rewrites_only_its_keys_and_keeps_comments(params_file):
+def test_keras_io_preset_rewrites_only_its_keys_and_keeps_comments(params_file):
     before = params_file.read_text()
-    changed = apply_preset(SEED, params_file)
+    changed = apply_preset(KERAS_IO, params_file)
     after = params_file.read_text()
     params = load_params(params_file)
     assert params.model.filters == [64, 64, 64] and params.model.patch_size == 1
@@ -30,7 +30,7 @@ def test_seed_preset_rewrites_only_its_keys_and_keeps_comments(params_file):
     assert "filters: [64, 64, 64]" in after  # lists stay on one line
     kept = [line for line in before.splitlines() if line.lstrip().startswith("#")]
     assert all(line in after for line in kept)
-    expected = merged(yaml.safe_load(before), load_preset(SEED))
+    expected = merged(yaml.safe_load(before), load_preset(KERAS_IO))
     assert yaml.safe_load(after) == expected
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +11,11 @@ import yaml
 
 from nextframe.data.splits import sha256_of_array
 
-from .conftest import REPO_ROOT
-
-
-def run_stage(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "stages" / f"{name}.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from .helpers import run_stage, write_params
 
 
 def fetch_and_preprocess(workdir: Path, params: dict) -> dict[str, str]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(workdir, params)
     for stage in ("fetch", "preprocess"):
         result = run_stage(stage, workdir)
         assert result.returncode == 0, result.stderr
@@ -81,7 +68,7 @@ def _write_bad(path: Path, kind: str) -> None:
     "kind", ["truncated", "pickled", "float", "int16", "fortran", "rank", "empty"]
 )
 def test_preprocess_refuses_bad_data_with_one_line(tmp_path, tiny_params, kind):
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    write_params(tmp_path, tiny_params)
     _write_bad(tmp_path / "data" / "raw" / "sequences.npy", kind)
     (tmp_path / "data" / "raw" / "info.json").write_text('{"source": "download"}')
     result = run_stage("preprocess", tmp_path)

@@ -45,7 +45,7 @@ def test_tags_name_commit_dirtiness_and_experiment(clean_env, tmp_path):
     assert tags["git.dirty"] == "false"
     assert tags["dvc.exp_name"] == "zesty-bear"
     assert tags["dvc.baseline_rev"] == "abc123"
-    assert tracking.run_name() == "zesty-bear"
+    assert tracking.run_name(tags) == "zesty-bear"
     (tmp_path / "a.txt").write_text("b")
     assert tracking.run_tags(tmp_path)["git.dirty"] == "true"
 
@@ -58,4 +58,27 @@ def test_failed_block_ends_the_run_failed_with_reason(clean_env, tmp_path):
     assert run.info.status == "FAILED"
     assert run.data.tags["failure_reason"] == "RuntimeError: boom"
     assert run.data.params["epochs"] == "1"
+    mlflow.set_tracking_uri(None)
+
+
+def test_plain_runs_are_named_by_commit_and_time_experiments_by_dvc(clean_env):
+    tags = {"mlflow.source.git.commit": "3d0bfdf" + "0" * 33, "git.dirty": "false"}
+    assert tracking.run_name(tags, now=0) == "repro-3d0bfdf-19700101-000000"
+    assert (
+        tracking.run_name({**tags, "git.dirty": "true"}, now=0) == "repro-3d0bfdf+-19700101-000000"
+    )
+    assert tracking.run_name({}, now=61) == "repro-19700101-000101"
+    clean_env.setenv("DVC_EXP_NAME", "zesty-bear")
+    assert tracking.run_name(tags) == "zesty-bear"
+
+
+def test_an_abandoned_run_ends_failed_with_the_reason(clean_env, tmp_path):
+    clean_env.setenv("DVC_ROOT", str(tmp_path))
+    experiment_id = tracking.configure()
+    client = mlflow.MlflowClient(tracking.tracking_uri(tmp_path))
+    run_id = client.create_run(experiment_id).info.run_id  # left RUNNING, as after SIGKILL
+    tracking.end_abandoned_run(run_id, "abandoned: params changed")
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure_reason"] == "abandoned: params changed"
     mlflow.set_tracking_uri(None)

@@ -1,44 +1,10 @@
-import json
 import math
 
 import pytest
 
 from nextframe.errors import NextframeError
-from nextframe.train import (
-    check_finite,
-    history_rows,
-    open_backup,
-    pinned_requirements,
-    training_fingerprint,
-)
-
-MANIFEST = {"splits": {"train": {"sha256": "aa"}, "val": {"sha256": "bb"}}}
-FLAT = {"seed": "42", "epochs": "3", "model.filters": "[8]", "render.fps": "4.0"}
-
-
-def test_fingerprint_covers_what_training_reads_only():
-    fingerprint = training_fingerprint(FLAT, MANIFEST)
-    assert fingerprint["params"] == {"epochs": "3", "model.filters": "[8]", "seed": "42"}
-    assert fingerprint["data"] == {"train": "aa", "val": "bb"}
-
-
-def test_backup_of_the_same_training_is_resumed_in_its_run(tmp_path):
-    backup = tmp_path / "backup"
-    fingerprint = training_fingerprint(FLAT, MANIFEST)
-    assert open_backup(backup, fingerprint) is None  # a new backup, stamped
-    (backup / "mlflow_run.json").write_text(json.dumps({"run_id": "abc"}))
-    assert open_backup(backup, fingerprint) == "abc"
-
-
-def test_backup_from_other_params_is_discarded(tmp_path):
-    backup = tmp_path / "backup"
-    open_backup(backup, training_fingerprint(FLAT, MANIFEST))
-    (backup / "mlflow_run.json").write_text(json.dumps({"run_id": "abc"}))
-    (backup / "keras").mkdir()
-    other = training_fingerprint({**FLAT, "epochs": "4"}, MANIFEST)
-    assert open_backup(backup, other) is None
-    assert not (backup / "keras").exists()
-    assert json.loads((backup / "fingerprint.json").read_text()) == other
+from nextframe.tracking import pinned_requirements
+from nextframe.train import check_finite, history_rows
 
 
 def test_non_finite_loss_is_an_error_naming_the_first_bad_epoch():

@@ -4,76 +4,50 @@ determinism, resume after a kill, and a loud failure when the loss diverges."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
-import yaml
 
-from .conftest import REPO_ROOT
+from .helpers import find_runs, run_stage, start_stage, store_client, tiny_params, write_params
 
 EPOCHS = 4
+# More batches per epoch than the tiny set's 2: a kill lands between epochs, not after them.
+TRAIN_STAGE_EDITS = {"epochs": EPOCHS, "data": {"n_train": 48}}
 
 
-def run_stage(name: str, cwd: Path, **kwargs) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
-    env["DVC_ROOT"] = str(cwd)  # the MLflow store lands in cwd/mlflow.db, as under dvc
-    return subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "stages" / f"{name}.py")],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,
-    )
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """A workdir with tiny params and the fetched, preprocessed data."""
+    workdir = tmp_path_factory.mktemp("train") / "prepared"
+    write_params(workdir, tiny_params(TRAIN_STAGE_EDITS))
+    for stage in ("fetch", "preprocess"):
+        result = run_stage(stage, workdir)
+        assert result.returncode == 0, result.stderr
+    return workdir
 
 
-def finish(process: subprocess.Popen) -> tuple[int, str]:
+def copy_of(prepared: Path, tmp_path: Path, name: str, edits: dict | None = None) -> Path:
+    """A copy of the prepared workdir, with params `edits` (same nesting as params.yaml)."""
+    workdir = tmp_path / name
+    shutil.copytree(prepared, workdir)
+    if edits:
+        write_params(workdir, tiny_params({**TRAIN_STAGE_EDITS, **edits}))
+    return workdir
+
+
+def finish(process) -> tuple[int, str]:
     _, stderr = process.communicate(timeout=600)
     return process.returncode, stderr
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory, request) -> Path:
-    """A workdir with tiny params and the fetched, preprocessed data."""
-    workdir = tmp_path_factory.mktemp("train") / "prepared"
-    workdir.mkdir()
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    params["epochs"] = EPOCHS
-    params["data"].update(n_train=48, n_val=8, n_test=8, n_frames=8, n_context=4)
-    params["model"].update(filters=[8, 8], kernel_sizes=[3, 3])
-    params["train"].update(batch_size=8, context_frames=4)
-    params["render"].update(n_sequences=2)
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for stage in ("fetch", "preprocess"):
-        code, stderr = finish(run_stage(stage, workdir))
-        assert code == 0, stderr
-    return workdir
-
-
-def copy_of(prepared: Path, tmp_path: Path, name: str, **edits: dict) -> Path:
-    """A copy of the prepared workdir, with `edits` per params section."""
-    workdir = tmp_path / name
-    shutil.copytree(prepared, workdir)
-    if edits:
-        params = yaml.safe_load((workdir / "params.yaml").read_text())
-        for section, values in edits.items():
-            params[section].update(values)
-        (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return workdir
-
-
 def trained(workdir: Path) -> Path:
-    code, stderr = finish(run_stage("train", workdir))
-    assert code == 0, stderr
+    result = run_stage("train", workdir)
+    assert result.returncode == 0, result.stderr
     return workdir
 
 
@@ -84,10 +58,21 @@ def weights(workdir: Path) -> list[np.ndarray]:
 
 
 def the_run(workdir: Path):
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("nextframe")
-    (run,) = client.search_runs([experiment.experiment_id])
+    (run,) = find_runs(workdir)
     return run
+
+
+def kill_after_an_epoch(workdir: Path, signum: int) -> tuple[int, int]:
+    """Start the train stage, send `signum` once an epoch is backed up: (exit code, the
+    number of epochs the backup holds)."""
+    process = start_stage("train", workdir)
+    metadata = workdir / "models/backup/keras/training_metadata.json"
+    deadline = time.monotonic() + 300
+    while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signum)
+    code, _ = finish(process)
+    return code, json.loads(metadata.read_text())["epoch"]
 
 
 @pytest.fixture(scope="module")
@@ -108,15 +93,8 @@ def test_killed_run_resumes_to_the_same_weights_in_the_same_mlflow_run(
     uninterrupted, prepared, tmp_path
 ):
     workdir = copy_of(prepared, tmp_path, "killed")
-    process = run_stage("train", workdir)
-    metadata = workdir / "models/backup/keras/training_metadata.json"
-    deadline = time.monotonic() + 300
-    while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    code, _ = finish(process)
+    code, killed_at = kill_after_an_epoch(workdir, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, "the stage must be killed before it finishes"
-    killed_at = json.loads(metadata.read_text())["epoch"]
     assert 1 <= killed_at < EPOCHS
     assert not (workdir / "models/model.keras").exists()
     assert the_run(workdir).info.status == "FAILED"
@@ -132,16 +110,42 @@ def test_killed_run_resumes_to_the_same_weights_in_the_same_mlflow_run(
     assert history == (uninterrupted / "metrics/train_history.csv").read_text()
 
 
+def test_a_run_killed_hard_then_superseded_by_other_params_ends_failed(prepared, tmp_path):
+    """SIGKILL (a lost machine) leaves the MLflow run RUNNING; once other params discard its
+    backup, nothing would ever resume it: it must end FAILED, with the reason."""
+    workdir = copy_of(prepared, tmp_path, "sigkill")
+    code, _ = kill_after_an_epoch(workdir, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    (killed,) = find_runs(workdir)
+    assert killed.info.status == "RUNNING"
+
+    write_params(workdir, tiny_params({**TRAIN_STAGE_EDITS, "train": {"lr": 1.0e-3}}))
+    result = run_stage("train", workdir)
+    assert result.returncode == 0, result.stderr
+    assert "starting over" in result.stdout and killed.info.run_id in result.stdout
+    runs = {run.info.run_id: run for run in find_runs(workdir)}
+    assert len(runs) == 2
+    abandoned = runs.pop(killed.info.run_id)
+    assert abandoned.info.status == "FAILED"
+    assert "params or data changed" in abandoned.data.tags["failure_reason"]
+    ((_, new),) = runs.items()
+    assert new.info.status == "FINISHED"
+
+
 def test_diverging_loss_fails_the_stage_and_the_run_and_writes_no_model(prepared, tmp_path):
-    # Unbounded activations, no normalisation, plain SGD at a huge rate: NaN within 2 epochs.
+    # Unbounded activations, no normalisation, plain SGD at a rate that overflows float32 on the
+    # first step: NaN in the first epoch.
     workdir = copy_of(
         prepared,
         tmp_path,
         "nan",
-        model={"activation": "relu", "normalization": "none"},
-        train={"optimizer": "sgd", "lr": 1.0e10, "clipnorm": 0.0},
+        {
+            "model": {"activation": "relu", "normalization": "none"},
+            "train": {"optimizer": "sgd", "lr": 1.0e30, "clipnorm": 0.0},
+        },
     )
-    code, stderr = finish(run_stage("train", workdir))
+    result = run_stage("train", workdir)
+    code, stderr = result.returncode, result.stderr
     assert code == 1
     (line,) = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert line.startswith("error: training diverged:") and "became nan" in line
@@ -155,7 +159,7 @@ def test_diverging_loss_fails_the_stage_and_the_run_and_writes_no_model(prepared
 
 def test_trainer_summary_and_signature_are_logged(uninterrupted):
     run = the_run(uninterrupted)
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{uninterrupted / 'mlflow.db'}")
+    client = store_client(uninterrupted)
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert "predictor_summary.txt" in names
     assert int(run.data.params["params_count"]) > 0

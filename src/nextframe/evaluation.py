@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from nextframe.data.dataset import to_float_frames
-from nextframe.metrics import BASELINES, per_step, summarize
+from nextframe.metrics import BASELINES, METRIC_NAMES, per_step, summarize
 from nextframe.model import NextFramePredictor
 from nextframe.rollout import predict_future
-
-METRIC_NAMES = ("mse", "mae", "ssim", "psnr")
 
 
 def evaluate(

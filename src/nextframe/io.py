@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -50,6 +50,15 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(
+    path: str | os.PathLike[str], rows: list[dict[str, float]], format_value: Callable[[float], str]
+) -> None:
+    """Rows of numbers with the same keys as a CSV with a header line (for `dvc plots`)."""
+    header = list(rows[0])
+    lines = [",".join(header)] + [",".join(format_value(r[k]) for k in header) for r in rows]
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:

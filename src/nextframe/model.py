@@ -1,9 +1,9 @@
 """The ConvLSTM next-frame predictor, built from `model` params with Keras 3 APIs only.
 
 Causal by construction: frames enter one at a time through a stack of `ConvLSTM2D`
-layers, and each prediction comes from a per-frame head (1x1 conv, no temporal mixing) on
-the top layer's output. The seed's Conv3D head mixed frames t-1..t+1, so its output t saw
-input t+1, its own target; nothing here reads a frame later than the one it predicts from.
+layers, and each prediction comes from a per-frame head (a spatial conv, no temporal mixing)
+on the top layer's output. The keras-io example's Conv3D head mixed frames t-1..t+1, so its
+output t saw input t+1, its own target; nothing here reads a frame later than it predicts from.
 
 Frames are folded into `patch_size` x `patch_size` patches (space-to-depth: 64x64x1 ->
 16x16x16 for patch 4), which cuts the recurrent convolution's cost about patch_size**2 times.
@@ -11,10 +11,10 @@ Frames are folded into `patch_size` x `patch_size` patches (space-to-depth: 64x6
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import keras
 from keras import layers, ops
+
+from nextframe.params import ModelParams
 
 State = list  # [h, c] of one ConvLSTM2D layer
 
@@ -64,63 +64,46 @@ class NextFramePredictor(keras.Model):
     `nextframe.rollout` for any horizon.
     """
 
-    def __init__(
-        self,
-        filters: Sequence[int],
-        kernel_sizes: Sequence[int],
-        patch_size: int,
-        horizon: int,
-        activation: str = "tanh",
-        normalization: str = "none",
-        norm_groups: int = 4,
-        head_bias_init: float = -3.0,
-        head_kernel_size: int = 1,
-        **kwargs,
-    ):
+    def __init__(self, settings: ModelParams | dict, horizon: int, **kwargs):
         super().__init__(**kwargs)
-        self.filters = list(filters)
-        self.kernel_sizes = list(kernel_sizes)
-        self.patch_size = patch_size
+        # A dict when Keras loads a saved model: validated like params.yaml's `model` section.
+        self.settings = ModelParams.model_validate(settings)
         self.horizon = horizon
-        self.activation = activation
-        self.normalization = normalization
-        self.norm_groups = norm_groups
-        self.head_bias_init = head_bias_init
-        self.head_kernel_size = head_kernel_size
+        s = self.settings
         self.recurrent = [
             layers.ConvLSTM2D(
                 f,
                 k,
                 padding="same",
-                activation=activation,
+                activation=s.activation,
                 return_sequences=True,
                 return_state=True,
                 name=f"conv_lstm_{i}",
             )
-            for i, (f, k) in enumerate(zip(self.filters, self.kernel_sizes, strict=True))
+            for i, (f, k) in enumerate(zip(s.filters, s.kernel_sizes, strict=True))
         ]
         self.norms = [
-            _norm_layer(normalization, norm_groups, f"norm_{i}")
-            for i in range(len(self.filters) - 1)
+            _norm_layer(s.normalization, s.norm_groups, f"norm_{i}")
+            for i in range(len(s.filters) - 1)
         ]
-        # Per frame: a spatial kernel only, so no prediction mixes time steps.
-        # Frames are mostly black: start the sigmoid near 0.05 instead of 0.5.
+        # Per frame: a spatial kernel only, so no prediction mixes time steps. Frames are
+        # mostly black: a negative bias starts the sigmoid near 0 (-3: 0.05) instead of 0.5.
         self.head = layers.Conv2D(
-            patch_size * patch_size,
-            head_kernel_size,
+            s.patch_size * s.patch_size,
+            s.head_kernel_size,
             padding="same",
             activation="sigmoid",
-            bias_initializer=keras.initializers.Constant(head_bias_init),
+            bias_initializer=keras.initializers.Constant(s.head_bias_init),
             name="head",
         )
 
     def build(self, input_shape):
         h, w, c = input_shape[-3:]
-        p = self.patch_size
+        p = self.settings.patch_size
         shape = (None, None, h // p, w // p, p * p * c)
         for i, rnn in enumerate(self.recurrent):
             rnn.build(shape)
-            shape = (*shape[:-1], self.filters[i])
+            shape = (*shape[:-1], self.settings.filters[i])
             if i < len(self.norms) and self.norms[i] is not None:
                 self.norms[i].build((None, *shape[2:]))
         self.head.build((None, *shape[2:]))
@@ -132,12 +115,12 @@ class NextFramePredictor(keras.Model):
 
     def _predict_frame(self, top_output):
         """Top layer's output (B, h, w, filters) -> next frame (B, H, W, 1) in [0, 1]."""
-        return depth_to_space(self.head(top_output), self.patch_size)
+        return depth_to_space(self.head(top_output), self.settings.patch_size)
 
     def encode(self, context, training=None):
         """Run the context through the stack once: next-frame predictions for every context
         step (B, T, H, W, 1) and the final [h, c] of each layer."""
-        x = space_to_depth(context, self.patch_size)
+        x = space_to_depth(context, self.settings.patch_size)
         states: list[State] = []
         for i, rnn in enumerate(self.recurrent):
             x, h, c = rnn(x, training=training)
@@ -155,7 +138,7 @@ class NextFramePredictor(keras.Model):
 
     def step(self, frame, states: list[State], training=None):
         """Advance one frame (B, H, W, 1) from carried states -> (next frame, new states)."""
-        x = space_to_depth(frame, self.patch_size)
+        x = space_to_depth(frame, self.settings.patch_size)
         new_states: list[State] = []
         for i, rnn in enumerate(self.recurrent):
             x, state = rnn.cell(x, states[i], training=training)
@@ -187,15 +170,8 @@ class NextFramePredictor(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "filters": self.filters,
-            "kernel_sizes": self.kernel_sizes,
-            "patch_size": self.patch_size,
+            "settings": self.settings.model_dump(),
             "horizon": self.horizon,
-            "activation": self.activation,
-            "normalization": self.normalization,
-            "norm_groups": self.norm_groups,
-            "head_bias_init": self.head_bias_init,
-            "head_kernel_size": self.head_kernel_size,
         }
 
 
@@ -204,7 +180,7 @@ class SequenceTrainer(keras.Model):
 
     Context steps are always teacher-forced (the truth is given); after the context,
     `closed_loop` feeds back the model's own predictions, as at evaluation, while
-    `teacher_forcing` keeps reading the truth (the seed's regime). Both train the same
+    `teacher_forcing` keeps reading the truth (the keras-io example's regime). Both train the same
     predictor's weights; only the predictor is saved.
     """
 
@@ -233,22 +209,9 @@ class SequenceTrainer(keras.Model):
         return ops.concatenate([context_predictions, future], axis=1)
 
 
-def build_model(
-    model_params, horizon: int, head_bias_init: float, frame_size: int
-) -> NextFramePredictor:
+def build_model(settings: ModelParams, horizon: int, frame_size: int) -> NextFramePredictor:
     """A built predictor from the validated `model` params section."""
-    predictor = NextFramePredictor(
-        filters=model_params.filters,
-        kernel_sizes=model_params.kernel_sizes,
-        patch_size=model_params.patch_size,
-        horizon=horizon,
-        activation=model_params.activation,
-        normalization=model_params.normalization,
-        norm_groups=model_params.norm_groups,
-        head_bias_init=head_bias_init,
-        head_kernel_size=model_params.head_kernel_size,
-        name="next_frame_predictor",
-    )
+    predictor = NextFramePredictor(settings, horizon, name="next_frame_predictor")
     predictor.build((None, None, frame_size, frame_size, 1))
     return predictor
 

@@ -79,6 +79,7 @@ class ModelParams(_Section):
     normalization: Literal["none", "batch", "layer", "group"]
     norm_groups: PositiveInt
     head_kernel_size: PositiveInt
+    head_bias_init: float
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelParams:
@@ -117,7 +118,6 @@ class TrainParams(_Section):
     context_frames: PositiveInt
     clipnorm: Annotated[float, Field(ge=0)]
     early_stopping_patience: Annotated[int, Field(ge=0)]
-    head_bias_init: float
 
 
 class EvaluateParams(_Section):
@@ -220,9 +220,16 @@ def format_validation_error(exc: ValidationError, source: str = "params.yaml") -
     return f"{source}: {key}: {err['msg']}, got {got!r}"
 
 
+# Keys that moved between sections: an old params file gets told where, not "unknown key".
+MOVED_KEYS = {("train", "head_bias_init"): "model.head_bias_init"}
+
+
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise NextframeError(f"{source}: must be a YAML mapping of keys, got {type(raw).__name__}")
+    for (section, key), new_place in MOVED_KEYS.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            raise NextframeError(f"{source}: {section}.{key} moved to {new_place}: move it there")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

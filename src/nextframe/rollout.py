@@ -1,7 +1,7 @@
 """Closed-loop prediction: the model's own frames fed back, any horizon, batched.
 
 `predict_future` encodes the context once and then steps the carried ConvLSTM states, so a
-horizon of H costs H steps. `rerun_rollout` is the seed's way (re-run the whole growing
+horizon of H costs H steps. `rerun_rollout` is the keras-io example's way (re-run the whole growing
 sequence for every new frame, O(H^2)); it is kept to check equality and for the benchmark.
 """
 
@@ -40,7 +40,7 @@ def predict_future(
 def rerun_rollout(
     model: NextFramePredictor, context: np.ndarray, horizon: int, batch_size: int = 32
 ) -> np.ndarray:
-    """The seed's loop: for each new frame, run the whole sequence so far from scratch."""
+    """The keras-io example's loop: for each new frame, run the whole sequence so far again."""
     out = []
     for batch in _batches(context, batch_size):
         sequence = _as_frames(batch)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 EXPERIMENT_NAME = "nextframe"
 STORE_FILE = "mlflow.db"
@@ -64,9 +67,16 @@ def run_tags(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
     return tags
 
 
-def run_name() -> str | None:
-    """The DVC experiment name when there is one; MLflow picks a name otherwise."""
-    return os.environ.get("DVC_EXP_NAME") or None
+def run_name(tags: dict[str, str], now: float | None = None) -> str:
+    """The DVC experiment's name under `dvc exp run`; else the commit and the UTC time
+    (`repro-3d0bfdf-20261126-015312`), so plain `dvc repro` runs tell apart in the list.
+    MLflow's own random names come from the seeded random state: the same in every run."""
+    if os.environ.get("DVC_EXP_NAME"):
+        return os.environ["DVC_EXP_NAME"]
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    commit = tags.get("mlflow.source.git.commit", "")[:7]
+    dirty = "+" if tags.get("git.dirty") == "true" else ""
+    return f"repro-{commit}{dirty}-{stamp}" if commit else f"repro-{stamp}"
 
 
 def configure(root: Path | None = None) -> str:
@@ -104,7 +114,7 @@ def tracked_run(
         if "failure_reason" in started.data.tags:
             mlflow.delete_tag("failure_reason")
     else:
-        started = mlflow.start_run(run_name=run_name(), tags=tags)
+        started = mlflow.start_run(run_name=run_name(tags), tags=tags)
     with started as run:
         mlflow.log_params(params)
         try:
@@ -114,6 +124,22 @@ def tracked_run(
             mlflow.set_tag("failure_reason", reason)
             mlflow.end_run(status="FAILED")
             raise
+
+
+def end_abandoned_run(run_id: str, reason: str) -> None:
+    """End a run that an interruption left RUNNING and nothing will resume: FAILED, with why."""
+    import mlflow
+
+    configure()
+    client = mlflow.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return
+    if run.info.status in ("RUNNING", "SCHEDULED"):
+        client.set_tag(run_id, "failure_reason", reason)
+        client.set_terminated(run_id, status="FAILED")
+        print(f"train: ended the abandoned MLflow run {run_id} as FAILED ({reason})")
 
 
 def _run_exists(run_id: str) -> bool:
@@ -159,3 +185,79 @@ def log_renders(run_id: str, paths: list[Path]) -> None:
     with resumed_run(run_id):
         for path in paths:
             mlflow.log_artifact(str(path), artifact_path="renders")
+
+
+def log_training_data(manifest: dict, path: Path) -> None:
+    """Record the training data as an MLflow dataset input, digested by the preprocess manifest."""
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    dataset = MetaDataset(
+        source=LocalArtifactDatasetSource(str(path)),
+        name="moving_mnist_train",
+        digest=manifest["splits"]["train"]["sha256"][:16],
+    )
+    mlflow.log_input(dataset, context="training")
+
+
+def log_architecture(model) -> None:
+    """The predictor's parameter count (a param) and `model.summary()` (an artifact)."""
+    import mlflow
+
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    mlflow.log_param("params_count", model.count_params())
+    mlflow.log_text("\n".join(lines) + "\n", "predictor_summary.txt")
+
+
+def epoch_logger():
+    """The Keras callback that logs every epoch's metrics to the active run."""
+    import mlflow.keras
+
+    return mlflow.keras.MlflowCallback()
+
+
+def log_trained_model(model, frame_size: int, horizon: int) -> None:
+    """The predictor in the Keras flavour, with a signature and pinned requirements."""
+    import mlflow.keras
+
+    mlflow.keras.log_model(
+        model,
+        name="model",
+        signature=model_signature(frame_size, horizon),
+        pip_requirements=pinned_requirements(),
+    )
+
+
+def model_signature(frame_size: int, horizon: int):
+    """Context of any length in, `horizon` frames out; -1 for batch and time."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    frame = (frame_size, frame_size, 1)
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, *frame), "context")]),
+        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, horizon, *frame), "future")]),
+    )
+
+
+def pinned_requirements() -> list[str]:
+    """The versions running now, so MLflow needn't infer them (slow) to log the model:
+    Keras, numpy and the backend that trained it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import keras
+
+    backend_packages = {
+        "tensorflow": ("tensorflow-cpu", "tensorflow"),
+        "jax": ("jax", "jaxlib"),
+        "torch": ("torch",),
+    }
+    pins = []
+    for name in ("keras", "numpy", *backend_packages.get(keras.backend.backend(), ())):
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pins

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import pytest
 import yaml
 
-from ..conftest import REPO_ROOT, merge, tiny_overrides
+from nextframe.presets import merged
+
+from ..helpers import REPO_ROOT, find_runs, run, store_client, tiny_params, write_params
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
-    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
 
 
 def git_commit(repo: Path, message: str) -> None:
@@ -39,8 +23,14 @@ def git_commit(repo: Path, message: str) -> None:
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
 
 
+@dataclass(frozen=True)
+class Reproduced:
+    path: Path
+    run_id: str  # the MLflow run of the first `dvc repro`, before any experiment
+
+
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
+def reproduced(tmp_path_factory) -> Reproduced:
     """A git+DVC copy of this repo's tracked and new files, with tiny params, reproduced once."""
     repo = tmp_path_factory.mktemp("nextframe") / "repo"
     files = run(
@@ -50,22 +40,17 @@ def repo(tmp_path_factory) -> Path:
         if (REPO_ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO_ROOT / name, repo / name)
-    params = merge(yaml.safe_load((repo / "params.yaml").read_text()), tiny_overrides())
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(repo, tiny_params())
     run(["git", "init", "-q"], repo)
     git_commit(repo, "tiny copy")
     run(["dvc", "repro"], repo)
-    return repo
+    run_id = json.loads((repo / "models/mlflow_run.json").read_text())["run_id"]
+    return Reproduced(repo, run_id)
 
 
-def client(repo: Path) -> mlflow.MlflowClient:
-    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
-
-
-def runs(repo: Path, filter_string: str = "") -> list:
-    c = client(repo)
-    experiment = c.get_experiment_by_name("nextframe")
-    return c.search_runs([experiment.experiment_id], filter_string=filter_string)
+@pytest.fixture(scope="module")
+def repo(reproduced) -> Path:
+    return reproduced.path
 
 
 def test_repro_writes_every_output(repo):
@@ -95,23 +80,36 @@ def test_status_is_clean_and_second_repro_runs_nothing(repo):
     assert "Running stage" not in again, again
 
 
-def test_mlflow_holds_the_run_with_params_metrics_model_and_tags(repo):
-    (found,) = runs(repo)
+def test_editing_a_package_file_a_stage_imports_makes_that_stage_stale(repo):
+    """Each stage's code deps are checked by tests/test_dvc_deps.py; this is what they buy."""
+    code = repo / "src/nextframe/evaluation.py"
+    original = code.read_text()
+    try:
+        code.write_text(original + "# an edit\n")
+        status = run(["dvc", "status"], repo).stdout
+    finally:
+        code.write_text(original)
+    assert "evaluate:" in status and "modified:           src/nextframe/evaluation.py" in status
+    assert "train:" not in status, status
+
+
+def test_mlflow_holds_the_run_with_params_metrics_model_and_tags(reproduced):
+    repo = reproduced.path
+    found = store_client(repo).get_run(reproduced.run_id)
     assert found.info.status == "FINISHED"
+    assert found.info.run_name.startswith("repro-")  # commit and time: no DVC experiment
     assert found.data.params["epochs"] == "1"
     assert found.data.params["model.filters"] == "[4, 4]"
     assert "loss" in found.data.metrics and "val_loss" in found.data.metrics
     assert "eval.model.mse" in found.data.metrics
     assert len(found.data.tags["mlflow.source.git.commit"]) == 40
-    artifacts = {a.path for a in client(repo).list_artifacts(found.info.run_id, "renders")}
+    artifacts = {a.path for a in store_client(repo).list_artifacts(found.info.run_id, "renders")}
     assert "renders/grid.png" in artifacts
-    run_info = json.loads((repo / "models/mlflow_run.json").read_text())
-    assert run_info["run_id"] == found.info.run_id
 
 
 def test_experiment_run_lands_in_the_same_store_with_its_name(repo):
     run(["dvc", "exp", "run", "-S", "epochs=2"], repo)
-    (found,) = runs(repo, "params.epochs = '2'")
+    (found,) = find_runs(repo, "params.epochs = '2'")
     assert found.info.status == "FINISHED"
     assert found.data.tags["dvc.exp_name"] == found.info.run_name
     assert found.data.tags["dvc.baseline_rev"]
@@ -120,7 +118,7 @@ def test_experiment_run_lands_in_the_same_store_with_its_name(repo):
 def test_temp_experiment_lands_in_the_main_store(repo):
     """`--temp` runs in .dvc/tmp/exps/...; its run must still reach the repo-root store."""
     run(["dvc", "exp", "run", "--temp", "-S", "epochs=3"], repo)
-    (found,) = runs(repo, "params.epochs = '3'")
+    (found,) = find_runs(repo, "params.epochs = '3'")
     assert found.data.tags["dvc.exp_name"]
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
@@ -136,33 +134,15 @@ def test_queued_experiment_lands_in_the_main_store(repo):
             break
         time.sleep(2)
     assert "Success" in status, status
-    (found,) = runs(repo, "params.epochs = '4'")
+    (found,) = find_runs(repo, "params.epochs = '4'")
     assert found.info.status == "FINISHED"
     assert found.data.tags["dvc.exp_name"] == found.info.run_name
 
 
-def _without_batch_size(params: dict) -> dict:
-    params["train"].pop("batch_size")
-    return params
-
-
-# Ten bad edits, each caught by the first stage that reads the key.
+# Two bad edits through the real `dvc repro`, one caught by the first stage (fetch) and one
+# by the last (render); every message is a unit test in tests/test_params.py.
 BAD_EDITS = [
     ({"model": {"filters": [-3, 4]}}, "model.filters[0] must be a positive integer, got -3"),
-    ({"train": {"optimiser": "adam"}}, "unknown key train.optimiser"),
-    ({"data": {"step_length": 0}}, "data.step_length must be > 0, got 0"),
-    ({"epochs": "ten"}, "epochs must be an integer, got 'ten'"),
-    (
-        {"train": {"lr": "1e-3"}},
-        "train.lr must be a number, got '1e-3' (YAML reads 1e-3 as text: write 1.0e-3)",
-    ),
-    (
-        {"model": {"normalization": "instance"}},
-        "model.normalization must be one of 'none', 'batch', 'layer' or 'group', got 'instance'",
-    ),
-    ({"model": {"patch_size": 3}}, "model.patch_size must divide data.frame_size (64), got 3"),
-    ({"data": {"n_context": 9}}, "data.n_context must be smaller than data.n_frames (8), got 9"),
-    (_without_batch_size, "train.batch_size is missing"),
     ({"render": {"n_sequences": 5000}}, "render.n_sequences must be <= 64, got 5000"),
 ]
 
@@ -175,9 +155,7 @@ def test_bad_params_fail_repro_with_one_line(repo, edit, message):
     )
     before = {p: p.read_bytes() for p in outputs if p.is_file()}
     try:
-        raw = yaml.safe_load(original)
-        bad = edit(raw) if callable(edit) else merge(raw, edit)
-        (repo / "params.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
+        write_params(repo, merged(yaml.safe_load(original), edit))
         result = run(["dvc", "repro"], repo, check=False)
         assert result.returncode != 0
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -1,0 +1,104 @@
+"""What many tests share: the one tiny-params set, a clean environment, running stages and
+commands as DVC would, and reading back the MLflow runs they made."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import yaml
+
+from nextframe.presets import merged
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's dvc, mlflow and python
+
+# Small enough that the whole pipeline runs in about a minute on 2 cores. Short sequences
+# (4 in, 4 out) also keep TensorFlow's tracing of the unrolled closed loop, most of a tiny
+# run's time, short.
+TINY = {
+    "epochs": 1,
+    "data": {"n_train": 16, "n_val": 8, "n_test": 8, "n_frames": 8, "n_context": 4},
+    "model": {"filters": [4, 4], "kernel_sizes": [3, 3]},
+    "train": {"batch_size": 8, "context_frames": 4},
+    "render": {"n_sequences": 2, "scale": 2},
+}
+
+
+def default_params() -> dict:
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def tiny_params(edits: dict | None = None) -> dict:
+    """The repo's params.yaml with `TINY`, then `edits` (same nesting), written over it."""
+    return merged(merged(default_params(), TINY), edits or {})
+
+
+def write_params(workdir: Path, params: dict) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without DVC's and MLflow's variables (a test's run must not land in
+    the store of whatever started pytest), the venv first on PATH, unbuffered output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run(
+    args: list[str], cwd: Path, check: bool = True, timeout: float = 900, **env: str
+) -> subprocess.CompletedProcess:
+    """A command in `cwd` with `clean_env`; on failure (with `check`) its output's tail."""
+    result = subprocess.run(
+        args, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def stage_command(name: str, *args: str) -> list[str]:
+    return [sys.executable, str(REPO_ROOT / "stages" / f"{name}.py"), *args]
+
+
+def start_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.Popen:
+    """A stage script in `cwd` as DVC runs it: its MLflow store is `cwd/mlflow.db`."""
+    return subprocess.Popen(
+        stage_command(name, *args),
+        cwd=cwd,
+        env=clean_env(DVC_ROOT=str(cwd), **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return run(stage_command(name, *args), cwd, check=False, DVC_ROOT=str(cwd), **env)
+
+
+def store_client(root: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+
+
+def find_runs(root: Path, filter_string: str = "") -> list:
+    """The runs of the project's experiment in `root`'s store, newest first."""
+    client = store_client(root)
+    experiment = client.get_experiment_by_name("nextframe")
+    return client.search_runs([experiment.experiment_id], filter_string=filter_string)
+
+
+def recorded_run(root: Path):
+    """The run that trained the model in `root`, as the train stage recorded it."""
+    run_id = json.loads((root / "models" / "mlflow_run.json").read_text())["run_id"]
+    return store_client(root).get_run(run_id)
