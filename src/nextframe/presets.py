@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedSeq
 
 from nextframe.errors import NextframeError
@@ -66,7 +66,14 @@ def apply_preset(preset_path: Path, params_path: Path) -> list[str]:
     overrides = load_preset(preset_path)
     round_trip = YAML()  # keeps comments, order and flow-style lists
     round_trip.width = 4096
-    document = round_trip.load(params_path.read_text(encoding="utf-8"))
+    try:
+        document = round_trip.load(params_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise NextframeError(f"{params_path}: cannot read ({exc.strerror or exc})") from None
+    except YAMLError:
+        raise NextframeError(f"{params_path}: not valid YAML") from None
+    if not isinstance(document, dict):
+        raise NextframeError(f"{params_path}: must be a YAML mapping of params keys")
     changed = _merge_into(document, overrides)
     buffer = io.StringIO()
     round_trip.dump(document, buffer)

@@ -26,7 +26,10 @@ def training_fingerprint(flat_params: dict[str, str], manifest: dict) -> dict:
     """What a backup must match to be resumed: every param training reads, and the data."""
     return {
         "params": {k: v for k, v in sorted(flat_params.items()) if k.startswith(TRAINED_ON)},
-        "data": {split: info["sha256"] for split, info in sorted(manifest["splits"].items())},
+        "data": {
+            **{split: info["sha256"] for split, info in sorted(manifest["splits"].items())},
+            "train_digits": manifest.get("train_digits", {}).get("sha256"),
+        },
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from nextframe.data.dataset import to_float_frames
+from nextframe.frames import to_float_frames
 from nextframe.model import NextFramePredictor
 
 

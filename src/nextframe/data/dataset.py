@@ -1,4 +1,11 @@
-"""Batches for Keras: uint8 sequences on disk, float32 only one batch at a time."""
+"""Training batches for Keras: uint8 on the host, float32 only on the device that trains.
+
+Every batch is a pure function of its index: batch i belongs to epoch i // batches_per_epoch
+and is drawn from (`seed`, epoch, position). So the order holds however far Keras prefetches
+or however many workers fill the queue, and a resumed run that starts at `first_batch` sees
+exactly the batches an uninterrupted one would. `nextframe.frames.batch_to_frames` turns a
+batch into frames; `nextframe.model.SequenceTrainer` trains on it.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +14,39 @@ import math
 import keras
 import numpy as np
 
+from nextframe.data.moving_mnist import draw_recipes
 
-class SequenceBatches(keras.utils.PyDataset):
-    """(frames 0..T-2, frames 1..T-1) float32 batches in [0, 1] from (N, T, H, W) uint8:
-    every frame is the target of the one before it (see `nextframe.model.SequenceTrainer`).
+# Mixed into fresh batches' random streams, so they never coincide with a split's stream.
+_FRESH_STREAM = 0x66726573
 
-    With `window`, each sequence is cut to `window` consecutive frames: at a random start
-    drawn per epoch when shuffling (more distinct clips from the same sequences), else the
-    last `window` frames.
 
-    With `repeat`, batches run on endlessly and batch i comes from epoch
-    i // `batches_per_epoch`, shuffled from (`seed`, epoch): a pure function of i, so the
-    order holds however far Keras prefetches, and a resumed run that starts at
-    `first_batch` sees what an uninterrupted one would. Works on every Keras backend since
-    it only hands out numpy arrays.
+class _IndexedBatches(keras.utils.PyDataset):
+    """Batches by index: endless (`repeat`, for fit with `steps_per_epoch`) or one epoch."""
+
+    def __init__(self, batches_per_epoch: int, *, repeat: bool, workers: int = 1):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.batches_per_epoch = batches_per_epoch
+        self.repeat = repeat
+        self.first_batch = 0
+
+    @property
+    def num_batches(self) -> int | None:
+        return None if self.repeat else self.batches_per_epoch
+
+    def __getitem__(self, index: int):
+        epoch, position = divmod(self.first_batch + index, self.batches_per_epoch)
+        return self.batch(epoch, position)
+
+    def batch(self, epoch: int, position: int):
+        raise NotImplementedError
+
+
+class ClipBatches(_IndexedBatches):
+    """uint8 clips (B, window, H, W) from fixed (N, T, H, W) uint8 sequences.
+
+    Each sequence is cut to `window` consecutive frames: at a random start drawn per epoch
+    when shuffling (more distinct clips from the same sequences), else the last `window`
+    frames. The last batch of an epoch holds what is left.
     """
 
     def __init__(
@@ -33,23 +59,20 @@ class SequenceBatches(keras.utils.PyDataset):
         repeat: bool = False,
         window: int | None = None,
     ):
-        super().__init__(workers=1, use_multiprocessing=False)
+        super().__init__(math.ceil(len(sequences_uint8) / batch_size), repeat=repeat)
         self.sequences_uint8 = sequences_uint8
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
-        self.repeat = repeat
         n_frames = sequences_uint8.shape[1]
         self.window = n_frames if window is None else window
         if not 2 <= self.window <= n_frames:
             raise ValueError(f"window must be in [2, {n_frames}], got {window}")
-        self.first_batch = 0
-        self.batches_per_epoch = math.ceil(len(sequences_uint8) / batch_size)
         self._epoch_plan: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
-    def num_batches(self) -> int | None:
-        return None if self.repeat else self.batches_per_epoch
+    def sequences_per_epoch(self) -> int:
+        return len(self.sequences_uint8)
 
     def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """Epoch `epoch` (0-based): sequence indices in visiting order, and each sequence's
@@ -66,17 +89,60 @@ class SequenceBatches(keras.utils.PyDataset):
             self._epoch_plan = {epoch: (order, starts)}
         return self._epoch_plan[epoch]
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        epoch, position = divmod(self.first_batch + index, self.batches_per_epoch)
+    def batch(self, epoch: int, position: int) -> np.ndarray:
         order, starts = self.plan(epoch)
         picked = np.sort(order[position * self.batch_size : (position + 1) * self.batch_size])
-        clips = np.stack(
+        return np.stack(
             [self.sequences_uint8[i, starts[i] : starts[i] + self.window] for i in picked]
         )
-        frames = to_float_frames(clips)
-        return frames[:, :-1], frames[:, 1:]
 
 
-def to_float_frames(sequences_uint8: np.ndarray) -> np.ndarray:
-    """(N, T, H, W) uint8 -> (N, T, H, W, 1) float32 in [0, 1], the model's input layout."""
-    return (np.asarray(sequences_uint8, dtype=np.float32) / 255.0)[..., None]
+class FreshBatches(_IndexedBatches):
+    """Newly drawn sequences every epoch, the Moving MNIST protocol: recipes (digits and their
+    places, `nextframe.data.moving_mnist.Recipes`) of `window`-frame sequences, drawn from
+    the training digits as a pure function of (`seed`, epoch, position).
+
+    An epoch is `sequences_per_epoch` rounded up to whole batches: every batch has the same
+    shape, so a compiled train step is never traced again for a smaller last batch.
+    """
+
+    def __init__(
+        self,
+        digit_pool_uint8: np.ndarray,
+        batch_size: int,
+        sequences_per_epoch: int,
+        *,
+        seed: int,
+        window: int,
+        frame_size: int,
+        digits_per_sequence: int,
+        step_length: float,
+        workers: int = 1,
+    ):
+        super().__init__(math.ceil(sequences_per_epoch / batch_size), repeat=True, workers=workers)
+        if len(digit_pool_uint8) == 0:
+            raise ValueError("fresh sequences need a non-empty digit pool")
+        self.digit_pool_uint8 = digit_pool_uint8
+        self.batch_size = batch_size
+        self.seed = seed
+        self.window = window
+        self.frame_size = frame_size
+        self.digits_per_sequence = digits_per_sequence
+        self.step_length = step_length
+
+    @property
+    def sequences_per_epoch(self) -> int:
+        return self.batches_per_epoch * self.batch_size
+
+    def batch(self, epoch: int, position: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.seed, _FRESH_STREAM, epoch, position])
+        recipes = draw_recipes(
+            rng,
+            self.digit_pool_uint8,
+            self.batch_size,
+            n_frames=self.window,
+            frame_size=self.frame_size,
+            digits_per_sequence=self.digits_per_sequence,
+            step_length=self.step_length,
+        )
+        return {"digits": recipes.digits_uint8, "top_left": recipes.top_left}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import logging
 import os
 import socket
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -49,14 +51,17 @@ def download(
     chunk_bytes: int = 1 << 20,
     progress: bool = True,
     backoff_seconds: float = 0.5,
+    url_key: str = "data.url",
 ) -> Path:
     """Download `url` to `dest`, resuming a partial file; `dest` appears only once its md5 checks.
 
     An existing `dest` is kept without a request if it matches `md5` (or if `md5` is None).
 
     `retries` is the number of attempts for transient failures (network errors, timeouts, 5xx);
-    attempt k waits `backoff_seconds * k` first. Every failure raises a one-line NextframeError.
+    attempt k waits `backoff_seconds * k` first. Every failure raises a one-line NextframeError
+    naming the param to check: `url_key`, and its md5 beside it (`data.md5` for `data.url`).
     """
+    md5_key = url_key.removesuffix("url") + "md5"
     dest = Path(dest)
     expected_md5 = md5.lower() if md5 is not None else None
     if dest.exists():
@@ -70,13 +75,15 @@ def download(
     attempts = max(retries, 1)
     for attempt in range(1, attempts + 1):
         try:
-            _fetch_into(url, part, timeout=timeout, chunk_bytes=chunk_bytes, progress=progress)
+            _fetch_into(
+                url, part, timeout=timeout, chunk_bytes=chunk_bytes, progress=progress, key=url_key
+            )
             break
         except _TransientError as exc:
             if attempt == attempts:
                 raise NextframeError(
                     f"download {url} failed after {attempts} attempt(s): {exc} "
-                    "(check data.url or your network)"
+                    f"(check {url_key} or your network)"
                 ) from exc
             log.warning("download %s: %s; retrying (%d/%d)", url, exc, attempt + 1, attempts)
             time.sleep(backoff_seconds * attempt)
@@ -87,16 +94,18 @@ def download(
             part.unlink(missing_ok=True)
             raise NextframeError(
                 f"{url}: md5 mismatch, expected {expected_md5}, got {actual_md5} "
-                "(the file changed or data.md5 is wrong)"
+                f"(the file changed or {md5_key} is wrong)"
             )
     os.replace(part, dest)
     return dest
 
 
-def _fetch_into(url: str, part: Path, *, timeout: float, chunk_bytes: int, progress: bool) -> None:
+def _fetch_into(
+    url: str, part: Path, *, timeout: float, chunk_bytes: int, progress: bool, key: str
+) -> None:
     """One attempt: append to `part` after a 206, start it over after a 200."""
     offset = part.stat().st_size if part.exists() else 0
-    response = _open(url, offset, part, timeout)
+    response = _open(url, offset, part, timeout, key)
     if response is None:
         return
 
@@ -144,7 +153,9 @@ def _fetch_into(url: str, part: Path, *, timeout: float, chunk_bytes: int, progr
         raise _TransientError(f"connection closed after {written_bytes} of {total_bytes} bytes")
 
 
-def _open(url: str, offset: int, part: Path, timeout: float) -> http.client.HTTPResponse | None:
+def _open(
+    url: str, offset: int, part: Path, timeout: float, key: str
+) -> http.client.HTTPResponse | None:
     """Request the bytes from `offset` on, sorting failures into retryable and final.
 
     Returns None when the server says `part` already holds the whole file.
@@ -164,16 +175,16 @@ def _open(url: str, offset: int, part: Path, timeout: float) -> http.client.HTTP
             raise _TransientError(f"server refused to resume at byte {offset}") from exc
         if exc.code >= 500:
             raise _TransientError(f"HTTP {exc.code} {exc.reason}") from exc
-        raise NextframeError(f"{url}: HTTP {exc.code} {exc.reason} (check data.url)") from exc
+        raise NextframeError(f"{url}: HTTP {exc.code} {exc.reason} (check {key})") from exc
     except urllib.error.URLError as exc:
         # Socket errors are worth retrying; a bad scheme or a missing local file is not.
         if isinstance(exc.reason, OSError) and not isinstance(exc.reason, FileNotFoundError):
             raise _TransientError(_describe(exc, timeout)) from exc
-        raise NextframeError(f"{url}: {_describe(exc, timeout)} (check data.url)") from exc
+        raise NextframeError(f"{url}: {_describe(exc, timeout)} (check {key})") from exc
     except (OSError, http.client.HTTPException) as exc:
         raise _TransientError(_describe(exc, timeout)) from exc
     except ValueError as exc:
-        raise NextframeError(f"{url}: not a valid URL ({exc}) (check data.url)") from exc
+        raise NextframeError(f"{url}: not a valid URL ({exc}) (check {key})") from exc
 
 
 def _read_chunk(response: http.client.HTTPResponse, chunk_bytes: int, timeout: float) -> bytes:
@@ -215,8 +226,28 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def convert_real_layout(src: Path, dest: Path, n_frames: int) -> tuple[int, ...]:
-    """Rewrite the time-major real file as (N, n_frames, 64, 64) uint8, chunk by chunk."""
+def load_idx_images(path: Path) -> np.ndarray:
+    """MNIST's image file (gzipped IDX: magic 2051, count, rows, cols, then uint8 pixels) as
+    (count, rows, cols) uint8; anything else is refused with one line."""
+    try:
+        with gzip.open(path, "rb") as file:
+            raw = file.read()
+    except (OSError, EOFError) as exc:
+        raise NextframeError(f"{path}: not a readable gzip file ({exc})") from exc
+    if len(raw) < 16:
+        raise NextframeError(f"{path}: too short for an IDX image file ({len(raw)} bytes)")
+    magic, count, rows, cols = struct.unpack(">4I", raw[:16])
+    if magic != 2051:
+        raise NextframeError(f"{path}: not an IDX image file (magic {magic}, expected 2051)")
+    if len(raw) != 16 + count * rows * cols:
+        raise NextframeError(
+            f"{path}: holds {len(raw) - 16} pixel bytes, its header says {count}x{rows}x{cols}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, rows, cols).copy()
+
+
+def open_real_layout(src: Path, n_frames: int) -> tuple[int, int]:
+    """Check the time-major real file at `src`: (number of sequences, data offset in bytes)."""
     expected = f"a uint8 .npy of shape (>= {n_frames} frames, N, 64, 64)"
     try:
         frames_time_major = np.load(src, mmap_mode="r", allow_pickle=False)
@@ -234,7 +265,6 @@ def convert_real_layout(src: Path, dest: Path, n_frames: int) -> tuple[int, ...]
             f"{src}: expected {expected}, found an .npz archive "
             "(is this the real Moving MNIST file?)"
         )
-
     found_shape = frames_time_major.shape
     if (
         frames_time_major.dtype != np.uint8
@@ -247,21 +277,30 @@ def convert_real_layout(src: Path, dest: Path, n_frames: int) -> tuple[int, ...]
             f"{src}: expected {expected}, found {frames_time_major.dtype} of shape {found_shape} "
             "(is this the real Moving MNIST file?)"
         )
+    return found_shape[1], frames_time_major.offset
 
-    n_sequences = found_shape[1]
-    out_shape = (n_sequences, n_frames, *FRAME_SHAPE)
+
+def real_layout_chunks(src: Path, n_frames: int, n_sequences: int) -> Iterator[np.ndarray]:
+    """The first `n_sequences` of the real file as (chunk, n_frames, 64, 64) uint8 chunks,
+    sequence-major, one chunk in memory at a time."""
+    n_stored, data_offset = open_real_layout(src, n_frames)
+    if n_sequences > n_stored:
+        raise NextframeError(f"{src}: holds {n_stored} sequences, {n_sequences} are needed")
     frame_bytes = FRAME_SHAPE[0] * FRAME_SHAPE[1]
+    # Plain reads, not the memory map: mapped pages stay resident (~1.6 GB at full size).
+    with Path(src).open("rb") as file:
+        for start in range(0, n_sequences, SEQUENCES_PER_CHUNK):
+            stop = min(start + SEQUENCES_PER_CHUNK, n_sequences)
+            frames = np.empty((n_frames, stop - start, *FRAME_SHAPE), dtype=np.uint8)
+            for t in range(n_frames):
+                offset = data_offset + (t * n_stored + start) * frame_bytes
+                read_into(file, offset, frames[t], src)
+            yield np.ascontiguousarray(frames.swapaxes(0, 1))
 
-    def chunks() -> Iterator[np.ndarray]:
-        # Plain reads, not the memory map: mapped pages stay resident (~1.6 GB at full size).
-        with Path(src).open("rb") as file:
-            for start in range(0, n_sequences, SEQUENCES_PER_CHUNK):
-                stop = min(start + SEQUENCES_PER_CHUNK, n_sequences)
-                frames = np.empty((n_frames, stop - start, *FRAME_SHAPE), dtype=np.uint8)
-                for t in range(n_frames):
-                    offset = frames_time_major.offset + (t * n_sequences + start) * frame_bytes
-                    read_into(file, offset, frames[t], src)
-                yield np.ascontiguousarray(frames.swapaxes(0, 1))
 
-    write_npy_in_chunks(dest, out_shape, chunks())
+def convert_real_layout(src: Path, dest: Path, n_frames: int) -> tuple[int, ...]:
+    """Rewrite the time-major real file as (N, n_frames, 64, 64) uint8, chunk by chunk."""
+    n_sequences, _ = open_real_layout(src, n_frames)
+    out_shape = (n_sequences, n_frames, *FRAME_SHAPE)
+    write_npy_in_chunks(dest, out_shape, real_layout_chunks(src, n_frames, n_sequences))
     return out_shape

