@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PORT ?= 5000
+# The `dvc plots` page template, where `.dvc/config` (plots.html_template) points.
+PLOTS_PAGE := .dvc/plots_page.html
 
 .PHONY: setup repro test lint format ui preset bench lock
 
@@ -19,7 +21,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
-setup: $(VENV)/.installed
+# vega, vega-lite and vega-embed from an installed package, inlined: the charts of
+# `dvc plots show` render with no internet (DVC's own page loads them from a CDN).
+$(PLOTS_PAGE): $(VENV)/.installed src/nextframe/plots_page.py
+	$(BIN)/python -m nextframe.plots_page $@
+
+setup: $(VENV)/.installed $(PLOTS_PAGE)
 
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
