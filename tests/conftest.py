@@ -1,13 +1,17 @@
-"""Shared fixtures: the repo's own params.yaml as a dict, and a tiny variant for fast runs."""
+"""Shared fixtures: the repo's own params.yaml as a dict, a tiny variant for fast runs, and a
+headless browser page that may load nothing from off this machine."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from nextframe.presets import merged as merge
+
+from .browser import BrowserSession, chromium_session
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,3 +38,11 @@ def default_params() -> dict:
 @pytest.fixture
 def tiny_params(default_params) -> dict:
     return merge(default_params, tiny_overrides())
+
+
+@pytest.fixture
+def browser() -> Iterator[BrowserSession]:
+    """A page in headless chromium: `.requests` lists what it loaded, `.off_host` what was
+    blocked because it would have left this machine, `.errors` its script errors."""
+    with chromium_session() as session:
+        yield session
