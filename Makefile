@@ -44,11 +44,14 @@ lint: setup
 format: setup
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
-# MLflow UI on the project store, bound to localhost: `make ui PORT=5001` for another port.
+# MLflow UI on the project store, bound to localhost: `make ui PORT=5001` for another port,
+# `make ui UI_STORE=../other-clone` for another store. Telemetry off: the server would otherwise
+# call the internet at start and when the page loads (its page loads nothing off-host).
+UI_STORE ?= $(CURDIR)
 ui: setup
-	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
-	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
-	  --default-artifact-root "$(CURDIR)/mlartifacts"
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
+	  --backend-store-uri "sqlite:///$(abspath $(UI_STORE))/mlflow.db" \
+	  --default-artifact-root "$(abspath $(UI_STORE))/mlartifacts"
 
 # Speed and memory claims, each measured against the seed in one run (last line: ratio <x>).
 bench: setup
