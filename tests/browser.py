@@ -1,27 +1,31 @@
-"""Headless Debian chromium for page tests, and a sink for anything that tries to go off-host.
+"""Headless Debian chromium for page tests, a sink for calls that would leave the machine, and
+servers run in their own process group.
 
 Playwright drives /usr/bin/chromium (Debian's package; `.ci/run` installs it), never a
 browser of its own download. A page may load from this machine only: http(s) on 127.0.0.1 or
-localhost, or file:, data: and blob: URLs. Other requests are aborted and listed. Chromium's
-proxy is an `OffHostSink`, so what Playwright does not see as a page request (a shared
-worker's fetch, a preconnect, the browser's own traffic) is refused and listed too; a server
-under test can be pointed at the same sink through `proxy_env`.
+localhost, or file:, data: and blob: URLs; other requests are aborted and listed in
+`BrowserSession.off_host`. Chromium also calls Google by itself whatever the page (update
+checks, sign-in, autofill): its proxy is an `OffHostSink`, which refuses all that, so nothing
+leaves the machine. A server under test can get a sink of its own through `proxy_env`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, Request, Route, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, Request, Route, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,9 +39,6 @@ CHROMIUM_ARGS = [
 ]
 LOCAL_SCHEMES = {"file", "data", "blob"}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-# Chromium's own background calls, whatever the page (update check, sign-in, clock): the sink
-# refuses them too, but they are not the page's doing, so `off_host` leaves them out.
-BROWSER_OWN_HOSTS = {"update.googleapis.com", "accounts.google.com", "clients2.google.com"}
 
 
 def is_local(url: str) -> bool:
@@ -77,15 +78,15 @@ class OffHostSink:
         self._server.close()
         self._thread.join(timeout=5)
 
+    def __enter__(self) -> OffHostSink:
+        return self
 
-def requested_host(request_line: str) -> str:
-    """The host a proxy request line asks for: `CONNECT host:443 ...` or `GET http://host/ ...`."""
-    target = request_line.split(" ")[1] if " " in request_line else request_line
-    return urlsplit(target if "://" in target else f"//{target}").hostname or target
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def proxy_env(sink: OffHostSink) -> dict[str, str]:
-    """Environment variables that send a process's off-host HTTP(S) to `sink`."""
+    """Environment variables that send a process's off-host HTTP(S) calls to `sink`."""
     names = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
     env = {name: sink.url for name in names} | {name.lower(): sink.url for name in names}
     return env | {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
@@ -96,32 +97,22 @@ class BrowserSession:
     """One page in a fresh profile, with what it requested and what went wrong in it."""
 
     page: Page
-    sink: OffHostSink
-    requests: list[str] = field(default_factory=list)  # every URL the page requested, in order
-    blocked: list[str] = field(default_factory=list)  # page requests aborted: not local
+    requests: list[str] = field(default_factory=list)  # every URL requested, in order
+    off_host: list[str] = field(default_factory=list)  # aborted: would have left the machine
     errors: list[str] = field(default_factory=list)  # uncaught exceptions, console errors
     warnings: list[str] = field(default_factory=list)  # console warnings
-
-    @property
-    def off_host(self) -> list[str]:
-        """Everything that tried to leave this machine: aborted page requests, then what the
-        sink refused (from the browser, or from a server given `proxy_env(sink)`)."""
-        from_sink = [
-            line for line in self.sink.seen if requested_host(line) not in BROWSER_OWN_HOSTS
-        ]
-        return self.blocked + from_sink
 
     def _route(self, route: Route) -> None:
         if is_local(route.request.url):
             route.fallback()
         else:
-            self.blocked.append(route.request.url)
+            self.off_host.append(route.request.url)
             route.abort("blockedbyclient")
 
     def _record(self, request: Request) -> None:
         self.requests.append(request.url)
 
-    def _console(self, message) -> None:
+    def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(f"console: {message.text}")
         elif message.type == "warning":
@@ -136,28 +127,63 @@ def chromium_session() -> Iterator[BrowserSession]:
         if os.environ.get("CI"):
             pytest.fail(f"{message} (.ci/run installs it)")
         pytest.skip(message)
-    sink = OffHostSink()
+    with (
+        OffHostSink() as sink,
+        tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile,
+        sync_playwright() as playwright,
+    ):
+        # Loopback addresses go direct (Chromium never proxies them), all else to the sink.
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            args=[*CHROMIUM_ARGS, f"--proxy-server={sink.url}"],
+            headless=True,
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            session = BrowserSession(page)
+            context.on("request", session._record)
+            context.route("**/*", session._route)
+            page.on("pageerror", lambda exc: session.errors.append(f"uncaught: {exc}"))
+            page.on("console", session._console)
+            yield session
+        finally:
+            context.close()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        return server.getsockname()[1]
+
+
+@contextlib.contextmanager
+def process_group(args: list[str], log: Path, **popen_kwargs) -> Iterator[subprocess.Popen]:
+    """Run `args` as the leader of a new process group, output to `log`; on exit, stop the
+    whole group: servers such as `mlflow ui` fork workers that outlive a SIGTERM to the parent.
+    """
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen_kwargs
+        )
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile,
-            sync_playwright() as playwright,
-        ):
-            # Chromium sends loopback addresses direct, everything else to the sink.
-            context = playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=CHROMIUM,
-                args=[*CHROMIUM_ARGS, f"--proxy-server={sink.url}"],
-                headless=True,
-            )
-            try:
-                page = context.pages[0] if context.pages else context.new_page()
-                session = BrowserSession(page, sink)
-                context.on("request", session._record)
-                context.route("**/*", session._route)
-                page.on("pageerror", lambda exc: session.errors.append(f"uncaught: {exc}"))
-                page.on("console", session._console)
-                yield session
-            finally:
-                context.close()
+        yield process
     finally:
-        sink.close()
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen, seconds: float = 10) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        process.poll()  # reaps the leader: a zombie would still count as in the group
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=seconds)
