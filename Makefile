@@ -13,6 +13,8 @@ VENV := .venv
 LOCK := requirements.lock
 endif
 BIN := $(VENV)/bin
+# The `dvc plots` page template, where `.dvc/config` (plots.html_template) points.
+PLOTS_PAGE := .dvc/plots_page.html
 
 .PHONY: setup repro test lint format ui preset bench lock
 
@@ -28,7 +30,12 @@ $(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
-setup: $(VENV)/.installed
+# vega, vega-lite and vega-embed from an installed package, inlined: the charts of
+# `dvc plots show` render with no internet (DVC's own page loads them from a CDN).
+$(PLOTS_PAGE): $(VENV)/.installed src/nextframe/plots_page.py
+	$(BIN)/python -m nextframe.plots_page $@
+
+setup: $(VENV)/.installed $(PLOTS_PAGE)
 
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
@@ -50,13 +57,17 @@ lint: setup
 format: setup
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
-# MLflow UI on the project store, bound to localhost: `make ui PORT=5001` for another port.
+# MLflow UI on the project store, bound to localhost: `make ui PORT=5001` for another port,
+# `make ui UI_STORE=../other-clone` for another store. Telemetry off: the server would otherwise
+# call the internet at start and when the page loads (its page loads nothing off-host).
+UI_STORE ?= $(CURDIR)
 ui: setup
-	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
-	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
-	  --default-artifact-root "$(CURDIR)/mlartifacts"
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
+	  --backend-store-uri "sqlite:///$(abspath $(UI_STORE))/mlflow.db" \
+	  --default-artifact-root "$(abspath $(UI_STORE))/mlartifacts"
 
-# Speed and memory claims, each measured against the keras-io example in one run (last line: ratio <x>).
+# Speed and memory claims, each measured against the keras-io example in one run
+# (last line: ratio <x>).
 bench: setup
 	$(BIN)/python benchmarks/preprocess_memory.py
 	$(BIN)/python benchmarks/train_speed.py

@@ -1,0 +1,61 @@
+"""`make ui`: the MLflow page loads nothing off this machine, and its server calls out to
+nothing either (MLflow's telemetry would, at start and when the page loads)."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from .browser import OffHostSink, free_port, process_group, proxy_env
+from .helpers import REPO_ROOT
+
+# MLflow turns its telemetry off by itself under pytest and on CI: without these the server
+# behaves as `make ui` does on a user's machine. MLFLOW_* and DO_NOT_TRACK go too, so that
+# what is tested is the Makefile's own setting.
+SELF_DISABLING = {"PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS", "DO_NOT_TRACK"}
+
+
+def wait_until_serving(port: int, server, log: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"make ui exited {server.returncode}:\n{log.read_text()[-3000:]}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.5)
+    pytest.fail(f"make ui not serving after {seconds} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.browser
+def test_make_ui_loads_and_calls_nothing_off_host(tmp_path, browser):
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in SELF_DISABLING and not k.startswith("MLFLOW_")
+    }
+    # `-o setup`: the venv is what this test runs in; the test installs nothing.
+    args = ["make", "--no-print-directory", "-o", "setup", "ui", f"PORT={port}"]
+    log = tmp_path / "ui.log"
+    with OffHostSink() as sink:
+        env |= proxy_env(sink)  # the server's HTTP(S) calls off this machine land here
+        with process_group([*args, f"UI_STORE={tmp_path}"], log, cwd=REPO_ROOT, env=env) as ui:
+            wait_until_serving(port, ui, log)
+            browser.page.goto(f"http://127.0.0.1:{port}/")
+            # Rendered once it lists the store's experiments (a new store holds "Default").
+            browser.page.get_by_text("Default", exact=True).first.wait_for(timeout=60_000)
+            browser.page.wait_for_timeout(3_000)  # late loads: lazy chunks, telemetry worker
+    assert any("/static-files/static/js/" in url for url in browser.requests)
+    assert browser.off_host == []
+    assert sink.seen == []

@@ -1,0 +1,148 @@
+"""`dvc plots show` and `dvc plots diff` pages draw their charts in chromium with no network."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from nextframe.io import write_text
+from nextframe.plots_page import page_template
+
+from .helpers import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def dvc(args: list[str], cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(
+        ["dvc", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"dvc {args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def git(args: list[str], cwd: Path) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def template() -> str:
+    return page_template()
+
+
+@pytest.fixture
+def repo(tmp_path, template) -> Path:
+    """A git+DVC repo with this repo's `.dvc/config`, its dvc.yaml `plots:`, its committed
+    metrics and an image, and the page template where the config points."""
+    repo = tmp_path / "repo"
+    (repo / ".dvc").mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / ".dvc" / "config", repo / ".dvc" / "config")
+    plots = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["plots"]
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"plots": plots}, sort_keys=False))
+    for name in ["metrics/train_history.csv", "metrics/eval_per_step.csv"]:
+        (repo / name).parent.mkdir(exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, repo / name)
+    (repo / "renders").mkdir()
+    shutil.copy2(REPO_ROOT / "docs" / "grid.png", repo / "renders" / "grid.png")
+    # Relative to .dvc/, as DVC resolves it.
+    write_text(repo / ".dvc" / dvc(["config", "plots.html_template"], repo).strip(), template)
+    git(["init", "-q"], repo)
+    git(["add", "-A"], repo)
+    git(["commit", "-qm", "plots"], repo)
+    return repo
+
+
+def chart_titles() -> list[str]:
+    """Titles of the vega (not image) plots this repo's dvc.yaml declares."""
+    plots = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["plots"]
+    return [
+        props["title"]
+        for plot in plots
+        if isinstance(plot, dict)
+        for props in plot.values()
+        if "title" in props
+    ]
+
+
+def assert_charts_drawn(browser, page: Path, n_images: int) -> None:
+    browser.page.goto(page.as_uri())
+    titles = chart_titles()
+    # vega-embed marks each container `.vega-embed`; vega draws a chart as `svg.marks`.
+    try:
+        browser.page.wait_for_function(
+            "n => document.querySelectorAll('.vega-embed svg.marks').length >= n",
+            arg=len(titles),
+            timeout=30_000,
+        )
+    except PlaywrightTimeoutError:
+        pytest.fail(f"charts not drawn; off-host: {browser.off_host}; errors: {browser.errors}")
+    charts = browser.page.eval_on_selector_all(
+        ".vega-embed svg.marks",
+        """svgs => svgs.map(svg => ({
+            text: svg.textContent,
+            lines: [...svg.querySelectorAll('.mark-line path')]
+                .filter(p => (p.getAttribute('d') || '').length > 20).length,
+        }))""",
+    )
+    assert len(charts) == len(titles)
+    for title in titles:
+        [chart] = [c for c in charts if title in c["text"]]
+        assert chart["lines"] > 0, f"{title}: no line drawn"
+    images = browser.page.eval_on_selector_all(
+        "img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert images == [True] * n_images
+    assert browser.off_host == []
+    assert browser.errors == []
+    # vega-embed warns when a spec's vega-lite major differs from the bundled one.
+    assert [w for w in browser.warnings if "Vega-Lite" in w] == []
+
+
+def test_plots_show_page_links_nothing_remote(repo):
+    """Without a browser: the page names no script, style or image by an http(s) URL."""
+    dvc(["plots", "show"], repo)
+    html = (repo / "dvc_plots" / "index.html").read_text()
+    assert "vegaEmbed" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+
+
+@pytest.mark.browser
+def test_plots_show_draws_every_chart_offline(browser, repo):
+    dvc(["plots", "show"], repo)
+    assert_charts_drawn(browser, repo / "dvc_plots" / "index.html", n_images=1)
+
+
+@pytest.mark.browser
+def test_plots_diff_draws_both_revisions_offline(browser, repo):
+    history = repo / "metrics" / "train_history.csv"
+    history.write_text("".join(history.read_text().splitlines(keepends=True)[:-1]))  # 1 epoch less
+    dvc(["plots", "diff", "HEAD"], repo)
+    page = repo / "dvc_plots" / "index.html"
+    assert_charts_drawn(browser, page, n_images=2)  # the grid at HEAD and in the workspace
+    legends = browser.page.eval_on_selector_all(".vega-embed svg.marks", "s => s[0].textContent")
+    assert "HEAD" in legends and "workspace" in legends
+
+
+def test_setup_wrote_the_configured_template():
+    """`make setup` writes the template where `.dvc/config` points, so a plain `dvc plots
+    show` in this repo gets the offline page."""
+    template = REPO_ROOT / ".dvc" / dvc(["config", "plots.html_template"], REPO_ROOT).strip()
+    assert template.is_file(), f"{template} is missing: run `make setup`"
+    text = template.read_text()
+    assert "{plot_divs}" in text
+    assert "{scripts}" not in text  # where DVC would put its CDN <script> tags
