@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 # The `dvc plots` page template, where `.dvc/config` (plots.html_template) points.
 PLOTS_PAGE := .dvc/plots_page.html
 
-.PHONY: setup repro test lint format ui preset bench lock
+.PHONY: setup repro test lint format ui preset bench bench-gpu lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ bench: setup
 	$(BIN)/python benchmarks/preprocess_memory.py
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/rollout_speed.py
+
+# Throughput, FLOP utilisation and quality per GPU-minute of presets/gpu.yaml, on the GPU
+# environment: `make bench-gpu GPU=1` (about 12 minutes on one H100 or H200).
+bench-gpu: setup
+	$(BIN)/python benchmarks/gpu_train.py --out benchmarks/gpu_train.json
 
 # Rewrite params.yaml with a preset from presets/ (validated first): `make preset NAME=keras_io`.
 preset: setup

@@ -18,7 +18,6 @@ from .helpers import REPO_ROOT
 PACKAGE = "nextframe"
 # Modules that only shape how errors are reported, never what a stage writes.
 EXEMPT = {
-    "src/nextframe/__init__.py",  # the version and TensorFlow's log level
     "src/nextframe/data/__init__.py",  # a docstring
     "src/nextframe/cli.py",  # prints errors as one line
     "src/nextframe/errors.py",  # the exception type

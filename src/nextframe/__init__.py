@@ -5,6 +5,8 @@ import os
 
 # TensorFlow's C++ start-up chatter (oneDNN, CPU features) drowns the stage logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Offline by default: MLflow's client would otherwise report usage to the internet.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # The backend this environment installed: TensorFlow (`make setup`) or, in the GPU
 # environment (`make setup GPU=1`), which has no TensorFlow, JAX. KERAS_BACKEND still wins.
 if importlib.util.find_spec("tensorflow") is None:
