@@ -2,14 +2,17 @@ import json
 
 from nextframe.resume import Backup, training_fingerprint
 
-MANIFEST = {"splits": {"train": {"sha256": "aa"}, "val": {"sha256": "bb"}}}
+MANIFEST = {
+    "splits": {"train": {"sha256": "aa"}, "val": {"sha256": "bb"}},
+    "train_digits": {"sha256": "cc"},
+}
 FLAT = {"seed": "42", "epochs": "3", "model.filters": "[8]", "render.fps": "4.0"}
 
 
 def test_fingerprint_covers_what_training_reads_only():
     fingerprint = training_fingerprint(FLAT, MANIFEST)
     assert fingerprint["params"] == {"epochs": "3", "model.filters": "[8]", "seed": "42"}
-    assert fingerprint["data"] == {"train": "aa", "val": "bb"}
+    assert fingerprint["data"] == {"train": "aa", "val": "bb", "train_digits": "cc"}
 
 
 def test_backup_of_the_same_training_is_resumed_in_its_run(tmp_path):
