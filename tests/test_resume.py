@@ -19,10 +19,10 @@ def test_backup_of_the_same_training_is_resumed_in_its_run(tmp_path):
     backup = Backup(tmp_path / "backup")
     fingerprint = training_fingerprint(FLAT, MANIFEST)
     opened = backup.open(fingerprint)  # a new backup, stamped
-    assert opened.resume_run_id is None and opened.abandoned_run_id is None
+    assert opened.resume_run_id is None and opened.abandoned is None
     backup.record_run("abc")
     opened = Backup(tmp_path / "backup").open(fingerprint)
-    assert opened.resume_run_id == "abc" and opened.abandoned_run_id is None
+    assert opened.resume_run_id == "abc" and opened.abandoned is None
 
 
 def test_backup_from_other_params_is_discarded_and_its_run_named(tmp_path):
@@ -33,7 +33,7 @@ def test_backup_from_other_params_is_discarded_and_its_run_named(tmp_path):
     other = training_fingerprint({**FLAT, "epochs": "4"}, MANIFEST)
     opened = Backup(tmp_path / "backup").open(other)
     assert opened.resume_run_id is None
-    assert opened.abandoned_run_id == "abc"  # to be ended FAILED: nothing will resume it
+    assert opened.abandoned == ("abc", "params or data changed")  # to be ended FAILED
     assert not (backup.directory / "keras").exists()
     assert json.loads((backup.directory / "fingerprint.json").read_text()) == other
 
@@ -51,3 +51,56 @@ def test_discard_removes_the_backup(tmp_path):
     backup.discard()
     assert not backup.directory.exists()
     backup.discard()  # nothing left: no error
+
+
+class _Batches:
+    first_batch = 0
+
+
+def _fitted_model(steps: int):
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(steps)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(steps).random((4 * steps, 3), dtype=np.float32)
+    model.fit(x, x[:, :2], batch_size=4, verbose=0)
+    return model
+
+
+def test_a_committed_epoch_restores_weights_optimizer_and_data_position(tmp_path):
+    import numpy as np
+
+    backup = Backup(tmp_path / "backup")
+    backup.open(training_fingerprint(FLAT, MANIFEST))
+    trained = _fitted_model(steps=3)
+    backup.commit(trained, epochs=2)
+    fresh, batches = _fitted_model(steps=1), _Batches()
+    assert backup.restore(fresh, batches) == 2
+    for a, b in zip(trained.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(fresh.optimizer.iterations) == 3 and batches.first_batch == 3
+
+
+def test_a_kill_before_the_commit_leaves_the_previous_epoch(tmp_path):
+    """Weights of epoch 3 written, `checkpoint.json` not yet renamed: epoch 2 is restored."""
+    backup = Backup(tmp_path / "backup")
+    fingerprint = training_fingerprint(FLAT, MANIFEST)
+    backup.open(fingerprint)
+    backup.commit(_fitted_model(steps=2), epochs=2)
+    (backup.directory / "epoch-3.weights.h5").write_bytes(b"half-written")
+    assert Backup(backup.directory).open(fingerprint).abandoned is None
+    assert Backup(backup.directory).restore(_fitted_model(steps=1), _Batches()) == 2
+
+
+def test_a_backup_whose_weights_are_gone_is_started_over(tmp_path):
+    backup = Backup(tmp_path / "backup")
+    fingerprint = training_fingerprint(FLAT, MANIFEST)
+    backup.open(fingerprint)
+    backup.record_run("abc")
+    backup.commit(_fitted_model(steps=1), epochs=1)
+    (backup.directory / "epoch-1.weights.h5").unlink()
+    opened = Backup(backup.directory).open(fingerprint)
+    assert opened.abandoned == ("abc", "the weights of epoch 1 are missing")
+    assert Backup(backup.directory).saved_epochs() == 0

@@ -66,13 +66,13 @@ def kill_after_an_epoch(workdir: Path, signum: int) -> tuple[int, int]:
     """Start the train stage, send `signum` once an epoch is backed up: (exit code, the
     number of epochs the backup holds)."""
     process = start_stage("train", workdir)
-    metadata = workdir / "models/backup/keras/training_metadata.json"
+    checkpoint = workdir / "models/backup/checkpoint.json"
     deadline = time.monotonic() + 300
-    while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signum)
     code, _ = finish(process)
-    return code, json.loads(metadata.read_text())["epoch"]
+    return code, json.loads(checkpoint.read_text())["epoch"]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,22 @@ def test_killed_run_resumes_to_the_same_weights_in_the_same_mlflow_run(
     assert "failure_reason" not in run.data.tags
     history = (workdir / "metrics/train_history.csv").read_text()
     assert history == (uninterrupted / "metrics/train_history.csv").read_text()
+
+
+def test_fresh_sequences_resume_to_the_weights_of_an_uninterrupted_run(prepared, tmp_path):
+    """Fresh training sequences are a pure function of (seed, epoch, batch): a killed run
+    continues with the very batches an uninterrupted one sees."""
+    fresh = {"train": {"sequences": "fresh", "sequences_per_epoch": 48}}
+    uninterrupted = trained(copy_of(prepared, tmp_path, "fresh", fresh))
+    workdir = copy_of(prepared, tmp_path, "fresh_killed", fresh)
+    code, killed_at = kill_after_an_epoch(workdir, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM and 1 <= killed_at < EPOCHS
+    trained(workdir)
+    for a, b in zip(weights(uninterrupted), weights(workdir), strict=True):
+        np.testing.assert_array_equal(a, b)
+    history = (workdir / "metrics/train_history.csv").read_text()
+    assert history == (uninterrupted / "metrics/train_history.csv").read_text()
+    assert the_run(workdir).data.params["train.sequences"] == "fresh"
 
 
 def test_a_run_killed_hard_then_superseded_by_other_params_ends_failed(prepared, tmp_path):

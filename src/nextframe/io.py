@@ -25,9 +25,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it over `path` only if the block succeeds."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    # Same suffix as the target: some writers (Keras, imageio) pick the format from it.
+    # Same suffixes as the target: some writers (Keras, imageio) pick the format from them,
+    # and Keras wants all of `.weights.h5`.
+    suffixes = "".join(final.suffixes)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent
+        prefix=f".{final.name.removesuffix(suffixes)}.", suffix=f".tmp{suffixes}", dir=final.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)

@@ -1,8 +1,14 @@
 """Resuming an interrupted training run: the backup it left, and a data order that picks up.
 
-The backup directory holds Keras's `BackupAndRestore` checkpoint (weights, optimizer state,
-epoch), every finished epoch's logs, the MLflow run id, and a fingerprint of the params and
-data it was made with. Only a backup of the very same training is resumed.
+The backup directory holds the last finished epoch's weights and optimizer state, every
+finished epoch's logs, the MLflow run id, and a fingerprint of the params and data it was made
+with. Only a backup of the very same training is resumed.
+
+Keras's `BackupAndRestore` writes the weights and then the epoch counter as two plain file
+writes: a kill between them (or during either) leaves weights of one epoch labelled with
+another, or a truncated file, and the resumed run diverges or crashes. Here each epoch's
+weights go to a new file and one atomic rename of `checkpoint.json` commits them, so a kill
+at any instant leaves the previous epoch's state or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
-from nextframe.io import write_json
+from nextframe.io import atomic_path, write_json
 
 # The params training reads: a backup made with other values of these is not resumed.
 TRAINED_ON = ("seed", "epochs", "data.", "model.", "train.")
@@ -35,11 +41,11 @@ def training_fingerprint(flat_params: dict[str, str], manifest: dict) -> dict:
 
 @dataclass(frozen=True)
 class OpenedBackup:
-    """`resume_run_id`: the MLflow run to continue; `abandoned_run_id`: the run of a backup
-    that was discarded (other params or data), which nothing will ever finish."""
+    """`resume_run_id`: the MLflow run to continue; `abandoned`: the run of a backup that was
+    discarded, which nothing will ever finish, and why (run id, reason)."""
 
     resume_run_id: str | None
-    abandoned_run_id: str | None
+    abandoned: tuple[str, str] | None
 
 
 class Backup:
@@ -64,17 +70,28 @@ class Backup:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def _why_stale(self, fingerprint: dict) -> str | None:
+        """Why the backup in `directory` must not be resumed, or None if it may be."""
+        try:
+            same = json.loads(self._stamp.read_text()) == fingerprint
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            return "params or data changed"
+        epochs = self.saved_epochs()
+        if epochs and not (self.directory / _weights_name(epochs)).is_file():
+            return f"the weights of epoch {epochs} are missing"
+        return None
+
     def open(self, fingerprint: dict) -> OpenedBackup:
         """Keep the backup only if an interrupted run of this exact training left it."""
         abandoned = None
         if self.directory.exists():
-            try:
-                same = json.loads(self._stamp.read_text()) == fingerprint
-            except (OSError, ValueError):
-                same = False
-            if not same:
-                abandoned = self._recorded_run()
-                print(f"train: {self.directory} is from other params or data; starting over")
+            reason = self._why_stale(fingerprint)
+            if reason is not None:
+                run_id = self._recorded_run()
+                abandoned = (run_id, reason) if run_id else None
+                print(f"train: {self.directory} cannot be resumed ({reason}); starting over")
                 shutil.rmtree(self.directory)
         if not self.directory.exists():
             write_json(self._stamp, fingerprint)
@@ -87,32 +104,57 @@ class Backup:
     def record_run(self, run_id: str) -> None:
         write_json(self._run_file, {"run_id": run_id})
 
-    def callbacks(self, batches) -> list[keras.callbacks.Callback]:
-        """In this order, after every other callback: the history (so a backed-up epoch is
-        always in it), Keras's backup, then the data order (needs the restored optimizer)."""
-        return [
-            self.history,
-            keras.callbacks.BackupAndRestore(
-                str(self.directory / "keras"), delete_checkpoint=False
-            ),
-            ResumeDataOrder(batches),
-        ]
+    @property
+    def _checkpoint(self) -> Path:
+        return self.directory / "checkpoint.json"
+
+    def saved_epochs(self) -> int:
+        """Epochs the committed checkpoint holds (0 without one)."""
+        try:
+            return int(json.loads(self._checkpoint.read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    def restore(self, model: keras.Model, batches) -> int:
+        """Load the committed weights and optimizer state into `model`, and start the endless
+        training `batches` where they left off; the number of epochs already done."""
+        epochs = self.saved_epochs()
+        if epochs:
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(self.directory / _weights_name(epochs))
+        batches.first_batch = int(ops.convert_to_numpy(model.optimizer.iterations))
+        return epochs
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        """After every other callback: the history first, so a committed epoch is always in
+        it, then the checkpoint."""
+        return [self.history, _CommitEpoch(self)]
+
+    def commit(self, model: keras.Model, epochs: int) -> None:
+        """Write the weights after `epochs` epochs beside the last ones, then commit them."""
+        with atomic_path(self.directory / _weights_name(epochs)) as tmp:
+            model.save_weights(tmp)
+        write_json(self._checkpoint, {"epoch": epochs})
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old.name != _weights_name(epochs):
+                old.unlink(missing_ok=True)
 
     def discard(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-class ResumeDataOrder(keras.callbacks.Callback):
-    """Starts the endless training batches where the restored optimizer left off, so a
-    resumed run sees the batches an uninterrupted one would. Must come after
-    `BackupAndRestore`, which restores the optimizer's step count in `on_train_begin`."""
+def _weights_name(epochs: int) -> str:
+    return f"epoch-{epochs}.weights.h5"
 
-    def __init__(self, batches):
+
+class _CommitEpoch(keras.callbacks.Callback):
+    def __init__(self, backup: Backup):
         super().__init__()
-        self.batches = batches
+        self.backup = backup
 
-    def on_train_begin(self, logs=None):
-        self.batches.first_batch = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup.commit(self.model, epoch + 1)
 
 
 class HistoryFile(keras.callbacks.Callback):

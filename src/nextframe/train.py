@@ -184,7 +184,7 @@ def fit(
             )
         )
     callbacks.extend(extra_callbacks)
-    callbacks.extend(backup.callbacks(train_batches))
+    callbacks.extend(backup.callbacks())
     # A live bar in a terminal; one line per epoch in logs (dvc exp run --queue, CI).
     verbose = 1 if sys.stdout.isatty() else 2
     model.fit(
@@ -192,6 +192,7 @@ def fit(
         steps_per_epoch=train_batches.batches_per_epoch,
         shuffle=False,  # the batches shuffle themselves, per epoch
         validation_data=val_batches,
+        initial_epoch=backup.restore(model, train_batches),
         epochs=epochs,
         callbacks=callbacks,
         verbose=verbose,
@@ -242,10 +243,9 @@ def train_and_track(
         compile_model(trainer, train, total_steps=params.epochs * train_batches.batches_per_epoch)
     flat_params = flatten(params)
     opened = backup.open(resume.training_fingerprint(flat_params, manifest))
-    if opened.abandoned_run_id is not None:
-        tracking.end_abandoned_run(
-            opened.abandoned_run_id, "abandoned: params or data changed before it was resumed"
-        )
+    if opened.abandoned is not None:
+        run_id, reason = opened.abandoned
+        tracking.end_abandoned_run(run_id, f"abandoned: {reason} before it was resumed")
 
     tags = {**tracking.run_tags(), **tracking.device_tags(compute.devices)}
     print(f"train: on {tags['device']} ({keras.backend.backend()}, {train.precision})")
