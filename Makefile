@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python benchmarks/preprocess_memory.py
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/rollout_speed.py
+	$(BIN)/python benchmarks/fresh_vs_fixed.py
 
 # Throughput, FLOP utilisation and quality per GPU-minute of presets/gpu.yaml, on the GPU
 # environment: `make bench-gpu GPU=1` (about 12 minutes on one H100 or H200).
