@@ -90,11 +90,11 @@ def check_clip(frames: np.ndarray, source: str) -> np.ndarray:
         raise NextframeError(
             f"{source}: dtype {frames.dtype} is neither uint8 (0-255) nor float in [0, 1]"
         )
-    check_unit_values(frames, source)
+    check_unit_values(frames, source, hint=" (uint8 frames are read as 0-255)")
     return frames.astype(np.float32)
 
 
-def check_unit_values(frames: np.ndarray, source: str) -> None:
+def check_unit_values(frames: np.ndarray, source: str, hint: str = "") -> None:
     """Float frames must be finite and within [0, 1], the range the model was trained on."""
     n_bad = int(np.count_nonzero(~np.isfinite(frames)))
     if n_bad:
@@ -102,8 +102,7 @@ def check_unit_values(frames: np.ndarray, source: str) -> None:
     low, high = float(frames.min()), float(frames.max())
     if low < 0.0 or high > 1.0:
         raise NextframeError(
-            f"{source}: float values must lie in [0, 1], found {low:.4g} to {high:.4g} "
-            "(uint8 frames are read as 0-255)"
+            f"{source}: float values must lie in [0, 1], found {low:.4g} to {high:.4g}{hint}"
         )
 
 

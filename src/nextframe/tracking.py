@@ -346,22 +346,16 @@ def crown_if_best(run_id: str, mse: float) -> ChampionDecision:
         current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
     except mlflow.exceptions.MlflowException:
         current = None
+    previous = None if current is None else str(current.version)
     previous_mse = None
-    if current is not None and current.version != version:
+    if current is not None and previous != version:
         previous_mse = _recorded_mse(client, current.run_id)
     better = previous_mse is None or not math.isfinite(previous_mse) or mse < previous_mse
-    if current is None or (current.version != version and better):
+    champion = previous
+    if previous is None or (previous != version and better):
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
         champion = version
-    else:
-        champion = current.version
-    return ChampionDecision(
-        version=version,
-        mse=mse,
-        champion=champion,
-        previous=None if current is None else current.version,
-        previous_mse=previous_mse,
-    )
+    return ChampionDecision(version, mse, champion, previous, previous_mse)
 
 
 def pinned_requirements() -> list[str]:
