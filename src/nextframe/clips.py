@@ -21,52 +21,53 @@ NPY_MAGIC = b"\x93NUMPY"
 MAX_CLIP_BYTES = 512 * 1024 * 1024
 
 
-def read_clip(path: str | os.PathLike[str]) -> np.ndarray:
+def read_clip(path: str | os.PathLike[str], name: str | None = None) -> np.ndarray:
     """A `.npy` (T, H, W) or (T, H, W, 1), uint8 or float in [0, 1], or a GIF: its frames as
-    float32 (T, H, W) in [0, 1]."""
+    float32 (T, H, W) in [0, 1]. Errors name the file as `name` (default: its path)."""
     path = Path(path)
+    name = name or str(path)
     try:
         size = path.stat().st_size
         with path.open("rb") as file:
             magic = file.read(6)
     except FileNotFoundError:
-        raise NextframeError(f"{path}: file not found") from None
+        raise NextframeError(f"{name}: file not found") from None
     except OSError as exc:
-        raise NextframeError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise NextframeError(f"{name}: cannot read ({exc.strerror or exc})") from None
     if size > MAX_CLIP_BYTES:
         raise NextframeError(
-            f"{path}: {size / 2**20:.0f} MiB is too large for a clip (at most "
+            f"{name}: {size / 2**20:.0f} MiB is too large for a clip (at most "
             f"{MAX_CLIP_BYTES // 2**20} MiB)"
         )
     if magic in GIF_MAGIC:
-        frames = _read_gif(path)
+        frames = _read_gif(path, name)
     elif magic == NPY_MAGIC:
-        frames = _read_npy(path)
+        frames = _read_npy(path, name)
     else:
-        raise NextframeError(f"{path}: not a .npy array or a GIF (unrecognised file header)")
-    return check_clip(frames, str(path))
+        raise NextframeError(f"{name}: not a .npy array or a GIF (unrecognised file header)")
+    return check_clip(frames, name)
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path, name: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise NextframeError(
-                f"{path}: holds Python objects (pickled); only plain numeric arrays are read"
+                f"{name}: holds Python objects (pickled); only plain numeric arrays are read"
             ) from None
-        raise NextframeError(f"{path}: truncated or corrupt .npy ({exc})") from None
+        raise NextframeError(f"{name}: truncated or corrupt .npy ({exc})") from None
     except (OSError, EOFError) as exc:
-        raise NextframeError(f"{path}: truncated or corrupt .npy ({exc})") from None
+        raise NextframeError(f"{name}: truncated or corrupt .npy ({exc})") from None
 
 
-def _read_gif(path: Path) -> np.ndarray:
+def _read_gif(path: Path, name: str) -> np.ndarray:
     """Every frame of a GIF as grey uint8 (T, H, W)."""
     try:
         with Image.open(path) as image:
             return np.stack([np.asarray(f.convert("L")) for f in ImageSequence.Iterator(image)])
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
-        raise NextframeError(f"{path}: truncated or corrupt GIF ({exc})") from None
+        raise NextframeError(f"{name}: truncated or corrupt GIF ({exc})") from None
 
 
 def check_clip(frames: np.ndarray, source: str) -> np.ndarray:

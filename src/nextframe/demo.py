@@ -68,7 +68,7 @@ class Predictor:
         return Shown(shown.context_gif, shown.prediction_gif, shown.truth_gif, caption)
 
     def upload(self, path: str, horizon: int) -> Shown:
-        context = read_clip(path)
+        context = read_clip(path, name=Path(path).name)  # not Gradio's cache path
         note = ""
         if context.shape[1:] != self.frame_shape:
             note = f" (frames of {context.shape[1]}x{context.shape[2]} resized to the model's "
@@ -137,6 +137,7 @@ def build_page(predictor: Predictor, default_horizon: int):
                 label="or upload a clip: .npy (T, H, W) or GIF",
                 file_types=[".npy", ".gif"],
                 type="filepath",
+                elem_id="upload",
             )
             horizon = gr.Slider(
                 1, MAX_HORIZON, value=default_horizon, step=1, label="Frames to predict"
@@ -152,6 +153,7 @@ def build_page(predictor: Predictor, default_horizon: int):
                         gr.Image(
                             type="filepath",
                             show_label=False,
+                            interactive=False,
                             buttons=["download", "fullscreen"],
                             elem_id=elem_id,
                         )
