@@ -147,7 +147,7 @@ def build_page(predictor: Predictor, default_horizon: int):
         with gr.Row():
             outputs = []
             for title, elem_id in PANELS:
-                with gr.Column():
+                with gr.Column(min_width=200):  # three abreast, even on narrow screens
                     gr.Markdown(f"**{title}**")
                     outputs.append(
                         gr.Image(
