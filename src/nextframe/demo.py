@@ -200,19 +200,22 @@ def _main() -> None:
         predictor = Predictor(model, test_uint8, data.n_context, Path(out_dir))
         page = build_page(predictor, data.horizon)
         print(f"demo: http://127.0.0.1:{args.port}/ (Ctrl-C stops it)", flush=True)
-        page.launch(
-            server_name="127.0.0.1",
-            server_port=args.port,
-            share=False,
-            ssr_mode=False,
-            theme=theme,
-            allowed_paths=[out_dir],
-            show_error=True,
-            quiet=True,
-            # No run history (its page offers a Hugging Face bucket) and no "Built with Gradio".
-            run_history=False,
-            footer_links=["api", "settings"],
-        )
+        try:  # until Ctrl-C or SIGTERM; then the server stops before the temp files go
+            page.launch(
+                server_name="127.0.0.1",
+                server_port=args.port,
+                share=False,
+                ssr_mode=False,
+                theme=theme,
+                allowed_paths=[out_dir],
+                show_error=True,
+                quiet=True,
+                # No run history (its page offers a Hugging Face bucket) and no "Built with Gradio".
+                run_history=False,
+                footer_links=["api", "settings"],
+            )
+        finally:
+            page.close()
 
 
 def main() -> None:
