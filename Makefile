@@ -11,12 +11,17 @@ export KERAS_BACKEND ?= jax
 else
 VENV := .venv
 LOCK := requirements.lock
+# The demo page's extra (Gradio), for `make demo` and `make test`, never for `make repro`:
+# requirements-demo.lock pins everything requirements.lock pins, at the same versions, plus
+# Gradio's packages, so installing it on top adds packages and changes none.
+DEMO_LOCK := requirements-demo.lock
+DEMO_INSTALLED := $(VENV)/.demo-installed
 endif
 BIN := $(VENV)/bin
 # The `dvc plots` page template, where `.dvc/config` (plots.html_template) points.
 PLOTS_PAGE := .dvc/plots_page.html
 
-.PHONY: setup repro test lint format ui preset bench bench-gpu lock
+.PHONY: setup repro test lint format ui serve demo preset bench bench-gpu lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +42,10 @@ $(PLOTS_PAGE): $(VENV)/.installed src/nextframe/plots_page.py
 
 setup: $(VENV)/.installed $(PLOTS_PAGE)
 
+$(DEMO_INSTALLED): $(DEMO_LOCK) $(VENV)/.installed
+	$(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -r $(DEMO_LOCK)
+	touch $@
+
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
@@ -44,7 +53,7 @@ repro: setup
 # the code that trains here on TensorFlow also trains on JAX (a GPU's backend); this proves
 # it. With GPU=1 every test runs on JAX. pytest's exit code 5 means it collected no tests:
 # not a failure of the code.
-test: setup
+test: setup $(DEMO_INSTALLED)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest || [ $$? -eq 5 ]
 ifneq ($(GPU),1)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/test_model.py tests/test_frames.py -q \
@@ -66,6 +75,27 @@ ui: setup
 	  --backend-store-uri "sqlite:///$(abspath $(UI_STORE))/mlflow.db" \
 	  --default-artifact-root "$(abspath $(UI_STORE))/mlartifacts"
 
+# The champion model (`models:/nextframe-convlstm@champion` in the project store, unless
+# MLFLOW_TRACKING_URI names another) served on http://127.0.0.1:5001/invocations, in this
+# environment: no conda or virtualenv is built. `make serve PORT=5002 MODEL=runs:/<id>/model`
+# for another port or model; STORE= another clone's store. Telemetry off, as for `make ui`.
+STORE ?= $(CURDIR)
+serve: PORT = 5001
+serve: MODEL = models:/nextframe-convlstm@champion
+serve: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_DISABLE_TELEMETRY=true \
+	  MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(abspath $(STORE))/mlflow.db}" \
+	  $(CURDIR)/$(BIN)/mlflow models serve -m "$(MODEL)" --env-manager local \
+	  --host 127.0.0.1 --port $(PORT)
+
+# The demo page on http://127.0.0.1:7860 (Gradio, nothing loaded off this machine): the
+# pipeline's model and test split; `make demo MODEL=models:/nextframe-convlstm@champion`.
+demo: PORT = 7860
+demo: MODEL = models/model.keras
+demo: setup $(DEMO_INSTALLED)
+	$(CURDIR)/$(BIN)/python -m nextframe.demo --model "$(MODEL)" --port $(PORT) \
+	  --test data/processed/test.npy --params params.yaml
+
 # Speed and memory claims, each measured against the keras-io example in one run
 # (last line: ratio <x>).
 bench: setup
@@ -83,10 +113,15 @@ bench-gpu: setup
 preset: setup
 	$(BIN)/python -m nextframe.presets $(NAME)
 
-# Re-lock after editing dependencies in pyproject.toml: the CPU lock and the GPU lock.
+# Re-lock after editing dependencies in pyproject.toml: the CPU locks and the GPU lock. The
+# demo lock is resolved first; the CPU and GPU locks are then held to its versions (-c), so
+# the CPU lock is the demo lock less Gradio's packages, and the GPU lock has the same version
+# of every package they share.
 LOCK_FOR_LINUX := --python-version 3.11 --python-platform x86_64-manylinux_2_28
 lock: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra cpu --extra dev $(LOCK_FOR_LINUX) \
-	  -o requirements.lock
-	$(BIN)/uv pip compile pyproject.toml --extra gpu --extra dev $(LOCK_FOR_LINUX) \
-	  -o requirements-gpu.lock
+	$(BIN)/uv pip compile pyproject.toml --extra cpu --extra dev --extra demo \
+	  $(LOCK_FOR_LINUX) -o requirements-demo.lock
+	$(BIN)/uv pip compile pyproject.toml --extra cpu --extra dev -c requirements-demo.lock \
+	  $(LOCK_FOR_LINUX) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra gpu --extra dev -c requirements-demo.lock \
+	  $(LOCK_FOR_LINUX) -o requirements-gpu.lock

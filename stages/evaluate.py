@@ -26,7 +26,7 @@ def main() -> None:
     from nextframe.evaluation import evaluate
     from nextframe.io import load_npy, remove_outputs, write_csv, write_json
     from nextframe.model import load_predictor
-    from nextframe.tracking import log_evaluation
+    from nextframe.tracking import crown_if_best, log_evaluation
 
     remove_outputs(args.metrics, args.per_step)
     model = load_predictor(args.model)
@@ -34,13 +34,16 @@ def main() -> None:
     report, rows = evaluate(
         model, test_uint8, params.data.n_context, params.data.horizon, params.evaluate.batch_size
     )
-    log_evaluation(json.loads(args.run_info.read_text())["run_id"], report, rows)
+    run_id = json.loads(args.run_info.read_text())["run_id"]
+    log_evaluation(run_id, report, rows)
+    decision = crown_if_best(run_id, report["model"]["mse"])
     write_json(args.metrics, report)
     write_csv(args.per_step, rows, lambda value: f"{value:.6g}")
     model_mse, zeros_mse = report["model"]["mse"], report["baselines"]["zeros"]["mse"]
     print(
         f"evaluate: closed-loop MSE per frame {model_mse:.2f} (all-zero baseline {zeros_mse:.2f})"
     )
+    print(f"evaluate: {decision.describe()}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Fixtures: the repo's own params.yaml as a dict, the tiny variant for fast runs, and a
-headless browser page that may load nothing from off this machine."""
+"""Fixtures: the repo's own params.yaml as a dict, the tiny variant for fast runs, a tiny
+model trained and evaluated by the real stages (once per session), and a headless browser
+page that may load nothing from off this machine."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +32,17 @@ def browser() -> Iterator[BrowserSession]:
     blocked because it would have left this machine, `.errors` its script errors."""
     with chromium_session() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> helpers.Trained:
+    """A workdir where fetch, preprocess, train and evaluate ran with the tiny params: a
+    model, its MLflow run in `mlflow.db`, registered as version 1 and made champion. Tests
+    may add runs and versions, but leave these outputs and the alias as they are."""
+    workdir = tmp_path_factory.mktemp("trained") / "work"
+    helpers.write_params(workdir, helpers.tiny_params())
+    for stage in ("fetch", "preprocess", "train", "evaluate"):
+        result = helpers.run_stage(stage, workdir)
+        assert result.returncode == 0, f"{stage}: {result.stderr[-3000:]}"
+    run_id = json.loads((workdir / "models/mlflow_run.json").read_text())["run_id"]
+    return helpers.Trained(Path(workdir), run_id, helpers.tiny_params())

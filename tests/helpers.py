@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -85,6 +86,36 @@ def start_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.Pope
 
 def run_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return run(stage_command(name, *args), cwd, check=False, DVC_ROOT=str(cwd), **env)
+
+
+def make_recipe(target: str, *variables: str) -> str:
+    """The shell command `make <target>` would run from this repo (with `VAR=value`s), its
+    prerequisites taken as done: to run the Makefile's own command line elsewhere."""
+    args = ["make", "--no-print-directory", "-n", "-o", "setup", target, *variables]
+    args += ["-o", ".venv/.demo-installed"]
+    return run(args, REPO_ROOT).stdout
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A workdir the real stages trained and evaluated a tiny model in (see `trained`)."""
+
+    path: Path
+    run_id: str
+    params: dict
+
+    @property
+    def n_context(self) -> int:
+        return self.params["data"]["n_context"]
+
+    @property
+    def horizon(self) -> int:
+        return self.params["data"]["n_frames"] - self.n_context
+
+
+def nextframe_command(*args: str) -> list[str]:
+    """The `nextframe` console script of the venv."""
+    return [str(BIN / "nextframe"), *args]
 
 
 def store_client(root: Path) -> mlflow.MlflowClient:

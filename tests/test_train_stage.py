@@ -187,5 +187,9 @@ def test_trainer_summary_and_signature_are_logged(uninterrupted):
         info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
     finally:
         mlflow.set_tracking_uri(None)
-    assert info.flavors.keys() >= {"keras", "python_function"}
+    assert "python_function" in info.flavors  # the rollout, served with a horizon param
     assert info.signature.inputs.inputs[0].shape == (-1, -1, 64, 64, 1)
+    (horizon,) = info.signature.params.params
+    assert (horizon.name, horizon.default) == ("horizon", 4)  # the tiny params' horizon
+    (version,) = client.search_model_versions("name = 'nextframe-convlstm'")
+    assert version.run_id == run.info.run_id

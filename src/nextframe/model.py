@@ -235,6 +235,12 @@ def build_model(settings: ModelParams, horizon: int, frame_size: int) -> NextFra
     return predictor
 
 
+def frame_shape(model: NextFramePredictor) -> tuple[int, int]:
+    """(height, width) of the frames the predictor was built for (its saved build shape)."""
+    height, width = model.get_build_config()["input_shape"][-3:-1]
+    return int(height), int(width)
+
+
 def load_predictor(path) -> NextFramePredictor:
     """Load a saved predictor with Keras safe mode (no arbitrary code from the file)."""
     from nextframe.errors import NextframeError

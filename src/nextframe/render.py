@@ -159,6 +159,58 @@ def comparison_frames(
     return frames_rgb
 
 
+PANEL_BORDERS_RGB = {"context": CONTEXT_RGB, "predicted": PREDICTED_RGB, "truth": NEUTRAL_RGB}
+
+
+def panel_frames(frames: np.ndarray, kind: str, scale: int) -> np.ndarray:
+    """Animation frames (T, H', W', 3) uint8 of one clip in one panel: a border in the kind's
+    colour (context green, predicted red, truth grey) and a counter `<kind> t/T` above it."""
+    frames_uint8 = _upscale(_to_uint8(frames, 3, kind), scale)
+    n_frames, tile_h, tile_w = frames_uint8.shape
+    border_rgb = PANEL_BORDERS_RGB[kind]
+    font = _font(scale)
+    border = max(2, scale)
+    gap = 2 * border
+    labels = [f"{kind} {t + 1}/{n_frames}" for t in range(n_frames)]
+    text_w = max(_text_size(label, font)[0] for label in labels)
+    out_w = max(tile_w + 2 * border, text_w) + 2 * gap
+    header_h = gap + _line_height(font) + gap
+    out_h = header_h + tile_h + 2 * border + gap
+    left = (out_w - tile_w - 2 * border) // 2
+
+    frames_rgb = np.empty((n_frames, out_h, out_w, 3), dtype=np.uint8)
+    for t, label in enumerate(labels):
+        canvas = np.empty((out_h, out_w, 3), dtype=np.uint8)
+        canvas[:] = BACKGROUND_RGB
+        canvas[header_h : out_h - gap, left : left + tile_w + 2 * border] = border_rgb
+        top, inner = header_h + border, left + border
+        canvas[top : top + tile_h, inner : inner + tile_w] = _grey_to_rgb(frames_uint8[t])
+        image = Image.fromarray(canvas)
+        ImageDraw.Draw(image).text((left, gap), label, border_rgb, font)
+        frames_rgb[t] = np.asarray(image)
+    return frames_rgb
+
+
+def context_then_prediction(context: np.ndarray, predicted: np.ndarray, scale: int) -> np.ndarray:
+    """One animation of a clip and its future: the given frames (green), then the predicted
+    ones (red), in one panel of the same size."""
+    both = [panel_frames(context, "context", scale), panel_frames(predicted, "predicted", scale)]
+    width = max(frames.shape[2] for frames in both)
+    padded = [_pad_width(frames, width) for frames in both]
+    return np.concatenate(padded)
+
+
+def _pad_width(frames_rgb: np.ndarray, width: int) -> np.ndarray:
+    """Centre (T, H, W, 3) frames in `width` columns of background."""
+    extra = width - frames_rgb.shape[2]
+    if extra == 0:
+        return frames_rgb
+    out = np.empty((*frames_rgb.shape[:2], width, 3), dtype=np.uint8)
+    out[:] = BACKGROUND_RGB
+    out[:, :, extra // 2 : extra // 2 + frames_rgb.shape[2]] = frames_rgb
+    return out
+
+
 def grid_image(truth: np.ndarray, pred: np.ndarray, n_context: int, scale: int) -> np.ndarray:
     """One (H', W', 3) uint8 image of several sequences: rows truth/prediction/|error|, columns t.
 

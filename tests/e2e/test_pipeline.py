@@ -144,6 +144,19 @@ def test_queued_experiment_lands_in_the_main_store(repo):
     assert found.data.tags["dvc.exp_name"] == found.info.run_name
 
 
+def test_the_champion_is_the_best_version_of_every_run_so_far(repo):
+    """Each run above (repro, exp run, --temp, --queue) registered a version and evaluated
+    it; wherever the stages ran, the alias ends on the lowest closed-loop MSE."""
+    client = store_client(repo)
+    versions = client.search_model_versions("name = 'nextframe-convlstm'")
+    assert len(versions) == 4
+    mse = {
+        str(v.version): client.get_run(v.run_id).data.metrics["eval.model.mse"] for v in versions
+    }
+    champion = client.get_model_version_by_alias("nextframe-convlstm", "champion")
+    assert str(champion.version) == min(mse, key=mse.get), mse
+
+
 # Two bad edits through the real `dvc repro`, one caught by the first stage (fetch) and one
 # by the last (render); every message is a unit test in tests/test_params.py.
 BAD_EDITS = [

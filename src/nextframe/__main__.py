@@ -1,0 +1,28 @@
+"""The `nextframe` command (also `python -m nextframe`): `nextframe predict CLIP`."""
+
+from __future__ import annotations
+
+import argparse
+
+from nextframe import cli, predict
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(prog="nextframe", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    predict_parser = commands.add_parser(
+        "predict",
+        help="predict the next frames of your own clip",
+        description=predict.__doc__.splitlines()[0],
+    )
+    predict.add_arguments(predict_parser)
+    args = parser.parse_args()
+    predict.run(args)
+
+
+def main() -> None:
+    cli.run(_main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""`make demo`: a page on 127.0.0.1 to try the model. Pick a held-out test sequence or upload
+a clip, set the horizon, and watch the context, the prediction and, for a test sequence, the
+truth, as animations side by side.
+
+Gradio, set up to load nothing from off this machine: system fonts (no web fonts), analytics
+off, no share link. Needs the `demo` extra (`make demo` installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nextframe import cli
+from nextframe.clips import read_clip, resize_frames
+from nextframe.errors import NextframeError
+
+# Before gradio is imported: it reads this once, and would otherwise report usage online.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+MAX_HORIZON = 50
+GIF_SCALE = 3
+GIF_FPS = 4
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
+SYSTEM_MONO_FONTS = ["ui-monospace", "monospace"]
+PANELS = [("Context (given)", "context"), ("Prediction", "prediction"), ("Truth", "truth")]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the page shows after a prediction: three GIF paths (truth None for an upload)
+    and a line about it."""
+
+    context_gif: str
+    prediction_gif: str
+    truth_gif: str | None
+    caption: str
+
+
+class Predictor:
+    """The model and the test split behind the page; writes the GIFs it shows."""
+
+    def __init__(self, model, test_uint8: np.ndarray, n_context: int, out_dir: Path):
+        from nextframe.model import frame_shape
+
+        self.model = model
+        self.frame_shape = frame_shape(model)
+        self.test_uint8 = test_uint8
+        self.n_context = n_context
+        self.out_dir = out_dir
+
+    def test_sequence(self, index: int, horizon: int) -> Shown:
+        if not 0 <= index < len(self.test_uint8):
+            raise NextframeError(f"pick a test sequence from 0 to {len(self.test_uint8) - 1}")
+        sequence = np.asarray(self.test_uint8[index], dtype=np.float32) / np.float32(255.0)
+        context, truth = sequence[: self.n_context], sequence[self.n_context :][:horizon]
+        shown = self._predict(context, horizon, truth)
+        caption = f"Test sequence {index}: {shown.caption}"
+        if len(truth) < horizon:
+            caption += f"; the truth ends after {len(truth)} frames"
+        return Shown(shown.context_gif, shown.prediction_gif, shown.truth_gif, caption)
+
+    def upload(self, path: str, horizon: int) -> Shown:
+        context = read_clip(path, name=Path(path).name)  # not Gradio's cache path
+        note = ""
+        if context.shape[1:] != self.frame_shape:
+            note = f" (frames of {context.shape[1]}x{context.shape[2]} resized to the model's "
+            note += f"{self.frame_shape[0]}x{self.frame_shape[1]})"
+            context = resize_frames(context, *self.frame_shape)
+        shown = self._predict(context, horizon, None)
+        return Shown(
+            shown.context_gif,
+            shown.prediction_gif,
+            None,
+            f"{Path(path).name}: {shown.caption}{note}",
+        )
+
+    def _predict(self, context: np.ndarray, horizon: int, truth: np.ndarray | None) -> Shown:
+        from nextframe.render import panel_frames, save_gif
+        from nextframe.rollout import predict_future
+
+        if not 1 <= horizon <= MAX_HORIZON:
+            raise NextframeError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
+        predicted = predict_future(self.model, context[None, ..., None], horizon)[0, ..., 0]
+        paths = {}
+        for kind, frames in (("context", context), ("predicted", predicted), ("truth", truth)):
+            if frames is None or len(frames) == 0:
+                continue
+            paths[kind] = str(self.out_dir / f"{kind}-{uuid.uuid4().hex}.gif")
+            save_gif(paths[kind], panel_frames(frames, kind, GIF_SCALE), GIF_FPS)
+        caption = f"{len(context)} frames given, {horizon} predicted closed loop"
+        return Shown(paths["context"], paths["predicted"], paths.get("truth"), caption)
+
+
+def build_page(predictor: Predictor, default_horizon: int):
+    """The page (a `gradio.Blocks`): inputs, the Predict button, three animations."""
+    import gradio as gr
+
+    n_test = len(predictor.test_uint8)
+
+    def run(index, upload, horizon) -> tuple:
+        try:
+            if upload:
+                shown = predictor.upload(upload, int(horizon))
+            else:
+                shown = predictor.test_sequence(int(index), int(horizon))
+        except NextframeError as exc:
+            raise gr.Error(str(exc)) from None
+        return shown.context_gif, shown.prediction_gif, shown.truth_gif, shown.caption
+
+    # Gradio keeps a copy of every GIF it shows: those older than an hour go, hourly.
+    with gr.Blocks(
+        title="nextframe demo", analytics_enabled=False, delete_cache=(3600, 3600)
+    ) as page:
+        gr.Markdown(
+            "## nextframe: next-frame prediction on Moving MNIST\n"
+            "Pick a held-out test sequence (digits training never saw) or upload your own "
+            "clip, set how many frames to predict, and press **Predict**. Every predicted "
+            "frame is made from the model's own previous predictions (closed loop)."
+        )
+        with gr.Row():
+            index = gr.Number(
+                value=0,
+                minimum=0,
+                maximum=n_test - 1,
+                precision=0,
+                label=f"Test sequence (0 to {n_test - 1})",
+            )
+            upload = gr.File(
+                label="or upload a clip: .npy (T, H, W) or GIF",
+                file_types=[".npy", ".gif"],
+                type="filepath",
+                elem_id="upload",
+            )
+            horizon = gr.Slider(
+                1, MAX_HORIZON, value=default_horizon, step=1, label="Frames to predict"
+            )
+        button = gr.Button("Predict", variant="primary")
+        caption = gr.Markdown()
+        with gr.Row():
+            outputs = []
+            for title, elem_id in PANELS:
+                with gr.Column(min_width=200):  # three abreast, even on narrow screens
+                    gr.Markdown(f"**{title}**")
+                    outputs.append(
+                        gr.Image(
+                            type="filepath",
+                            show_label=False,
+                            interactive=False,
+                            buttons=["download", "fullscreen"],
+                            elem_id=elem_id,
+                        )
+                    )
+        button.click(run, [index, upload, horizon], [*outputs, caption])
+    return page
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model",
+        default="models/model.keras",
+        help="a .keras file or an MLflow model URI such as models:/nextframe-convlstm@champion",
+    )
+    parser.add_argument("--test", default="data/processed/test.npy", type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--port", default=7860, type=int)
+    args = parser.parse_args()
+    if importlib.util.find_spec("gradio") is None:
+        raise NextframeError("the demo needs Gradio, the `demo` extra: `make demo` installs it")
+
+    import gradio as gr
+
+    from nextframe.io import load_npy
+    from nextframe.model import frame_shape
+    from nextframe.params import load_params
+    from nextframe.predict import load_model
+
+    data = load_params(args.params).data
+    test_uint8 = load_npy(args.test)
+    if test_uint8.ndim != 4 or test_uint8.shape[1] <= data.n_context:
+        raise NextframeError(
+            f"{args.test}: expected test sequences (N, T, H, W) with T > {data.n_context}, "
+            f"got {test_uint8.shape}"
+        )
+    model = load_model(args.model)
+    if test_uint8.shape[2:] != frame_shape(model):
+        raise NextframeError(
+            f"{args.test}: frames of {test_uint8.shape[2:]}, the model's are {frame_shape(model)}"
+        )
+    theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
+    with tempfile.TemporaryDirectory(prefix="nextframe-demo-") as out_dir:
+        predictor = Predictor(model, test_uint8, data.n_context, Path(out_dir))
+        page = build_page(predictor, data.horizon)
+        print(f"demo: http://127.0.0.1:{args.port}/ (Ctrl-C stops it)", flush=True)
+        try:  # until Ctrl-C or SIGTERM; then the server stops before the temp files go
+            page.launch(
+                server_name="127.0.0.1",
+                server_port=args.port,
+                share=False,
+                ssr_mode=False,
+                theme=theme,
+                allowed_paths=[out_dir],
+                show_error=True,
+                quiet=True,
+                # No run history (its page offers a Hugging Face bucket) and no "Built with Gradio".
+                run_history=False,
+                footer_links=["api", "settings"],
+            )
+        finally:
+            page.close()
+
+
+def main() -> None:
+    cli.run(_main)
+
+
+if __name__ == "__main__":
+    main()

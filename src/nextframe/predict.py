@@ -1,0 +1,115 @@
+"""`nextframe predict`: your own clip in, the next frames out (a `.npy` and a GIF).
+
+The clip is read and checked before Keras loads, so a bad file is refused in a fraction of a
+second; outputs are written, atomically, only once the prediction exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from nextframe.clips import read_clip, resize_frames
+from nextframe.errors import NextframeError
+
+DEFAULT_MODEL = "models/model.keras"
+GIF_SCALE = 4  # pixels per frame pixel in the GIF
+GIF_FPS = 4
+# `models:/name@alias`, `runs:/id/model`, `m-...`: anything with a scheme is an MLflow URI.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "clip",
+        type=Path,
+        help="a .npy (T, H, W) or (T, H, W, 1), uint8 or float in [0, 1], or a GIF",
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="a .keras file or an MLflow model URI such as models:/nextframe-convlstm@champion "
+        f"(default: {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--horizon", type=int, default=10, help="frames to predict, any number >= 1 (default: 10)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the predicted frames, float32 (horizon, H, W) in [0, 1]; the GIF of context then "
+        "prediction goes beside it (default: predictions/<clip name>.npy and .gif)",
+    )
+
+
+def output_paths(clip: Path, out: Path | None) -> tuple[Path, Path]:
+    npy = out if out is not None else Path("predictions") / f"{clip.stem}.npy"
+    return npy, npy.with_suffix(".gif")
+
+
+def is_model_uri(spec: str) -> bool:
+    return bool(_URI.match(spec))
+
+
+def load_model(spec: str):
+    """A predictor from a `.keras` path or an MLflow model URI, loaded in Keras safe mode:
+    from the registry only the saved predictor is read, no code the model carries is run."""
+    from nextframe.model import load_predictor
+
+    if not is_model_uri(spec):
+        if not Path(spec).is_file():
+            raise NextframeError(f"{spec}: model file not found (run `make repro` first?)")
+        return load_predictor(spec)
+
+    import mlflow
+
+    from nextframe import tracking
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a few small files
+    store = tracking.tracking_uri(tracking.repo_root())
+    with tempfile.TemporaryDirectory(prefix="nextframe-model-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=spec, dst_path=tmp, tracking_uri=store
+            )
+        except mlflow.exceptions.MlflowException as exc:
+            first_line = str(exc.message).splitlines()[0]
+            raise NextframeError(f"{spec}: not found in {store} ({first_line})") from None
+        predictors = sorted(Path(local).glob("artifacts/*.keras"))
+        if len(predictors) != 1:
+            raise NextframeError(f"{spec}: not a nextframe model (no saved predictor in it)")
+        return load_predictor(predictors[0])
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.horizon < 1:
+        raise NextframeError(f"--horizon must be at least 1, got {args.horizon}")
+    context = read_clip(args.clip)
+    npy_path, gif_path = output_paths(args.clip, args.out)
+
+    from nextframe.io import save_npy
+    from nextframe.model import frame_shape
+    from nextframe.render import context_then_prediction, save_gif
+    from nextframe.rollout import predict_future
+
+    model = load_model(args.model)
+    height, width = frame_shape(model)
+    if context.shape[1:] != (height, width):
+        print(
+            f"predict: note: frames of {context.shape[1]}x{context.shape[2]} resized to the "
+            f"model's {height}x{width}"
+        )
+        context = resize_frames(context, height, width)
+    predicted = predict_future(model, context[None, ..., None], args.horizon)[0, ..., 0]
+    animation = context_then_prediction(context, predicted, GIF_SCALE)
+    save_npy(npy_path, np.ascontiguousarray(predicted))
+    save_gif(gif_path, animation, GIF_FPS)
+    print(
+        f"predict: {args.horizon} frames after {len(context)} given: {npy_path} "
+        f"(float32 {predicted.shape}), {gif_path}"
+    )

@@ -1,0 +1,114 @@
+"""The model registry: every training registers a version of nextframe-convlstm, and the
+`champion` alias only ever moves to a better closed-loop MSE."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+
+from nextframe import tracking
+from nextframe.errors import NextframeError
+
+from .helpers import run_stage, store_client, tiny_params, write_params
+
+NAME = tracking.REGISTERED_MODEL
+
+
+@pytest.fixture
+def store(monkeypatch, tmp_path) -> mlflow.MlflowClient:
+    """An empty project store in tmp_path, where `tracking` logs."""
+    for name in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    tracking.configure()
+    yield mlflow.MlflowClient(tracking.tracking_uri(tmp_path))
+    mlflow.set_tracking_uri(None)
+
+
+def evaluated_version(client: mlflow.MlflowClient, mse: float) -> str:
+    """A run with `eval.model.mse` logged and a registered version from it: its run id."""
+    experiment = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    client.log_metric(run_id, "eval.model.mse", mse)
+    if not client.search_registered_models(f"name = '{NAME}'"):
+        client.create_registered_model(NAME)
+    client.create_model_version(NAME, f"runs:/{run_id}/model", run_id=run_id)
+    return run_id
+
+
+def champion(client: mlflow.MlflowClient) -> str:
+    return str(client.get_model_version_by_alias(NAME, tracking.CHAMPION_ALIAS).version)
+
+
+def test_the_alias_moves_only_to_a_strictly_better_mse_of_a_registered_version(store):
+    first = evaluated_version(store, 100.0)
+    assert tracking.crown_if_best(first, 100.0).describe() == (
+        f"{NAME} v1 (MSE 100.00) is the first champion"
+    )
+    worse = evaluated_version(store, 120.0)
+    decision = tracking.crown_if_best(worse, 120.0)
+    assert (decision.champion, champion(store)) == ("1", "1")
+    assert decision.describe() == (
+        f"{NAME} v2 (MSE 120.00) is no better than the champion v1 (MSE 100.00), which stays"
+    )
+    better = evaluated_version(store, 90.0)
+    assert tracking.crown_if_best(better, 90.0).describe() == (
+        f"{NAME} v3 (MSE 90.00) is the new champion, better than v1 (MSE 100.00)"
+    )
+    assert champion(store) == "3"
+    equal = evaluated_version(store, 90.0)
+    assert not tracking.crown_if_best(equal, 90.0).crowned
+    assert tracking.crown_if_best(better, 95.0).describe() == (
+        f"{NAME} v3 (MSE 95.00) stays the champion"
+    )
+    assert champion(store) == "3"
+
+    experiment = store.get_experiment_by_name(tracking.EXPERIMENT_NAME)
+    unregistered = store.create_run(experiment.experiment_id).info.run_id
+    with pytest.raises(NextframeError, match=f"no version of the registered model {NAME}"):
+        tracking.crown_if_best(unregistered, 1.0)
+
+
+def test_a_worse_second_training_leaves_the_champion_on_the_first(trained):
+    """Through the real stages: the session's tiny model (v1), then a training that starts
+    its frames near white and barely learns; its outputs go to other paths."""
+    workdir = trained.path
+    write_params(
+        workdir / "worse",
+        tiny_params({"model": {"head_bias_init": 3.0}, "train": {"lr": 1.0e-8}}),
+    )
+    outputs = {
+        "--model": "models/worse.keras",
+        "--run-info": "models/worse_run.json",
+        "--metrics": "metrics/worse_train.json",
+        "--history": "metrics/worse_history.csv",
+        "--backup": "models/worse_backup",
+    }
+    params = ["--params", "worse/params.yaml"]
+    train = run_stage("train", workdir, *params, *[a for pair in outputs.items() for a in pair])
+    assert train.returncode == 0, train.stderr
+    assert f"registered the model as {NAME} v2" in train.stdout
+    evaluate = run_stage(
+        "evaluate",
+        workdir,
+        *params,
+        *("--model", outputs["--model"], "--run-info", outputs["--run-info"]),
+        *("--metrics", "metrics/worse_eval.json", "--per-step", "metrics/worse_per_step.csv"),
+    )
+    assert evaluate.returncode == 0, evaluate.stderr
+
+    first = json.loads((workdir / "metrics/eval.json").read_text())["model"]["mse"]
+    second = json.loads((workdir / "metrics/worse_eval.json").read_text())["model"]["mse"]
+    print(f"v1 MSE {first:.2f}, v2 MSE {second:.2f}: {evaluate.stdout.splitlines()[-1]}")
+    assert second > first
+    assert evaluate.stdout.splitlines()[-1] == (
+        f"evaluate: {NAME} v2 (MSE {second:.2f}) is no better than the champion v1 "
+        f"(MSE {first:.2f}), which stays"
+    )
+    client = store_client(workdir)
+    assert champion(client) == "1"
+    assert client.get_model_version(NAME, "1").run_id == trained.run_id
+    worse_run = json.loads((workdir / outputs["--run-info"]).read_text())["run_id"]
+    assert client.get_model_version(NAME, "2").run_id == worse_run
