@@ -3,7 +3,6 @@ offline, downloaded, or both (see `data.source` in `nextframe.params.DataParams`
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from pathlib import Path
 
@@ -29,16 +28,14 @@ from nextframe.params import load_params
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="data/raw", type=Path)
-    parser.add_argument(
-        "--cache",
-        default="data/download",
-        type=Path,
-        help="where downloaded files are kept between runs, so each is downloaded once",
+    args = cli.stage_args(
+        __doc__,
+        out="data/raw",
+        cache=(
+            "data/download",
+            "where downloaded files are kept between runs, so each is downloaded once",
+        ),
     )
-    args = parser.parse_args()
     params = load_params(args.params)
     data = params.data
     sequences_path, info_path = args.out / "sequences.npy", args.out / "info.json"

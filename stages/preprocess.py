@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -22,11 +20,7 @@ from nextframe.params import load_params
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--raw", default="data/raw", type=Path)
-    parser.add_argument("--out", default="data/processed", type=Path)
-    args = parser.parse_args()
+    args = cli.stage_args(__doc__, raw="data/raw", out="data/processed")
     params = load_params(args.params)
     data = params.data
     digits_out = args.out / "train_digits.npy"

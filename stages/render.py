@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 from nextframe import cli
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--model", default="models/model.keras", type=Path)
-    parser.add_argument("--test", default="data/processed/test.npy", type=Path)
-    parser.add_argument("--run-info", default="models/mlflow_run.json", type=Path)
-    parser.add_argument("--gifs", default="renders/gifs", type=Path)
-    parser.add_argument("--grid", default="renders/grid.png", type=Path)
-    args = parser.parse_args()
+    args = cli.stage_args(
+        __doc__,
+        model="models/model.keras",
+        test="data/processed/test.npy",
+        run_info="models/mlflow_run.json",
+        gifs="renders/gifs",
+        grid="renders/grid.png",
+    )
 
     from nextframe.params import load_params
 

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 from nextframe import cli
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", default="data/processed", type=Path)
-    parser.add_argument("--model", default="models/model.keras", type=Path)
-    parser.add_argument("--run-info", default="models/mlflow_run.json", type=Path)
-    parser.add_argument("--metrics", default="metrics/train.json", type=Path)
-    parser.add_argument("--history", default="metrics/train_history.csv", type=Path)
-    parser.add_argument(
-        "--backup",
-        default="models/backup",
-        type=Path,
-        help="per-epoch backup that an interrupted run resumes from (deleted on success)",
+    args = cli.stage_args(
+        __doc__,
+        data="data/processed",
+        model="models/model.keras",
+        run_info="models/mlflow_run.json",
+        metrics="metrics/train.json",
+        history="metrics/train_history.csv",
+        backup=(
+            "models/backup",
+            "per-epoch backup that an interrupted run resumes from (deleted on success)",
+        ),
     )
-    args = parser.parse_args()
 
     from nextframe.params import load_params
 

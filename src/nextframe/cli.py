@@ -1,12 +1,28 @@
-"""How stage scripts end: a user error is one line on stderr and exit 1, never a traceback."""
+"""How stage scripts start and end: their command line, and a user error as one line on
+stderr with exit 1, never a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from nextframe.errors import NextframeError
+
+
+def stage_args(description: str, **paths: str | tuple[str, str]) -> argparse.Namespace:
+    """`--params` and one path option per keyword (`run_info` -> `--run-info`), each defaulting
+    to where dvc.yaml puts it; a (default, help) pair adds a help line."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml")
+    for name, spec in paths.items():
+        default, help_text = spec if isinstance(spec, tuple) else (spec, None)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", default=default, type=Path, help=help_text
+        )
+    return parser.parse_args()
 
 
 def _exit_on_sigterm(signum, frame) -> None:
