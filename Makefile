@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PORT ?= 5000
 
-.PHONY: setup repro test lint format ui preset bench lock
+.PHONY: setup repro test lint format ui server preset bench lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
 	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" \
 	  --default-artifact-root "$(CURDIR)/mlartifacts"
+
+# MLflow tracking server for a team, on 127.0.0.1:$(PORT): PostgreSQL backend (a project-local
+# cluster in .mlflow-server/, or the database MLFLOW_BACKEND_URI names), artifacts proxied.
+# Clients: export MLFLOW_TRACKING_URI=http://127.0.0.1:$(PORT) (README, "Team use").
+server: setup
+	$(BIN)/python -m nextframe.server --port $(PORT)
 
 # Speed and memory claims, each measured against the seed in one run (last line: ratio <x>).
 bench: setup

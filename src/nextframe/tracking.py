@@ -36,6 +36,10 @@ def artifact_location(root: Path) -> str:
     return (root / ARTIFACTS_DIR).as_uri()
 
 
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
         out = subprocess.run(
@@ -74,14 +78,16 @@ def configure(root: Path | None = None) -> str:
     import mlflow
 
     root = root or repo_root()
-    mlflow.set_tracking_uri(tracking_uri(root))
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is not None:
         experiment_id = experiment.experiment_id
     else:
-        experiment_id = mlflow.create_experiment(
-            EXPERIMENT_NAME, artifact_location=artifact_location(root)
-        )
+        # A server keeps (and proxies) artifacts where it was told; a local path here would
+        # leave them on this machine, out of every other client's reach.
+        location = None if is_server(uri) else artifact_location(root)
+        experiment_id = mlflow.create_experiment(EXPERIMENT_NAME, artifact_location=location)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
