@@ -37,10 +37,18 @@ START_SECONDS = 120  # a fresh database makes `mlflow server` migrate its schema
 
 
 @dataclass
+class Database:
+    uri: str  # without the password
+    password: str | None  # given to `mlflow server` as PGPASSWORD
+    process: subprocess.Popen | None  # the postgres started here; None if given or running
+
+
+@dataclass
 class Server:
     url: str
     backend_uri: str  # without the password
     mlflow: subprocess.Popen
+    postgres: subprocess.Popen | None  # None: a database given by URL, or already running
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -187,11 +195,10 @@ def wait_for_database(
 
 
 @contextlib.contextmanager
-def local_cluster(state_dir: Path) -> Iterator[tuple[str, str]]:
-    """The project-local cluster in `state_dir/pg`, started if it is not running.
+def local_cluster(state_dir: Path) -> Iterator[Database]:
+    """The project-local cluster in `state_dir/pg`, initialised and started as needed.
 
-    Yields the backend URI (no password) and the password. A cluster this call started is
-    stopped on exit; one that was already running is left running."""
+    A cluster this call started is stopped on exit; one already running is left running."""
     state_dir = state_dir.resolve()  # PostgreSQL's programs run from /
     data_dir, password_file = state_dir / "pg", state_dir / "pg-password"
     fresh = not (data_dir / "PG_VERSION").exists()
@@ -236,7 +243,7 @@ def local_cluster(state_dir: Path) -> Iterator[tuple[str, str]]:
         print(
             f"server: backend store: project-local PostgreSQL in {data_dir} ({state}), port {port}"
         )
-        yield f"postgresql://{DB_ROLE}@127.0.0.1:{port}/{DB_NAME}", password
+        yield Database(f"postgresql://{DB_ROLE}@127.0.0.1:{port}/{DB_NAME}", password, process)
 
 
 def _create_database(admin_uri: str, password: str) -> None:
@@ -256,13 +263,13 @@ def masked(uri: str) -> str:
     return uri.replace(f":{parts.password}@", ":***@", 1)
 
 
-def given_database(uri: str) -> str:
+def given_database(uri: str) -> Database:
     """Check that `MLFLOW_BACKEND_URI` names a PostgreSQL database that answers."""
     if not uri.startswith(("postgresql://", "postgresql+psycopg://")):
         raise NextframeError(f"MLFLOW_BACKEND_URI must be a postgresql:// URL, got {uri!r}")
     wait_for_database(uri, None, None, f"the database at {masked(uri)}")
     print(f"server: backend store: PostgreSQL at {masked(uri)} (from MLFLOW_BACKEND_URI)")
-    return uri
+    return Database(uri, None, None)
 
 
 @contextlib.contextmanager
@@ -272,9 +279,11 @@ def running_server(
     port: int = 5000,
     backend_uri: str | None = None,
     workers: int = 2,
+    log: Path | None = None,
 ) -> Iterator[Server]:
     """MLflow server on `backend_uri`, or on the local cluster in `state_dir`; artifacts are
-    kept in `state_dir/artifacts` and served through the server."""
+    kept in `state_dir/artifacts` and served through the server. Its output goes to `log`
+    if given, else to ours."""
     if not port_is_free(host, port):
         raise NextframeError(f"port {port} on {host} is in use: pick another (PORT=...)")
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -283,9 +292,11 @@ def running_server(
         # MLflow's GenAI job runners (eight more processes) serve nothing this project logs.
         env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
         if backend_uri:
-            uri = given_database(backend_uri)
+            database = given_database(backend_uri)
         else:
-            uri, env["PGPASSWORD"] = stack.enter_context(local_cluster(state_dir))
+            database = stack.enter_context(local_cluster(state_dir))
+            env["PGPASSWORD"] = database.password
+        output = stack.enter_context(open(log, "ab")) if log else None
         artifacts = (state_dir / "artifacts").resolve()
         artifacts.mkdir(exist_ok=True)
         url = f"http://{host}:{port}"
@@ -299,22 +310,25 @@ def running_server(
                     f"--host={host}",
                     f"--port={port}",
                     f"--workers={workers}",
-                    f"--backend-store-uri={uri}",
+                    f"--backend-store-uri={database.uri}",
                     f"--artifacts-destination={artifacts.as_uri()}",
                 ],
                 env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT if output else None,
             )
         )
-        _wait_for_http(f"{url}/health", mlflow)
-        yield Server(url=url, backend_uri=masked(uri), mlflow=mlflow)
+        _wait_for_http(f"{url}/health", mlflow, log)
+        yield Server(url, masked(database.uri), mlflow, database.process)
 
 
-def _wait_for_http(url: str, process: subprocess.Popen) -> None:
+def _wait_for_http(url: str, process: subprocess.Popen, log: Path | None) -> None:
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise NextframeError(
-                f"mlflow server exited with code {process.returncode}: see its output above"
+                f"mlflow server exited with code {process.returncode}: "
+                f"see its output {f'in {log}' if log else 'above'}"
             )
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
