@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,46 +10,16 @@ import mlflow
 import pytest
 import yaml
 
-from ..conftest import REPO_ROOT, merge, tiny_overrides
+from ..conftest import merge
+from .tiny_repo import run, tiny_copy
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
-    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-def git_commit(repo: Path, message: str) -> None:
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A git+DVC copy of this repo's tracked and new files, with tiny params, reproduced once."""
-    repo = tmp_path_factory.mktemp("nextframe") / "repo"
-    files = run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO_ROOT
-    ).stdout.split()
-    for name in files:
-        if (REPO_ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, repo / name)
-    params = merge(yaml.safe_load((repo / "params.yaml").read_text()), tiny_overrides())
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], repo)
-    git_commit(repo, "tiny copy")
+    repo = tiny_copy(tmp_path_factory.mktemp("nextframe") / "repo")
     run(["dvc", "repro"], repo)
     return repo
 
