@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python benchmarks/preprocess_memory.py
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/rollout_speed.py
+	$(BIN)/python benchmarks/store_contention.py
 
 # Rewrite params.yaml with a preset from presets/ (validated first): `make preset NAME=seed`.
 preset: setup
