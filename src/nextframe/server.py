@@ -94,8 +94,8 @@ def process_group(
 ) -> Iterator[subprocess.Popen]:
     """A process in its own process group; on exit the whole group is ended.
 
-    `mlflow server` forks uvicorn workers and PostgreSQL forks backends: signalling only the
-    parent would leave them running."""
+    `mlflow server` forks uvicorn workers that a signal to it alone would leave running.
+    (PostgreSQL's backends have sessions of their own; its postmaster ends them.)"""
     process = subprocess.Popen(args, start_new_session=True, **popen_kwargs)
     try:
         yield process
@@ -135,8 +135,11 @@ def init_cluster(data_dir: Path, password_file: Path) -> None:
     owner = _as_cluster_owner()
     data_dir.mkdir(parents=True, exist_ok=True)
     _give_to_cluster_owner(data_dir)
-    password_file.write_text(secrets.token_urlsafe(24) + "\n")
-    password_file.chmod(0o600)
+    # created private: nobody else may read the password, even for a moment
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(24) + "\n")
+    password_file.chmod(0o600)  # if an earlier try left it with other permissions
     _give_to_cluster_owner(password_file)
     if owner and subprocess.run(["test", "-w", str(data_dir)], **owner).returncode != 0:
         raise NextframeError(
