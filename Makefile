@@ -21,7 +21,7 @@ BIN := $(VENV)/bin
 # The `dvc plots` page template, where `.dvc/config` (plots.html_template) points.
 PLOTS_PAGE := .dvc/plots_page.html
 
-.PHONY: setup repro test lint format ui serve demo preset bench bench-gpu lock
+.PHONY: setup repro test lint format ui server serve demo preset bench bench-gpu lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,12 @@ demo: setup $(DEMO_INSTALLED)
 	$(CURDIR)/$(BIN)/python -m nextframe.demo --model "$(MODEL)" --port $(PORT) \
 	  --test data/processed/test.npy --params params.yaml
 
+# MLflow tracking server for a team, on 127.0.0.1:$(PORT): PostgreSQL backend (a project-local
+# cluster in .mlflow-server/, or the database MLFLOW_BACKEND_URI names), artifacts proxied.
+# Clients: export MLFLOW_TRACKING_URI=http://127.0.0.1:$(PORT) (README, "Team use").
+server: setup
+	$(BIN)/python -m nextframe.server --port $(PORT)
+
 # Speed and memory claims, each measured against the keras-io example in one run
 # (last line: ratio <x>).
 bench: setup
@@ -103,6 +109,7 @@ bench: setup
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/rollout_speed.py
 	$(BIN)/python benchmarks/fresh_vs_fixed.py
+	$(BIN)/python benchmarks/store_contention.py
 
 # Throughput, FLOP utilisation and quality per GPU-minute of presets/gpu.yaml, on the GPU
 # environment: `make bench-gpu GPU=1` (about 12 minutes on one H100 or H200).

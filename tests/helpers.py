@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -66,6 +67,27 @@ def run(
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+def git_commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
+
+
+def tiny_repo(repo: Path, edits: dict | None = None) -> Path:
+    """A git+DVC copy of this repo's tracked and new files, with tiny params (and `edits`),
+    committed: what the e2e tests run the real `dvc` in."""
+    files = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO_ROOT
+    ).stdout.split()
+    for name in files:
+        if (REPO_ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, repo / name)
+    write_params(repo, tiny_params(edits))
+    run(["git", "init", "-q"], repo)
+    git_commit(repo, "tiny copy")
+    return repo
 
 
 def stage_command(name: str, *args: str) -> list[str]:

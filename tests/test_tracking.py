@@ -1,4 +1,6 @@
+import os
 import subprocess
+import sys
 
 import mlflow
 import pytest
@@ -82,3 +84,39 @@ def test_an_abandoned_run_ends_failed_with_the_reason(clean_env, tmp_path):
     assert run.info.status == "FAILED"
     assert run.data.tags["failure_reason"] == "abandoned: params changed"
     mlflow.set_tracking_uri(None)
+
+
+CONFIGURE_AT_ONCE = """
+import sys, time
+from pathlib import Path
+import mlflow
+from nextframe import tracking
+root, ready, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[4])
+tracking.EXPERIMENT_NAME = sys.argv[3]
+(ready / str(time.monotonic_ns())).touch()
+deadline = time.monotonic() + 120
+while len(list(ready.iterdir())) < n and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(tracking.configure(root))
+"""
+
+
+def configure_at_once(root, ready, name: str, env: dict, n: int = 2) -> list:
+    """`tracking.configure` in `n` processes let go at one moment, as parallel queue workers."""
+    ready.mkdir()
+    args = [sys.executable, "-c", CONFIGURE_AT_ONCE, str(root), str(ready), name, str(n)]
+    processes = [
+        subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(n)
+    ]
+    return [(p.wait(timeout=300), *p.communicate()) for p in processes]
+
+
+def test_parallel_first_use_of_a_fresh_store_loses_nothing(clean_env, tmp_path):
+    """Two workers migrating a new mlflow.db at once used to break it for every later run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    results = configure_at_once(tmp_path, tmp_path / "ready", "nextframe", env)
+    assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
+    assert len({out for _, out, _ in results}) == 1  # one experiment, the same id for all
+    client = mlflow.MlflowClient(tracking.tracking_uri(tmp_path))
+    assert client.get_experiment_by_name("nextframe").artifact_location.endswith("/mlartifacts")

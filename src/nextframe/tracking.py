@@ -8,6 +8,7 @@ store is resolved from there.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import math
 import os
 import subprocess
@@ -48,6 +49,10 @@ def tracking_uri(root: Path) -> str:
 
 def artifact_location(root: Path) -> str:
     return (root / ARTIFACTS_DIR).as_uri()
+
+
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -115,16 +120,45 @@ def configure(root: Path | None = None) -> str:
     import mlflow
 
     root = root or repo_root()
-    mlflow.set_tracking_uri(tracking_uri(root))
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
-    if experiment is not None:
-        experiment_id = experiment.experiment_id
-    else:
-        experiment_id = mlflow.create_experiment(
-            EXPERIMENT_NAME, artifact_location=artifact_location(root)
-        )
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    # A server keeps (and proxies) artifacts where it was told; a local path here would
+    # leave them on this machine, out of every other client's reach.
+    location = None if is_server(uri) else artifact_location(root)
+    with _first_use_lock(uri):
+        experiment_id = _experiment_id(location)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def _experiment_id(location: str | None) -> str:
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is None:
+        try:
+            return mlflow.create_experiment(EXPERIMENT_NAME, artifact_location=location)
+        except mlflow.exceptions.MlflowException:
+            experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)  # a parallel worker won
+            if experiment is None:
+                raise
+    return experiment.experiment_id
+
+
+@contextlib.contextmanager
+def _first_use_lock(uri: str) -> Iterator[None]:
+    """One process at a time through a sqlite store's first use.
+
+    MLflow creates a new store's tables on first use; two processes doing it at once (queue
+    workers on a fresh clone) leave the file broken for every later run."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @contextlib.contextmanager

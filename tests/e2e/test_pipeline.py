@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,35 +12,15 @@ import yaml
 
 from nextframe.presets import merged
 
-from ..helpers import REPO_ROOT, find_runs, run, store_client, tiny_params, write_params
+from ..helpers import find_runs, run, store_client, tiny_repo, write_params
 
 pytestmark = pytest.mark.e2e
-
-
-def git_commit(repo: Path, message: str) -> None:
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
 
 
 @dataclass(frozen=True)
 class Reproduced:
     path: Path
     run_id: str  # the MLflow run of the first `dvc repro`, before any experiment
-
-
-def tiny_repo(repo: Path, edits: dict | None = None) -> Path:
-    """A git+DVC copy of this repo's tracked and new files, with tiny params (and `edits`)."""
-    files = run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO_ROOT
-    ).stdout.split()
-    for name in files:
-        if (REPO_ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, repo / name)
-    write_params(repo, tiny_params(edits))
-    run(["git", "init", "-q"], repo)
-    git_commit(repo, "tiny copy")
-    return repo
 
 
 @pytest.fixture(scope="module")
