@@ -49,16 +49,13 @@ $(DEMO_INSTALLED): $(DEMO_LOCK) $(VENV)/.installed
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# On CPU, the model tests again on JAX: model and training code use Keras 3 APIs only, so
-# the code that trains here on TensorFlow also trains on JAX (a GPU's backend); this proves
-# it. With GPU=1 every test runs on JAX. pytest's exit code 5 means it collected no tests:
-# not a failure of the code.
+# The tests, their files spread over up to 4 cores (pytest-xdist; most tests wait on the
+# real dvc, mlflow and browser they start). With GPU=1 every test runs on JAX; on CPU,
+# tests/test_jax_backend.py reruns the model tests on JAX. pytest's exit code 5 means it
+# collected no tests: not a failure of the code.
 test: setup $(DEMO_INSTALLED)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest || [ $$? -eq 5 ]
-ifneq ($(GPU),1)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests/test_model.py tests/test_frames.py -q \
-	  || [ $$? -eq 5 ]
-endif
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n auto --maxprocesses 4 \
+	  --dist loadfile || [ $$? -eq 5 ]
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
