@@ -12,6 +12,7 @@ leaves the machine. A server under test can get a sink of its own through `proxy
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -187,3 +188,24 @@ def _stop_group(process: subprocess.Popen, seconds: float = 10) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=seconds)
+
+
+def wait_until_serving(url: str, server: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+    """Until GET `url` answers 200 (straight to the host, no proxy), or fail with the log's
+    tail if `server` exits or `seconds` pass."""
+    parts = urlsplit(url)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"{server.args} exited {server.returncode}:\n{log.read_text()[-3000:]}")
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+        try:
+            connection.request("GET", parts.path or "/")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.5)
+    pytest.fail(f"{url} not served after {seconds} s:\n{log.read_text()[-3000:]}")

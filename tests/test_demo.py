@@ -6,7 +6,6 @@ machine."""
 from __future__ import annotations
 
 import io
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .browser import OffHostSink, free_port, process_group, proxy_env
+from .browser import OffHostSink, free_port, process_group, proxy_env, wait_until_serving
 from .helpers import REPO_ROOT, clean_env, make_recipe
 
 pytestmark = pytest.mark.browser
@@ -27,21 +26,6 @@ EXAMPLE_CLIP = REPO_ROOT / "docs" / "example_clip.gif"
 class Demo:
     url: str
     sink: OffHostSink  # where the server's calls off this machine would have gone
-
-
-def wait_until_serving(url: str, server, log: Path, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"make demo exited {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"make demo not serving after {seconds} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -3,38 +3,17 @@ nothing either (MLflow's telemetry would, at start and when the page loads)."""
 
 from __future__ import annotations
 
-import http.client
 import os
-import time
-from pathlib import Path
 
 import pytest
 
-from .browser import OffHostSink, free_port, process_group, proxy_env
+from .browser import OffHostSink, free_port, process_group, proxy_env, wait_until_serving
 from .helpers import REPO_ROOT
 
 # MLflow turns its telemetry off by itself under pytest and on CI: without these the server
 # behaves as `make ui` does on a user's machine. MLFLOW_* and DO_NOT_TRACK go too, so that
 # what is tested is the Makefile's own setting.
 SELF_DISABLING = {"PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS", "DO_NOT_TRACK"}
-
-
-def wait_until_serving(port: int, server, log: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"make ui exited {server.returncode}:\n{log.read_text()[-3000:]}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.5)
-    pytest.fail(f"make ui not serving after {seconds} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.mark.browser
@@ -51,7 +30,7 @@ def test_make_ui_loads_and_calls_nothing_off_host(tmp_path, browser):
     with OffHostSink() as sink:
         env |= proxy_env(sink)  # the server's HTTP(S) calls off this machine land here
         with process_group([*args, f"UI_STORE={tmp_path}"], log, cwd=REPO_ROOT, env=env) as ui:
-            wait_until_serving(port, ui, log)
+            wait_until_serving(f"http://127.0.0.1:{port}/health", ui, log)
             browser.page.goto(f"http://127.0.0.1:{port}/")
             # Rendered once it lists the store's experiments (a new store holds "Default").
             browser.page.get_by_text("Default", exact=True).first.wait_for(timeout=60_000)

@@ -14,7 +14,7 @@ import pytest
 
 from nextframe.io import load_npy
 
-from .browser import OffHostSink, free_port, process_group, proxy_env
+from .browser import OffHostSink, free_port, process_group, proxy_env, wait_until_serving
 from .helpers import clean_env, make_recipe, nextframe_command, run
 
 
@@ -34,24 +34,6 @@ class Server:
             connection.close()
 
 
-def wait_until_serving(port: int, server, log, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"make serve exited {server.returncode}:\n{log.read_text()[-3000:]}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/ping")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.5)
-    pytest.fail(f"make serve not serving after {seconds} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     """`make serve`'s command, run on the trained workdir's store, in its own process group."""
@@ -61,7 +43,7 @@ def server(trained, tmp_path_factory):
     with OffHostSink() as sink:
         env = clean_env(**proxy_env(sink))
         with process_group(["bash", "-c", command], log, cwd=trained.path, env=env) as process:
-            wait_until_serving(port, process, log)
+            wait_until_serving(f"http://127.0.0.1:{port}/ping", process, log)
             yield Server(port, sink)
 
 
