@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import signal
 import socket
 import subprocess
 import tempfile
@@ -27,6 +26,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, Route, sync_playwright
+
+from nextframe import server
+from nextframe.server import free_port as free_port  # what the server tests bind
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -152,42 +154,15 @@ def chromium_session() -> Iterator[BrowserSession]:
             context.close()
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on now."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        return server.getsockname()[1]
-
-
 @contextlib.contextmanager
 def process_group(args: list[str], log: Path, **popen_kwargs) -> Iterator[subprocess.Popen]:
-    """Run `args` as the leader of a new process group, output to `log`; on exit, stop the
-    whole group: servers such as `mlflow ui` fork workers that outlive a SIGTERM to the parent.
-    """
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen_kwargs
-        )
-    try:
+    """`nextframe.server.process_group` with the output in `log`: servers such as `mlflow ui`
+    fork workers that outlive a SIGTERM to the parent, so the whole group is ended."""
+    with (
+        log.open("wb") as out,
+        server.process_group(args, stdout=out, stderr=subprocess.STDOUT, **popen_kwargs) as process,
+    ):
         yield process
-    finally:
-        _stop_group(process)
-
-
-def _stop_group(process: subprocess.Popen, seconds: float = 10) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        process.poll()  # reaps the leader: a zombie would still count as in the group
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=seconds)
 
 
 def wait_until_serving(url: str, server: subprocess.Popen, log: Path, seconds: float = 180) -> None:
