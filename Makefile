@@ -37,8 +37,8 @@ $(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/uv
 
 # vega, vega-lite and vega-embed from an installed package, inlined: the charts of
 # `dvc plots show` render with no internet (DVC's own page loads them from a CDN).
-$(PLOTS_PAGE): $(VENV)/.installed src/nextframe/plots_page.py
-	$(BIN)/python -m nextframe.plots_page $@
+$(PLOTS_PAGE): $(VENV)/.installed src/nextframe/ops/plots_page.py
+	$(BIN)/python -m nextframe.ops.plots_page $@
 
 setup: $(VENV)/.installed $(PLOTS_PAGE)
 
@@ -90,14 +90,14 @@ serve: setup
 demo: PORT = 7860
 demo: MODEL = models/model.keras
 demo: setup $(DEMO_INSTALLED)
-	$(CURDIR)/$(BIN)/python -m nextframe.demo --model "$(MODEL)" --port $(PORT) \
+	$(CURDIR)/$(BIN)/python -m nextframe.ops.demo --model "$(MODEL)" --port $(PORT) \
 	  --test data/processed/test.npy --params params.yaml
 
 # MLflow tracking server for a team, on 127.0.0.1:$(PORT): PostgreSQL backend (a project-local
 # cluster in .mlflow-server/, or the database MLFLOW_BACKEND_URI names), artifacts proxied.
 # Clients: export MLFLOW_TRACKING_URI=http://127.0.0.1:$(PORT) (README, "Team use").
 server: setup
-	$(BIN)/python -m nextframe.server --port $(PORT)
+	$(BIN)/python -m nextframe.ops.server --port $(PORT)
 
 # Speed and memory claims, each measured against the keras-io example in one run
 # (last line: ratio <x>).

@@ -37,7 +37,7 @@ from nextframe.model import SequenceTrainer, build_model
 from nextframe.params import Params, parse_params
 from nextframe.presets import load_preset, merged
 from nextframe.rollout import predict_future
-from nextframe.tracking import device_tags
+from nextframe.ops.tracking import device_tags
 from nextframe.train import (
     compile_model,
     dtype_policy,

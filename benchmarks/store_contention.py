@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--stores", nargs="+", default=["sqlite", "server"])
     args = parser.parse_args()
 
-    from nextframe.server import free_port, running_server
+    from nextframe.ops.server import free_port, running_server
 
     with tempfile.TemporaryDirectory(prefix="store-contention-") as tmp:
         Path(tmp).chmod(0o711)  # PostgreSQL runs as `postgres` when we are root

@@ -24,7 +24,7 @@ def main() -> None:
     from nextframe.evaluation import evaluate
     from nextframe.io import load_npy, remove_outputs, write_csv, write_json
     from nextframe.model import load_predictor
-    from nextframe.tracking import crown_if_best, log_evaluation
+    from nextframe.ops.tracking import crown_if_best, log_evaluation
 
     remove_outputs(args.metrics, args.per_step)
     model = load_predictor(args.model)

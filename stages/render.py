@@ -25,9 +25,9 @@ def main() -> None:
 
     from nextframe.io import load_npy, remove_outputs
     from nextframe.model import load_predictor
+    from nextframe.ops.tracking import log_renders
     from nextframe.render import comparison_frames, grid_image, save_gif, save_png
     from nextframe.rollout import predict_future
-    from nextframe.tracking import log_renders
 
     remove_outputs(args.gifs, args.grid)
     model = load_predictor(args.model)

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, Route, sync_playwright
 
-from nextframe import server
-from nextframe.server import free_port as free_port  # what the server tests bind
+from nextframe.ops import server
+from nextframe.ops.server import free_port as free_port  # what the server tests bind
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -156,7 +156,7 @@ def chromium_session() -> Iterator[BrowserSession]:
 
 @contextlib.contextmanager
 def process_group(args: list[str], log: Path, **popen_kwargs) -> Iterator[subprocess.Popen]:
-    """`nextframe.server.process_group` with the output in `log`: servers such as `mlflow ui`
+    """`nextframe.ops.server.process_group` with the output in `log`: servers such as `mlflow ui`
     fork workers that outlive a SIGTERM to the parent, so the whole group is ended."""
     with (
         log.open("wb") as out,

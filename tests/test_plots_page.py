@@ -14,7 +14,7 @@ import yaml
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from nextframe.io import write_text
-from nextframe.plots_page import page_template
+from nextframe.ops.plots_page import page_template
 
 from .helpers import REPO_ROOT
 

@@ -8,7 +8,7 @@ import json
 import mlflow
 import pytest
 
-from nextframe import tracking
+from nextframe.ops import tracking
 from nextframe.errors import NextframeError
 
 from .helpers import run_stage, store_client, tiny_params, write_params

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from nextframe.server import free_port, masked
+from nextframe.ops.server import free_port, masked
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, args, backend_uri, message):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["MLFLOW_BACKEND_URI"] = backend_uri.format(closed=closed)
     result = subprocess.run(
-        [sys.executable, "-m", "nextframe.server", "--dir", str(tmp_path), *args],
+        [sys.executable, "-m", "nextframe.ops.server", "--dir", str(tmp_path), *args],
         env=env,
         capture_output=True,
         text=True,

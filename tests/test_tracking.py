@@ -5,7 +5,7 @@ import sys
 import mlflow
 import pytest
 
-from nextframe import tracking
+from nextframe.ops import tracking
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ CONFIGURE_AT_ONCE = """
 import sys, time
 from pathlib import Path
 import mlflow
-from nextframe import tracking
+from nextframe.ops import tracking
 root, ready, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[4])
 tracking.EXPERIMENT_NAME = sys.argv[3]
 (ready / str(time.monotonic_ns())).touch()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nextframe import cli, predict
+from nextframe import cli
+from nextframe.ops import predict
 
 
 def _main() -> None:

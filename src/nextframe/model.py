@@ -14,7 +14,6 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from nextframe.frames import batch_to_frames
 from nextframe.params import ModelParams
 
 State = list  # [h, c] of one ConvLSTM2D layer
@@ -176,56 +175,6 @@ class NextFramePredictor(keras.Model):
             "settings": self.settings.model_dump(),
             "horizon": self.horizon,
         }
-
-
-class SequenceTrainer(keras.Model):
-    """What `fit` trains: from a batch of clips (see `nextframe.frames.batch_to_frames`),
-    predictions of frames 1..T-1 from frames 0..T-2, each scored against the next frame.
-
-    Context steps are always teacher-forced (the truth is given); after the context,
-    `closed_loop` feeds back the model's own predictions, as at evaluation, while
-    `teacher_forcing` keeps reading the truth (the keras-io example's regime). Both train
-    the same predictor's weights; only the predictor is saved. Batches carry no separate
-    targets: they are the clip's own later frames (`compute_loss`).
-    """
-
-    def __init__(
-        self,
-        predictor: NextFramePredictor,
-        n_context: int,
-        feedback: str,
-        frame_size: int,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.predictor = predictor
-        self.n_context = n_context
-        self.feedback = feedback
-        self.frame_size = frame_size
-
-    def build(self, input_shape=None):
-        # No weights of its own; built once the predictor is (BackupAndRestore checks).
-        if not self.predictor.built:
-            size = self.frame_size
-            self.predictor.build((None, None, size, size, 1))
-        self.built = True
-
-    def call(self, batch, training=None):
-        frames = batch_to_frames(batch, self.frame_size)[:, :-1]
-        if self.feedback == "teacher_forcing":
-            return self.predictor.encode(frames, training=training)[0]
-        context_predictions, states = self.predictor.encode(
-            frames[:, : self.n_context], training=training
-        )
-        n_future = frames.shape[1] - self.n_context
-        future = self.predictor.continue_rollout(
-            context_predictions[:, -1], states, n_future, training=training
-        )
-        return ops.concatenate([context_predictions, future], axis=1)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        targets = batch_to_frames(x, self.frame_size)[:, 1:]
-        return super().compute_loss(x, targets, y_pred, sample_weight, training=training)
 
 
 def build_model(settings: ModelParams, horizon: int, frame_size: int) -> NextFramePredictor:

@@ -2,20 +2,46 @@
 
 Defaults live in params.yaml only; the schema says what is allowed. A bad file is answered
 with one line naming the key and what was expected (see `format_validation_error`).
+
+Which keys a stage reads is recorded as it runs when `NEXTFRAME_PARAMS_READS` names a file
+(see `record_reads`): tests/test_dvc_yaml.py holds dvc.yaml's `params` lists to it.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from nextframe.errors import NextframeError
 
+# `dvc exp run -S train.lr=1e-3` writes `1e-3`, which YAML 1.1 (PyYAML) reads as text: a
+# float field takes a string that spells a number as that number.
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _number_from_text(value: Any) -> Any:
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return float(value)
+    return value
+
+
+Float = Annotated[float, BeforeValidator(_number_from_text)]
 PositiveInt = Annotated[int, Field(ge=1)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveFloat = Annotated[Float, Field(gt=0)]
 
 # The real Moving MNIST file's layout, which `data.source: download` converts from.
 REAL_N_SEQUENCES = 10_000
@@ -24,9 +50,28 @@ REAL_FRAME_SIZE = 64
 MNIST_DIGIT_SIZE = 28
 
 
+# id(section) -> its dotted key in params.yaml, while a stage records what it reads.
+_TRACKED: dict[int, str] = {}
+_READS: set[str] = set()
+
+
 class _Section(BaseModel):
     # strict: YAML already types values; "3" for an int is a mistake worth naming.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if _TRACKED and name in type(self).model_fields and id(self) in _TRACKED:
+            if not isinstance(value, _Section):
+                _READS.add(_TRACKED[id(self)] + name)
+        return value
+
+    def model_dump(self, **kwargs) -> dict[str, Any]:
+        """The section's values; recorded as reads of all of them (a saved model's config)."""
+        dumped = super().model_dump(**kwargs)
+        if id(self) in _TRACKED:
+            _READS.update(key for key, _ in _flat_items(dumped, _TRACKED[id(self)]))
+        return dumped
 
 
 class DataParams(_Section):
@@ -43,7 +88,7 @@ class DataParams(_Section):
     n_context: PositiveInt
     frame_size: Annotated[int, Field(ge=MNIST_DIGIT_SIZE)]
     digits_per_sequence: Annotated[int, Field(ge=1, le=10)]
-    step_length: Annotated[float, Field(gt=0, le=1)]
+    step_length: Annotated[Float, Field(gt=0, le=1)]
     test_digits_per_class: Annotated[int, Field(ge=1, le=250)]
     url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$")]
     md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
@@ -88,7 +133,7 @@ class ModelParams(_Section):
     normalization: Literal["none", "batch", "layer", "group"]
     norm_groups: PositiveInt
     head_kernel_size: PositiveInt
-    head_bias_init: float
+    head_bias_init: Float
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelParams:
@@ -127,7 +172,7 @@ class TrainParams(_Section):
     loss: Literal["bce", "mse", "l1+l2"]
     feedback: Literal["closed_loop", "teacher_forcing"]
     context_frames: PositiveInt
-    clipnorm: Annotated[float, Field(ge=0)]
+    clipnorm: Annotated[Float, Field(ge=0)]
     early_stopping_patience: Annotated[int, Field(ge=0)]
     sequences: Literal["fixed", "fresh"]
     sequences_per_epoch: PositiveInt
@@ -141,7 +186,7 @@ class EvaluateParams(_Section):
 class RenderParams(_Section):
     n_sequences: Annotated[int, Field(ge=1, le=64)]
     scale: Annotated[int, Field(ge=1, le=16)]
-    fps: Annotated[float, Field(gt=0, le=60)]
+    fps: Annotated[Float, Field(gt=0, le=60)]
 
 
 class Params(_Section):
@@ -217,10 +262,7 @@ def format_validation_error(exc: ValidationError, source: str = "params.yaml") -
         msg = str(ctx.get("error", err["msg"]))
         return f"{source}: {key + '.' if key else ''}{msg}"
     if kind in _EXPECTED:
-        hint = ""
-        if isinstance(got, str) and kind == "float_type":
-            hint = " (YAML reads 1e-3 as text: write 1.0e-3)"
-        return f"{source}: {key} must be {_EXPECTED[kind]}, got {got!r}{hint}"
+        return f"{source}: {key} must be {_EXPECTED[kind]}, got {got!r}"
     if kind == "greater_than_equal" and ctx.get("ge") == 1 and isinstance(got, int):
         return f"{source}: {key} must be a positive integer, got {got!r}"
     bounds = {
@@ -255,9 +297,12 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         if isinstance(raw.get(section), dict) and key in raw[section]:
             raise NextframeError(f"{source}: {section}.{key} moved to {new_place}: move it there")
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as exc:
         raise NextframeError(format_validation_error(exc, source)) from None
+    if os.environ.get(READS_ENV):
+        record_reads(params, Path(os.environ[READS_ENV]))
+    return params
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -276,16 +321,40 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw, str(path.name))
 
 
-def flatten(params: Params) -> dict[str, str]:
-    """Dotted keys to strings, the form MLflow stores params in (`model.filters` -> '[32, 32]')."""
-    flat: dict[str, str] = {}
+# Where a stage writes the params keys it read (tests/test_dvc_yaml.py sets it).
+READS_ENV = "NEXTFRAME_PARAMS_READS"
+# The sections that describe a training: what the train stage's MLflow run records.
+TRAINING_SECTIONS = ("seed", "epochs", "data", "model", "train")
 
-    def walk(prefix: str, value: Any) -> None:
+
+def record_reads(params: Params, path: Path) -> None:
+    """From now on note every leaf key read from `params` (an attribute of a section, or a
+    whole section dumped), and write them to `path` as a JSON list when the process exits."""
+
+    def track(section: _Section, prefix: str) -> None:
+        _TRACKED[id(section)] = prefix
+        for name in type(section).model_fields:
+            value = BaseModel.__getattribute__(section, name)
+            if isinstance(value, _Section):
+                track(value, f"{prefix}{name}.")
+
+    track(params, "")
+    atexit.register(lambda: path.write_text(json.dumps(sorted(_READS), indent=1) + "\n"))
+
+
+def flatten(params: Params, sections: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Dotted keys to strings, the form MLflow stores params in (`model.filters` -> '[32, 32]'),
+    of the top-level `sections` only if given. Describing params is not reading them: nothing
+    here counts as a read (`record_reads`)."""
+    values = BaseModel.model_dump(params)
+    if sections is not None:
+        values = {name: values[name] for name in sections}
+    return {key: str(value) for key, value in _flat_items(values)}
+
+
+def _flat_items(values: dict[str, Any], prefix: str = ""):
+    for name, value in values.items():
         if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else k, v)
+            yield from _flat_items(value, f"{prefix}{name}.")
         else:
-            flat[prefix] = str(value)
-
-    walk("", params.model_dump())
-    return flat
+            yield f"{prefix}{name}", value

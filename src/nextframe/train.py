@@ -1,5 +1,8 @@
-"""Fitting the predictor: where it runs (precision, devices), optimiser, loss, schedule and the
-callbacks that guard a run."""
+"""The training method: what `fit` trains (`SequenceTrainer`), where it runs (precision,
+devices), optimiser, loss, schedule and the callbacks that guard a run.
+
+No tracking here: the train stage hands MLflow in as Keras callbacks (`nextframe.ops.tracking`).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,15 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
 from keras import ops
 
-from nextframe import resume
 from nextframe.errors import NextframeError
-from nextframe.model import NextFramePredictor, SequenceTrainer, build_model
-from nextframe.params import Params, TrainParams, flatten
+from nextframe.frames import batch_to_frames
+from nextframe.model import NextFramePredictor, build_model
+from nextframe.params import Params, TrainParams
 from nextframe.resume import Backup
 
 
@@ -30,6 +32,56 @@ def l1_plus_l2(y_true, y_pred):
 
 
 LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error", "l1+l2": l1_plus_l2}
+
+
+class SequenceTrainer(keras.Model):
+    """What `fit` trains: from a batch of clips (see `nextframe.frames.batch_to_frames`),
+    predictions of frames 1..T-1 from frames 0..T-2, each scored against the next frame.
+
+    Context steps are always teacher-forced (the truth is given); after the context,
+    `closed_loop` feeds back the model's own predictions, as at evaluation, while
+    `teacher_forcing` keeps reading the truth (the keras-io example's regime). Both train
+    the same predictor's weights; only the predictor is saved. Batches carry no separate
+    targets: they are the clip's own later frames (`compute_loss`).
+    """
+
+    def __init__(
+        self,
+        predictor: NextFramePredictor,
+        n_context: int,
+        feedback: str,
+        frame_size: int,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.predictor = predictor
+        self.n_context = n_context
+        self.feedback = feedback
+        self.frame_size = frame_size
+
+    def build(self, input_shape=None):
+        # No weights of its own; built once the predictor is (BackupAndRestore checks).
+        if not self.predictor.built:
+            size = self.frame_size
+            self.predictor.build((None, None, size, size, 1))
+        self.built = True
+
+    def call(self, batch, training=None):
+        frames = batch_to_frames(batch, self.frame_size)[:, :-1]
+        if self.feedback == "teacher_forcing":
+            return self.predictor.encode(frames, training=training)[0]
+        context_predictions, states = self.predictor.encode(
+            frames[:, : self.n_context], training=training
+        )
+        n_future = frames.shape[1] - self.n_context
+        future = self.predictor.continue_rollout(
+            context_predictions[:, -1], states, n_future, training=training
+        )
+        return ops.concatenate([context_predictions, future], axis=1)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        targets = batch_to_frames(x, self.frame_size)[:, 1:]
+        return super().compute_loss(x, targets, y_pred, sample_weight, training=training)
 
 
 def set_global_determinism(seed: int) -> None:
@@ -201,89 +253,75 @@ def fit(
 
 
 @dataclass(frozen=True)
-class TrainingResult:
-    """What a finished training hands the stage to write: the predictor, one row per epoch
-    (for `dvc plots`), the summary (for `dvc metrics`) and the MLflow run that holds it."""
+class Training:
+    """A compiled trainer and where it runs: what `build_trainer` sets up and `fit` trains."""
 
-    model: NextFramePredictor
-    history_rows: list[dict[str, float]]
-    summary: dict[str, float]
-    run_id: str
-    tracking_uri: str
+    compute: Compute
+    predictor: NextFramePredictor
+    trainer: SequenceTrainer
 
 
-def train_and_track(
-    params: Params,
-    train_batches,
-    val_batches,
-    *,
-    manifest: dict,
-    train_data: Path,
-    backup: Backup,
-) -> TrainingResult:
-    """Build and fit the predictor inside one MLflow run, which also gets the model.
-
-    An interrupted run (killed, Ctrl-C) leaves `backup`; running again with the same params
-    and data continues from its last finished epoch, in the same MLflow run. The caller
-    writes the outputs, then discards the backup.
-    """
-    import mlflow
-
-    from nextframe import tracking
-
+def build_trainer(params: Params, batches_per_epoch: int) -> Training:
+    """The predictor from `model`, wrapped for training as `train` says, compiled, on the
+    devices `plan_compute` picks: the one setup the stage, the benchmarks and the tests use."""
     set_global_determinism(params.seed)
     data, train = params.data, params.train
     compute = plan_compute(train)
     with compute.scope(), dtype_policy(train.precision):
-        model = build_model(params.model, horizon=data.horizon, frame_size=data.frame_size)
+        predictor = build_model(params.model, horizon=data.horizon, frame_size=data.frame_size)
         trainer = SequenceTrainer(
-            model, train.context_frames, train.feedback, data.frame_size, name="trainer"
+            predictor, train.context_frames, train.feedback, data.frame_size, name="trainer"
         )
         trainer.build()
-        compile_model(trainer, train, total_steps=params.epochs * train_batches.batches_per_epoch)
-    flat_params = flatten(params)
-    opened = backup.open(resume.training_fingerprint(flat_params, manifest))
-    if opened.abandoned is not None:
-        run_id, reason = opened.abandoned
-        tracking.end_abandoned_run(run_id, f"abandoned: {reason} before it was resumed")
+        compile_model(trainer, train, total_steps=params.epochs * batches_per_epoch)
+    return Training(compute, predictor, trainer)
 
-    tags = {**tracking.run_tags(), **tracking.device_tags(compute.devices)}
-    print(f"train: on {tags['device']} ({keras.backend.backend()}, {train.precision})")
-    with tracking.tracked_run(flat_params, tags, opened.resume_run_id) as run_id:
-        backup.record_run(run_id)
-        fresh = train.sequences == "fresh"
-        digest = manifest["train_digits" if fresh else "splits"]
-        tracking.log_training_data(train_data, (digest if fresh else digest["train"])["sha256"])
-        tracking.log_architecture(model)
-        with compute.scope():
-            history = fit(
-                trainer,
-                train_batches,
-                val_batches,
-                params.epochs,
-                train,
-                backup,
-                extra_callbacks=[tracking.epoch_logger()],
-            )
-        first_epoch = backup.history.first_epoch
-        if opened.resume_run_id is not None and first_epoch is not None:
-            mlflow.set_tag("resumed_at_epoch", str(first_epoch + 1))
-        try:
-            check_finite(history)
-        except NextframeError:
-            backup.discard()  # a diverged state is nothing to resume from
-            raise
-        rows = history_rows(history)
-        summary = {
-            "loss": rows[-1]["loss"],
-            "val_loss": rows[-1]["val_loss"],
-            "best_val_loss": min(r["val_loss"] for r in rows),
-            "epochs_run": len(rows),
-            "params_count": int(model.count_params()),
-        }
-        model = float32_copy(model, data.frame_size)
-        tracking.log_trained_model(model, data.frame_size, data.horizon)
-    return TrainingResult(model, rows, summary, run_id, mlflow.get_tracking_uri())
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a finished training hands the stage to write: the float32 predictor, one row per
+    epoch (for `dvc plots`) and the summary (for `dvc metrics`)."""
+
+    model: NextFramePredictor
+    history_rows: list[dict[str, float]]
+    summary: dict[str, float]
+
+
+def train(
+    training: Training,
+    params: Params,
+    train_batches,
+    val_batches,
+    backup: Backup,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainingResult:
+    """Fit `training` for `epochs`, resumed from `backup` if it holds a state of this very
+    training; `callbacks` (tracking) see every epoch. A diverged run raises, its backup gone."""
+    with training.compute.scope():
+        history = fit(
+            training.trainer,
+            train_batches,
+            val_batches,
+            params.epochs,
+            params.train,
+            backup,
+            extra_callbacks=callbacks,
+        )
+    try:
+        check_finite(history)
+    except NextframeError:
+        backup.discard()  # a diverged state is nothing to resume from
+        raise
+    rows = history_rows(history)
+    summary = {
+        "loss": rows[-1]["loss"],
+        "val_loss": rows[-1]["val_loss"],
+        "best_val_loss": min(r["val_loss"] for r in rows),
+        "epochs_run": len(rows),
+        "params_count": int(training.predictor.count_params()),
+    }
+    model = float32_copy(training.predictor, params.data.frame_size)
+    return TrainingResult(model, rows, summary)
 
 
 def training_window(params: Params) -> int:

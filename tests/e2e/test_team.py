@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from nextframe import server as nextframe_server
+from nextframe.ops import server as nextframe_server
 
 from ..helpers import clean_env as env
 from ..helpers import git_commit, run, tiny_repo

@@ -14,7 +14,7 @@ import math
 import keras
 import numpy as np
 
-from nextframe.data.moving_mnist import draw_recipes
+from nextframe.data.moving_mnist import SequenceSpec, draw_recipes
 
 # Mixed into fresh batches' random streams, so they never coincide with a split's stream.
 _FRESH_STREAM = 0x66726573
@@ -99,8 +99,9 @@ class ClipBatches(_IndexedBatches):
 
 class FreshBatches(_IndexedBatches):
     """Newly drawn sequences every epoch, the Moving MNIST protocol: recipes (digits and their
-    places, `nextframe.data.moving_mnist.Recipes`) of `window`-frame sequences, drawn from
-    the training digits as a pure function of (`seed`, epoch, position).
+    places, `nextframe.data.moving_mnist.Recipes`) of sequences as `spec` says (its frames:
+    the training window), drawn from the training digits as a pure function of (`seed`,
+    epoch, position).
 
     An epoch is `sequences_per_epoch` rounded up to whole batches: every batch has the same
     shape, so a compiled train step is never traced again for a smaller last batch.
@@ -111,12 +112,9 @@ class FreshBatches(_IndexedBatches):
         digit_pool_uint8: np.ndarray,
         batch_size: int,
         sequences_per_epoch: int,
+        spec: SequenceSpec,
         *,
         seed: int,
-        window: int,
-        frame_size: int,
-        digits_per_sequence: int,
-        step_length: float,
         workers: int = 1,
     ):
         super().__init__(math.ceil(sequences_per_epoch / batch_size), repeat=True, workers=workers)
@@ -125,10 +123,7 @@ class FreshBatches(_IndexedBatches):
         self.digit_pool_uint8 = digit_pool_uint8
         self.batch_size = batch_size
         self.seed = seed
-        self.window = window
-        self.frame_size = frame_size
-        self.digits_per_sequence = digits_per_sequence
-        self.step_length = step_length
+        self.spec = spec
 
     @property
     def sequences_per_epoch(self) -> int:
@@ -136,13 +131,5 @@ class FreshBatches(_IndexedBatches):
 
     def batch(self, epoch: int, position: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, _FRESH_STREAM, epoch, position])
-        recipes = draw_recipes(
-            rng,
-            self.digit_pool_uint8,
-            self.batch_size,
-            n_frames=self.window,
-            frame_size=self.frame_size,
-            digits_per_sequence=self.digits_per_sequence,
-            step_length=self.step_length,
-        )
+        recipes = draw_recipes(rng, self.digit_pool_uint8, self.batch_size, self.spec)
         return {"digits": recipes.digits_uint8, "top_left": recipes.top_left}

@@ -8,17 +8,36 @@ canvas size; digits combine with a pixel-wise maximum.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 import numpy as np
 from tqdm import tqdm
 
 from nextframe.errors import NextframeError
+from nextframe.params import DataParams
 
 DIGIT_SIZE = 28
 N_CLASSES = 10
 SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """What every drawn sequence looks like: `n_frames` frames of `frame_size` pixels square,
+    `digits_per_sequence` digits each moving `step_length` of the unit square per frame."""
+
+    n_frames: int
+    frame_size: int
+    digits_per_sequence: int
+    step_length: float
+
+    @classmethod
+    def of(cls, data: DataParams) -> SequenceSpec:
+        return cls(data.n_frames, data.frame_size, data.digits_per_sequence, data.step_length)
+
+    def with_frames(self, n_frames: int) -> SequenceSpec:
+        return replace(self, n_frames=n_frames)
 
 
 @dataclass(frozen=True)
@@ -92,19 +111,13 @@ class Recipes:
 
 
 def draw_recipes(
-    rng: np.random.Generator,
-    digit_pool_uint8: np.ndarray,
-    n_sequences: int,
-    *,
-    n_frames: int,
-    frame_size: int,
-    digits_per_sequence: int,
-    step_length: float,
+    rng: np.random.Generator, digit_pool_uint8: np.ndarray, n_sequences: int, spec: SequenceSpec
 ) -> Recipes:
     """Random digits from the pool on random bouncing trajectories."""
-    pick = rng.integers(0, len(digit_pool_uint8), size=(n_sequences, digits_per_sequence))
-    positions = trajectories(rng, n_sequences, digits_per_sequence, n_frames, step_length)
-    free = frame_size - DIGIT_SIZE
+    n_digits = spec.digits_per_sequence
+    pick = rng.integers(0, len(digit_pool_uint8), size=(n_sequences, n_digits))
+    positions = trajectories(rng, n_sequences, n_digits, spec.n_frames, spec.step_length)
+    free = spec.frame_size - DIGIT_SIZE
     top_left = np.floor(positions * free).astype(np.int32)
     return Recipes(digit_pool_uint8[pick], top_left)
 
@@ -131,30 +144,20 @@ def generate(
     rng: np.random.Generator,
     digit_pool_uint8: np.ndarray,
     n_sequences: int,
+    spec: SequenceSpec,
     *,
-    n_frames: int,
-    frame_size: int,
-    digits_per_sequence: int,
-    step_length: float,
     chunk: int = 500,
     desc: str = "generating",
     progress: bool = True,
 ) -> np.ndarray:
     """Sequences (n_sequences, n_frames, frame_size, frame_size) uint8, drawn in chunks."""
-    out = np.empty((n_sequences, n_frames, frame_size, frame_size), dtype=np.uint8)
+    size = spec.frame_size
+    out = np.empty((n_sequences, spec.n_frames, size, size), dtype=np.uint8)
     with tqdm(total=n_sequences, desc=desc, unit="seq", leave=False, disable=not progress) as bar:
         for start in range(0, n_sequences, chunk):
             n = min(chunk, n_sequences - start)
-            recipes = draw_recipes(
-                rng,
-                digit_pool_uint8,
-                n,
-                n_frames=n_frames,
-                frame_size=frame_size,
-                digits_per_sequence=digits_per_sequence,
-                step_length=step_length,
-            )
-            out[start : start + n] = render(recipes, frame_size)
+            recipes = draw_recipes(rng, digit_pool_uint8, n, spec)
+            out[start : start + n] = render(recipes, size)
             bar.update(n)
     return out
 
@@ -169,11 +172,8 @@ def generate_splits(
     seed: int,
     counts: dict[str, int],
     pools: DigitPools,
+    spec: SequenceSpec,
     *,
-    n_frames: int,
-    frame_size: int,
-    digits_per_sequence: int,
-    step_length: float,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Train, val and test sequences from their digit pools (test's is held out).
@@ -188,14 +188,6 @@ def generate_splits(
         rng = np.random.default_rng([seed, split_index])
         pool = pools.test if split == "test" else pools.train_val
         out[split] = generate(
-            rng,
-            pool,
-            counts[split],
-            n_frames=n_frames,
-            frame_size=frame_size,
-            digits_per_sequence=digits_per_sequence,
-            step_length=step_length,
-            desc=f"generating {split}",
-            progress=progress,
+            rng, pool, counts[split], spec, desc=f"generating {split}", progress=progress
         )
     return out

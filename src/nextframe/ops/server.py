@@ -15,12 +15,9 @@ import os
 import pwd
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +25,7 @@ from urllib.parse import urlsplit
 
 from nextframe import cli
 from nextframe.errors import NextframeError
+from nextframe.ops.processes import free_port, port_is_free, process_group, wait_until_serving
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_OS_USER = "postgres"  # the account PostgreSQL runs as when we are root
@@ -51,23 +49,6 @@ class Server:
     postgres: subprocess.Popen | None  # None: a database given by URL, or already running
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        # as uvicorn binds: a port whose old connections linger in TIME_WAIT is free
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def _as_cluster_owner() -> dict:
     """Popen arguments that run PostgreSQL's programs as `postgres` when we are root."""
     if os.geteuid() != 0:
@@ -86,39 +67,6 @@ def _give_to_cluster_owner(path: Path) -> None:
     owner = _as_cluster_owner()
     if owner:
         os.chown(path, owner["user"], owner["group"])
-
-
-@contextlib.contextmanager
-def process_group(
-    args: list[str], stop_signal: int = signal.SIGTERM, **popen_kwargs
-) -> Iterator[subprocess.Popen]:
-    """A process in its own process group; on exit the whole group is ended.
-
-    `mlflow server` forks uvicorn workers that a signal to it alone would leave running.
-    (PostgreSQL's backends have sessions of their own; its postmaster ends them.)"""
-    process = subprocess.Popen(args, start_new_session=True, **popen_kwargs)
-    try:
-        yield process
-    finally:
-        _end_group(process, stop_signal)
-
-
-def _end_group(process: subprocess.Popen, stop_signal: int) -> None:
-    for sig, seconds in ((stop_signal, 20), (signal.SIGKILL, 5)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(seconds)
-        if process.poll() is not None and not _group_alive(process.pid):
-            return
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _check_postgres_installed() -> None:
@@ -321,26 +269,9 @@ def running_server(
                 stderr=subprocess.STDOUT if output else None,
             )
         )
-        _wait_for_http(f"{url}/health", mlflow, log)
+        where = f"in {log}" if log else "above"
+        wait_until_serving(f"{url}/health", mlflow, START_SECONDS, where)
         yield Server(url, masked(database.uri), mlflow, database.process)
-
-
-def _wait_for_http(url: str, process: subprocess.Popen, log: Path | None) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise NextframeError(
-                f"mlflow server exited with code {process.returncode}: "
-                f"see its output {f'in {log}' if log else 'above'}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise NextframeError(f"mlflow server did not answer {url} within {START_SECONDS} s")
 
 
 def _positive_int(text: str, name: str) -> int:

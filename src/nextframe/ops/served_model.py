@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from nextframe.serving import RolloutModel
+from nextframe.ops.serving import RolloutModel
 
 set_model(RolloutModel())

@@ -9,28 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import os
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from nextframe.errors import NextframeError
+if TYPE_CHECKING:
+    from nextframe.resume import OpenedBackup
 
 EXPERIMENT_NAME = "nextframe"
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
-# Every trained model is a new version of this registered model; evaluation moves the alias
-# to the best one (`models:/nextframe-convlstm@champion`).
-REGISTERED_MODEL = "nextframe-convlstm"
-CHAMPION_ALIAS = "champion"
-# The code MLflow logs with the model and runs to load it (see `nextframe.serving`).
-SERVED_MODEL_CODE = str(Path(__file__).with_name("served_model.py"))
-PREDICTOR_ARTIFACT = "predictor"  # the saved .keras predictor inside the logged model
 
 
 def repo_root(cwd: str | os.PathLike[str] | None = None) -> Path:
@@ -218,6 +209,35 @@ def _run_exists(run_id: str) -> bool:
 
 
 @contextlib.contextmanager
+def training_run(
+    params: dict[str, str],
+    tags: dict[str, str],
+    resume: OpenedBackup,
+    dataset: dict[str, str],
+    predictor,
+) -> Iterator[str]:
+    """The train stage's MLflow run, its id yielded: a new one, or the one the backup's
+    interrupted run left (a run whose backup was discarded ends FAILED first). It records
+    `params`, `tags`, the training `dataset` (`log_training_data`) and the architecture;
+    `epoch_logger` is the Keras callback for the epochs."""
+    if resume.abandoned is not None:
+        run_id, reason = resume.abandoned
+        end_abandoned_run(run_id, f"abandoned: {reason} before it was resumed")
+    with tracked_run(params, tags, resume.resume_run_id) as run_id:
+        log_training_data(**dataset)
+        log_architecture(predictor)
+        yield run_id
+
+
+def mark_resumed(first_epoch: int | None) -> None:
+    """Tag the active run with the epoch a resumed training started from (1-based)."""
+    import mlflow
+
+    if first_epoch is not None:
+        mlflow.set_tag("resumed_at_epoch", str(first_epoch + 1))
+
+
+@contextlib.contextmanager
 def resumed_run(run_id: str) -> Iterator[None]:
     """Re-open the training run to add evaluation results and renders to it."""
     import mlflow
@@ -252,7 +272,7 @@ def log_renders(run_id: str, paths: list[Path]) -> None:
             mlflow.log_artifact(str(path), artifact_path="renders")
 
 
-def log_training_data(path: Path, sha256: str) -> None:
+def log_training_data(path: str, sha256: str) -> None:
     """Record the training data (sequences, or the digits fresh ones are drawn from) as an
     MLflow dataset input, digested by the preprocess manifest."""
     import mlflow
@@ -284,130 +304,3 @@ def epoch_logger():
     return mlflow.keras.MlflowCallback()
 
 
-def log_trained_model(model, frame_size: int, horizon: int) -> str:
-    """Log the predictor as the served pyfunc (`nextframe.serving`) with its signature and
-    pinned requirements, and register it as a new version of `REGISTERED_MODEL`; its number."""
-    import tempfile
-
-    import mlflow.pyfunc
-
-    with tempfile.TemporaryDirectory(prefix="nextframe-model-") as tmp:
-        saved = Path(tmp) / "model.keras"
-        model.save(saved)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=SERVED_MODEL_CODE,
-            artifacts={PREDICTOR_ARTIFACT: str(saved)},
-            signature=model_signature(frame_size, horizon),
-            pip_requirements=pinned_requirements(),
-            registered_model_name=REGISTERED_MODEL,
-        )
-    version = str(info.registered_model_version)
-    print(f"train: registered the model as {REGISTERED_MODEL} v{version}")
-    return version
-
-
-def model_signature(frame_size: int, horizon: int):
-    """Context of any length in, the next frames out; -1 for batch and time. The horizon is a
-    request parameter, by default the one the model was trained for."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
-
-    frame = (frame_size, frame_size, 1)
-    return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, *frame), "context")]),
-        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, *frame), "future")]),
-        params=ParamSchema([ParamSpec("horizon", "long", horizon)]),
-    )
-
-
-@dataclass(frozen=True)
-class ChampionDecision:
-    """Where the `champion` alias points after an evaluation, and why."""
-
-    version: str  # the version just evaluated
-    mse: float
-    champion: str  # the champion's version now
-    previous: str | None  # the champion's version before, None if there was none
-    previous_mse: float | None
-
-    @property
-    def crowned(self) -> bool:
-        return self.champion == self.version
-
-    def describe(self) -> str:
-        name = f"{REGISTERED_MODEL} v{self.version} (MSE {self.mse:.2f})"
-        if self.previous is None:
-            return f"{name} is the first champion"
-        if self.previous == self.version:
-            return f"{name} stays the champion"
-        before = f"v{self.previous} (MSE {_format_mse(self.previous_mse)})"
-        if self.crowned:
-            return f"{name} is the new champion, better than {before}"
-        return f"{name} is no better than the champion {before}, which stays"
-
-
-def _format_mse(mse: float | None) -> str:
-    return "not recorded" if mse is None else f"{mse:.2f}"
-
-
-def _recorded_mse(client, run_id: str) -> float | None:
-    """The run's `eval.model.mse`, None if it has none (or the run is gone)."""
-    import mlflow
-
-    try:
-        return client.get_run(run_id).data.metrics.get("eval.model.mse")
-    except mlflow.exceptions.MlflowException:
-        return None
-
-
-def crown_if_best(run_id: str, mse: float) -> ChampionDecision:
-    """Move the `champion` alias to the version the run registered if its closed-loop MSE
-    beats the current champion's recorded `eval.model.mse`; a worse or equal one never
-    takes it. The run's version must exist (the train stage registers it)."""
-    import mlflow
-
-    configure()
-    client = mlflow.MlflowClient()
-    versions = client.search_model_versions(f"name = '{REGISTERED_MODEL}' and run_id = '{run_id}'")
-    if not versions:
-        raise NextframeError(
-            f"no version of the registered model {REGISTERED_MODEL} comes from run {run_id}: "
-            "run the train stage again (`dvc repro --force train`)"
-        )
-    version = str(max(int(v.version) for v in versions))
-    try:
-        current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-    except mlflow.exceptions.MlflowException:
-        current = None
-    previous = None if current is None else str(current.version)
-    previous_mse = None
-    if current is not None and previous != version:
-        previous_mse = _recorded_mse(client, current.run_id)
-    better = previous_mse is None or not math.isfinite(previous_mse) or mse < previous_mse
-    champion = previous
-    if previous is None or (previous != version and better):
-        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
-        champion = version
-    return ChampionDecision(version, mse, champion, previous, previous_mse)
-
-
-def pinned_requirements() -> list[str]:
-    """The versions running now, so MLflow needn't infer them (slow) to log the model:
-    Keras, numpy and the backend that trained it."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import keras
-
-    backend_packages = {
-        "tensorflow": ("tensorflow-cpu", "tensorflow"),
-        "jax": ("jax", "jaxlib"),
-        "torch": ("torch",),
-    }
-    pins = []
-    for name in ("keras", "numpy", *backend_packages.get(keras.backend.backend(), ())):
-        try:
-            pins.append(f"{name}=={version(name)}")
-        except PackageNotFoundError:
-            continue
-    return pins

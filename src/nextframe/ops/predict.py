@@ -7,21 +7,17 @@ second; outputs are written, atomically, only once the prediction exists.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from nextframe.clips import read_clip, resize_frames
 from nextframe.errors import NextframeError
+from nextframe.ops.registry import load_model
 
 DEFAULT_MODEL = "models/model.keras"
 GIF_SCALE = 4  # pixels per frame pixel in the GIF
 GIF_FPS = 4
-# `models:/name@alias`, `runs:/id/model`, `m-...`: anything with a scheme is an MLflow URI.
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,40 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def output_paths(clip: Path, out: Path | None) -> tuple[Path, Path]:
     npy = out if out is not None else Path("predictions") / f"{clip.stem}.npy"
     return npy, npy.with_suffix(".gif")
-
-
-def is_model_uri(spec: str) -> bool:
-    return bool(_URI.match(spec))
-
-
-def load_model(spec: str):
-    """A predictor from a `.keras` path or an MLflow model URI, loaded in Keras safe mode:
-    from the registry only the saved predictor is read, no code the model carries is run."""
-    from nextframe.model import load_predictor
-
-    if not is_model_uri(spec):
-        if not Path(spec).is_file():
-            raise NextframeError(f"{spec}: model file not found (run `make repro` first?)")
-        return load_predictor(spec)
-
-    import mlflow
-
-    from nextframe import tracking
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a few small files
-    store = tracking.tracking_uri(tracking.repo_root())
-    with tempfile.TemporaryDirectory(prefix="nextframe-model-") as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=spec, dst_path=tmp, tracking_uri=store
-            )
-        except mlflow.exceptions.MlflowException as exc:
-            first_line = str(exc.message).splitlines()[0]
-            raise NextframeError(f"{spec}: not found in {store} ({first_line})") from None
-        predictors = sorted(Path(local).glob("artifacts/*.keras"))
-        if len(predictors) != 1:
-            raise NextframeError(f"{spec}: not a nextframe model (no saved predictor in it)")
-        return load_predictor(predictors[0])
 
 
 def run(args: argparse.Namespace) -> None:

@@ -26,7 +26,7 @@ _HEAD = """<!DOCTYPE html>
     <meta charset="utf-8">
     {refresh_tag}
     <title>DVC Plot</title>
-    <!-- %s, inlined by nextframe.plots_page: this page loads nothing from the internet -->
+    <!-- %s, inlined by nextframe.ops.plots_page: this page loads nothing from the internet -->
     <script>
 """
 _TAIL = """

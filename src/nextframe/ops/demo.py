@@ -180,8 +180,8 @@ def _main() -> None:
 
     from nextframe.io import load_npy
     from nextframe.model import frame_shape
+    from nextframe.ops.registry import load_model
     from nextframe.params import load_params
-    from nextframe.predict import load_model
 
     data = load_params(args.params).data
     test_uint8 = load_npy(args.test)

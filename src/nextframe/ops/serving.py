@@ -15,7 +15,7 @@ from mlflow.pyfunc import PythonModel
 
 from nextframe.clips import MIN_CONTEXT_FRAMES, check_unit_values
 from nextframe.errors import NextframeError
-from nextframe.tracking import PREDICTOR_ARTIFACT
+from nextframe.ops.registry import PREDICTOR_ARTIFACT
 
 # A longer rollout is refused: it would hold the (single) worker for minutes.
 MAX_SERVED_HORIZON = 100
