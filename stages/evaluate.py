@@ -1,38 +1,33 @@
-"""DVC stage `evaluate`: closed-loop metrics of the model and baselines on the test split."""
+"""DVC stage `evaluate`: closed-loop metrics of the model and baselines on the test split; the
+registry's champion moves to the model if it is better."""
 
 from __future__ import annotations
 
-import json
-
 from nextframe import cli
+from nextframe.data.windows import open_windows
+from nextframe.io import remove_outputs
+from nextframe.ops.tracking import run_id_of
+from nextframe.params import load_params
 
 
 def main() -> None:
-    args = cli.stage_args(
-        __doc__,
-        model="models/model.keras",
-        test="data/processed/test.npy",
-        run_info="models/mlflow_run.json",
-        metrics="metrics/eval.json",
-        per_step="metrics/eval_per_step.csv",
-    )
-
-    from nextframe.params import load_params
-
+    args = cli.stage_args(__doc__, "params", "model", "test", "run_info", "metrics", "per_step")
     params = load_params(args.params)
+    data = params.data
+    test_windows = open_windows(args.test, data.n_frames, data.frame_size, data.channels)
+    run_id = run_id_of(args.run_info)
+    remove_outputs(args.metrics, args.per_step)
 
     from nextframe.evaluation import evaluate
-    from nextframe.io import load_npy, remove_outputs, write_csv, write_json
+    from nextframe.io import write_csv, write_json
     from nextframe.model import load_predictor
-    from nextframe.ops.tracking import crown_if_best, log_evaluation
+    from nextframe.ops.registry import crown_if_best
+    from nextframe.ops.tracking import log_evaluation
 
-    remove_outputs(args.metrics, args.per_step)
-    model = load_predictor(args.model)
-    test_uint8 = load_npy(args.test)
+    model = load_predictor(args.model, frames_of=test_windows)
     report, rows = evaluate(
-        model, test_uint8, params.data.n_context, params.data.horizon, params.evaluate.batch_size
+        model, test_windows, data.n_context, data.horizon, params.evaluate.batch_size
     )
-    run_id = json.loads(args.run_info.read_text())["run_id"]
     log_evaluation(run_id, report, rows)
     decision = crown_if_best(run_id, report["model"]["mse"])
     write_json(args.metrics, report)

@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
-import json
-
 from nextframe import cli
+from nextframe.data.windows import open_windows
+from nextframe.errors import NextframeError
+from nextframe.io import remove_outputs
+from nextframe.ops.tracking import run_id_of
+from nextframe.params import load_params
 
 
 def main() -> None:
-    args = cli.stage_args(
-        __doc__,
-        model="models/model.keras",
-        test="data/processed/test.npy",
-        run_info="models/mlflow_run.json",
-        gifs="renders/gifs",
-        grid="renders/grid.png",
-    )
-
-    from nextframe.params import load_params
-
+    args = cli.stage_args(__doc__, "params", "model", "test", "run_info", "gifs", "grid")
     params = load_params(args.params)
+    data, render = params.data, params.render
+    test_windows = open_windows(args.test, data.n_frames, data.frame_size, data.channels)
+    if render.n_sequences > len(test_windows):
+        raise NextframeError(
+            f"params.yaml: render.n_sequences must be <= the {len(test_windows)} test windows, "
+            f"got {render.n_sequences}"
+        )
+    run_id = run_id_of(args.run_info)
+    remove_outputs(args.gifs, args.grid)
 
     import numpy as np
 
-    from nextframe.io import load_npy, remove_outputs
+    from nextframe.frames import to_float_frames
     from nextframe.model import load_predictor
     from nextframe.ops.tracking import log_renders
     from nextframe.render import comparison_frames, grid_image, save_gif, save_png
     from nextframe.rollout import predict_future
 
-    remove_outputs(args.gifs, args.grid)
-    model = load_predictor(args.model)
-    test_uint8 = load_npy(args.test)
-    data, render = params.data, params.render
-    picked = np.sort(
-        np.random.default_rng(params.seed).choice(len(test_uint8), render.n_sequences, False)
-    )
-    sequences_uint8 = np.asarray(test_uint8[picked, : data.n_frames])
-    predicted = predict_future(model, sequences_uint8[:, : data.n_context], data.horizon)[..., 0]
+    model = load_predictor(args.model, frames_of=test_windows)
+    rng = np.random.default_rng(params.seed)
+    picked = np.sort(rng.choice(len(test_windows), render.n_sequences, replace=False))
+    sequences_uint8 = np.stack([test_windows[int(i)] for i in picked])[:, : data.n_frames]
+    context = to_float_frames(sequences_uint8[:, : data.n_context])
+    predicted = predict_future(model, context, data.horizon)
 
     gif_paths = []
     for index, truth, pred in zip(picked, sequences_uint8, predicted, strict=True):
@@ -46,7 +45,7 @@ def main() -> None:
         gif_paths.append(path)
     grid_scale = max(1, render.scale // 2)  # 20 columns: half the GIF scale stays on screen
     save_png(args.grid, grid_image(sequences_uint8, predicted, data.n_context, grid_scale))
-    log_renders(json.loads(args.run_info.read_text())["run_id"], [args.grid, *gif_paths])
+    log_renders(run_id, [args.grid, *gif_paths])
     print(f"render: wrote {args.grid} and {len(gif_paths)} GIFs in {args.gifs}")
 
 

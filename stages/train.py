@@ -2,76 +2,65 @@
 
 from __future__ import annotations
 
-import json
-
 from nextframe import cli
+from nextframe.data.manifest import load_manifest
+from nextframe.data.windows import open_windows
+from nextframe.errors import NextframeError
+from nextframe.io import load_npy, remove_outputs
+from nextframe.params import TRAINING_SECTIONS, flatten, load_params
 
 
 def main() -> None:
     args = cli.stage_args(
-        __doc__,
-        data="data/processed",
-        model="models/model.keras",
-        run_info="models/mlflow_run.json",
-        metrics="metrics/train.json",
-        history="metrics/train_history.csv",
-        backup=(
-            "models/backup",
-            "per-epoch backup that an interrupted run resumes from (deleted on success)",
-        ),
-    )
-
-    from nextframe.params import load_params
-
-    params = load_params(args.params)  # validate before the slow imports below
-
-    from nextframe.io import remove_outputs
-
+        __doc__, "params", "train", "val", "train_digits", "manifest",
+        "model", "run_info", "metrics", "history", "backup",
+    )  # fmt: skip
+    params = load_params(args.params)  # validated, and the inputs checked, before slow imports
+    data, fresh = params.data, params.train.sequences == "fresh"
+    manifest = load_manifest(args.manifest)
+    shape = (data.n_frames, data.frame_size, data.channels)
+    val_windows = open_windows(args.val, *shape)
+    train_windows = None if fresh else open_windows(args.train, *shape)
+    train_digits = load_npy(args.train_digits, mmap=False) if fresh else None
+    if fresh and len(train_digits) == 0:
+        raise NextframeError(f"{args.train_digits}: no digits to draw fresh sequences from")
     remove_outputs(args.model, args.run_info, args.metrics, args.history)
 
-    from nextframe.data.dataset import ClipBatches, FreshBatches
-    from nextframe.io import atomic_path, load_npy, write_csv, write_json
-    from nextframe.resume import Backup
-    from nextframe.train import train_and_track, training_window
+    import keras
 
-    manifest = json.loads((args.data / "manifest.json").read_text())
-    data, train = params.data, params.train
-    window = training_window(params)
-    if train.sequences == "fresh":
-        train_path = args.data / "train_digits.npy"
-        train_batches = FreshBatches(
-            load_npy(train_path, mmap=False),
-            train.batch_size,
-            train.sequences_per_epoch,
-            seed=params.seed,
-            window=window,
-            frame_size=data.frame_size,
-            digits_per_sequence=data.digits_per_sequence,
-            step_length=data.step_length,
-        )
-    else:
-        train_path = args.data / "train.npy"
-        train_batches = ClipBatches(
-            load_npy(train_path),
-            train.batch_size,
-            shuffle=True,
-            seed=params.seed,
-            repeat=True,
-            window=window,
-        )
-    # Validation clips end with the frames evaluation predicts: the last `window` of each.
-    val_batches = ClipBatches(
-        load_npy(args.data / "val.npy"), train.batch_size, shuffle=False, window=window
-    )
+    from nextframe.io import write_csv, write_json
+    from nextframe.model import save_predictor
+    from nextframe.ops import registry, tracking
+    from nextframe.resume import Backup, training_fingerprint
+    from nextframe.train import build_trainer, train, training_batches
+
+    train_batches, val_batches = training_batches(params, train_windows, train_digits, val_windows)
+    training = build_trainer(params, train_batches.batches_per_epoch)
+    flat_params = flatten(params, TRAINING_SECTIONS)
     backup = Backup(args.backup)
-    result = train_and_track(
-        params, train_batches, val_batches, manifest=manifest, train_data=train_path, backup=backup
-    )
-    with atomic_path(args.model) as tmp:
-        result.model.save(tmp)
+    opened = backup.open(training_fingerprint(flat_params, manifest))
+    dataset = manifest["dataset"]
+    if fresh:
+        digits = manifest["train_digits"]["sha256"]
+        dataset = {
+            "name": "moving_mnist_train_digits",
+            "digest": digits,
+            "source": str(args.train_digits),
+        }
+    tags = tracking.run_tags() | tracking.device_tags(training.compute.devices)
+    print(f"train: on {tags['device']} ({keras.backend.backend()}, {params.train.precision})")
+    with tracking.training_run(flat_params, tags, opened, dataset, training.predictor) as run_id:
+        backup.record_run(run_id)
+        result = train(
+            training, params, train_batches, val_batches, backup, [tracking.epoch_logger()]
+        )
+        if opened.resume_run_id is not None:
+            tracking.mark_resumed(backup.history.first_epoch)
+        registry.log_trained_model(result.model)
+    save_predictor(result.model, args.model)
     write_json(args.metrics, result.summary)
     write_csv(args.history, result.history_rows, repr)
-    write_json(args.run_info, {"run_id": result.run_id, "tracking_uri": result.tracking_uri})
+    write_json(args.run_info, {"run_id": run_id, "tracking_uri": tracking.current_uri()})
     backup.discard()
 
 

@@ -1,11 +1,12 @@
-"""The `nextframe` command (also `python -m nextframe`): `nextframe predict CLIP`."""
+"""The `nextframe` command (also `python -m nextframe`): `nextframe predict CLIP`, `nextframe
+export FOLDER`."""
 
 from __future__ import annotations
 
 import argparse
 
 from nextframe import cli
-from nextframe.ops import predict
+from nextframe.ops import export, predict
 
 
 def _main() -> None:
@@ -17,8 +18,14 @@ def _main() -> None:
         description=predict.__doc__.splitlines()[0],
     )
     predict.add_arguments(predict_parser)
+    export_parser = commands.add_parser(
+        "export",
+        help="write Moving MNIST as a folder of clips (videos, GIFs, arrays, PNG frames)",
+        description=export.__doc__.splitlines()[0],
+    )
+    export.add_arguments(export_parser)
     args = parser.parse_args()
-    predict.run(args)
+    {"predict": predict.run, "export": export.run}[args.command](args)
 
 
 def main() -> None:

@@ -12,16 +12,12 @@ from pathlib import Path
 from nextframe.errors import NextframeError
 
 
-def stage_args(description: str, **paths: str | tuple[str, str]) -> argparse.Namespace:
-    """`--params` and one path option per keyword (`run_info` -> `--run-info`), each defaulting
-    to where dvc.yaml puts it; a (default, help) pair adds a help line."""
+def stage_args(description: str, *paths: str) -> argparse.Namespace:
+    """One required path option per name (`run_info` -> `--run-info`), `--params` included:
+    dvc.yaml passes every path from its `vars`, so none is written again here as a default."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", default="params.yaml")
-    for name, spec in paths.items():
-        default, help_text = spec if isinstance(spec, tuple) else (spec, None)
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", default=default, type=Path, help=help_text
-        )
+    for name in paths:
+        parser.add_argument(f"--{name.replace('_', '-')}", required=True, type=Path)
     return parser.parse_args()
 
 

@@ -1,116 +1,525 @@
-"""A user's own clip in: a `.npy` or GIF read, checked and brought to the model's frames.
+"""Clips in: video files, GIFs, `.npy`/`.npz` arrays and folders of numbered images, read a
+frame at a time and brought to the model's frames (`FrameFormat`).
 
-Only numpy and Pillow here, so a bad file is refused before Keras and the backend load.
-Every problem is a `NextframeError` naming the file and what was expected.
+Used by the folder source (`nextframe.data.folder`), `nextframe predict`, serving and the demo,
+so a clip reads the same wherever it goes in. Video is decoded with PyAV (FFmpeg's libraries
+in its wheel: no system ffmpeg). Every problem is a `NextframeError` naming the clip.
+
+How a frame becomes the model's, in order (documented in the README, "Your own videos"):
+1. channels: grey (1) or RGB (3); colour becomes grey by ITU-R 601 luma (as Pillow's "L"),
+   grey becomes RGB by repeating it. An alpha channel is dropped.
+2. float frames are mapped from `value_range` [low, high] to [0, 1]; without a value range
+   they must lie in [0, 1] already; NaN or infinite values are refused. Integer frames must
+   be uint8 (0-255).
+3. shape: a non-square frame is centre-cropped to a square (`aspect: crop`), padded with
+   black to one (`pad`), or squeezed (`stretch`); then resized to `size` by area averaging.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from nextframe.errors import NextframeError
+from nextframe.params import DataParams
 
 MIN_CONTEXT_FRAMES = 2
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+ARRAY_SUFFIXES = (".npy", ".npz")
+CLIP_SUFFIXES = (*VIDEO_SUFFIXES, ".gif", *ARRAY_SUFFIXES)
 GIF_MAGIC = (b"GIF87a", b"GIF89a")
 NPY_MAGIC = b"\x93NUMPY"
-# Beyond this a file is no clip of small grey frames; refused before it is read whole.
-MAX_CLIP_BYTES = 512 * 1024 * 1024
+ZIP_MAGIC = b"PK\x03\x04"
+# ITU-R 601-2 luma, Pillow's "L" conversion.
+LUMA = np.array([0.299, 0.587, 0.114])
 
 
-def read_clip(path: str | os.PathLike[str], name: str | None = None) -> np.ndarray:
-    """A `.npy` (T, H, W) or (T, H, W, 1), uint8 or float in [0, 1], or a GIF: its frames as
-    float32 (T, H, W) in [0, 1]. Errors name the file as `name` (default: its path)."""
-    path = Path(path)
-    name = name or str(path)
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as file:
-            magic = file.read(6)
-    except FileNotFoundError:
-        raise NextframeError(f"{name}: file not found") from None
-    except OSError as exc:
-        raise NextframeError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    if size > MAX_CLIP_BYTES:
-        raise NextframeError(
-            f"{name}: {size / 2**20:.0f} MiB is too large for a clip (at most "
-            f"{MAX_CLIP_BYTES // 2**20} MiB)"
+@dataclass(frozen=True)
+class FrameFormat:
+    """The model's frames: `size` x `size` pixels of `channels`, reached from other shapes by
+    `aspect` (crop | pad | stretch); float input is read in `value_range` units."""
+
+    size: int
+    channels: int
+    aspect: str = "crop"
+    value_range: tuple[float, float] | None = None
+
+    @classmethod
+    def of(cls, data: DataParams) -> FrameFormat:
+        """The frames `data` params ask for."""
+        value_range = None if data.value_range is None else tuple(data.value_range)
+        return cls(data.frame_size, data.channels, data.aspect, value_range)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one frame."""
+        return self.size, self.size, self.channels
+
+    def to_config(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> FrameFormat:
+        value_range = config.get("value_range")
+        return cls(
+            int(config["size"]),
+            int(config["channels"]),
+            str(config.get("aspect", "crop")),
+            None if value_range is None else (float(value_range[0]), float(value_range[1])),
         )
-    if magic in GIF_MAGIC:
-        frames = _read_gif(path, name)
-    elif magic == NPY_MAGIC:
-        frames = _read_npy(path, name)
-    else:
-        raise NextframeError(f"{name}: not a .npy array or a GIF (unrecognised file header)")
-    return check_clip(frames, name)
 
 
-def _read_npy(path: Path, name: str) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
+@dataclass
+class ReadNotes:
+    """What reading changed, for the summary line: clips whose channels were converted (grey
+    to RGB or back), float values outside `value_range` that were clipped."""
+
+    converted_clips: set[str] = field(default_factory=set)
+    clipped_values: int = 0
+    resized_from: tuple[int, int] | None = None  # (H, W) of a frame that was resized
+
+    def describe(self, fmt: FrameFormat) -> list[str]:
+        """One note per change, for a user who reads one clip."""
+        notes = []
+        if self.resized_from is not None:
+            height, width = self.resized_from
+            how = {"crop": "centre-cropped and ", "pad": "padded and ", "stretch": ""}
+            square = "" if height == width else how[fmt.aspect]
+            notes.append(
+                f"frames of {width}x{height} {square}resized to the model's {fmt.size}x{fmt.size}"
+            )
+        if self.converted_clips:
+            notes.append("grey frames repeated to RGB" if fmt.channels == 3 else "RGB made grey")
+        if self.clipped_values:
+            notes.append(f"{self.clipped_values} values outside {list(fmt.value_range)} clipped")
+        return notes
+
+
+# -- channels, values and shape of one frame ------------------------------------------------
+
+
+def _as_hwc(frame: np.ndarray, name: str) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim == 2:
+        return frame[..., None]
+    if frame.ndim == 3 and frame.shape[-1] in (1, 3, 4):
+        return frame[..., :3] if frame.shape[-1] == 4 else frame
+    raise NextframeError(
+        f"{name}: frames must be (H, W), (H, W, 1) or (H, W, 3), got {frame.shape}"
+    )
+
+
+def to_channels(frame: np.ndarray, channels: int, name: str, notes: ReadNotes) -> np.ndarray:
+    """(H, W, c) -> (H, W, channels): luma for colour to grey, repeated grey for grey to RGB."""
+    if frame.shape[-1] == channels:
+        return frame
+    notes.converted_clips.add(name)
+    if channels == 3:
+        return np.repeat(frame, 3, axis=-1)
+    grey = frame.astype(np.float64) @ LUMA
+    if frame.dtype == np.uint8:
+        return np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None]
+    return grey.astype(frame.dtype)[..., None]
+
+
+def to_unit_range(frame: np.ndarray, fmt: FrameFormat, name: str, notes: ReadNotes) -> np.ndarray:
+    """Float frames -> float32 in [0, 1] by `fmt.value_range`; uint8 frames are left as they are."""
+    if frame.dtype == np.uint8:
+        return frame
+    if frame.dtype.kind != "f":
+        raise NextframeError(
+            f"{name}: dtype {frame.dtype} is neither uint8 (0-255) nor float (in [0, 1], or "
+            "in the units of data.value_range)"
+        )
+    n_bad = int(np.count_nonzero(~np.isfinite(frame)))
+    if n_bad:
+        raise NextframeError(f"{name}: {n_bad} values are NaN or infinite")
+    if fmt.value_range is None:
+        low, high = float(frame.min()), float(frame.max())
+        if low < 0.0 or high > 1.0:
             raise NextframeError(
-                f"{name}: holds Python objects (pickled); only plain numeric arrays are read"
-            ) from None
-        raise NextframeError(f"{name}: truncated or corrupt .npy ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise NextframeError(f"{name}: truncated or corrupt .npy ({exc})") from None
+                f"{name}: float values must lie in [0, 1], found {low:.4g} to {high:.4g} "
+                "(set data.value_range to the data's [low, high]; uint8 frames are read as 0-255)"
+            )
+        return frame.astype(np.float32)
+    low, high = fmt.value_range
+    unit = (frame.astype(np.float64) - low) / (high - low)
+    outside = int(np.count_nonzero((unit < 0.0) | (unit > 1.0)))
+    if outside:
+        notes.clipped_values += outside
+        unit = np.clip(unit, 0.0, 1.0)
+    return unit.astype(np.float32)
 
 
-def _read_gif(path: Path, name: str) -> np.ndarray:
-    """Every frame of a GIF as grey uint8 (T, H, W)."""
-    try:
-        with Image.open(path) as image:
-            return np.stack([np.asarray(f.convert("L")) for f in ImageSequence.Iterator(image)])
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
-        raise NextframeError(f"{name}: truncated or corrupt GIF ({exc})") from None
+def square_box(height: int, width: int, aspect: str) -> tuple[int, int, int, int]:
+    """(top, left, side_h, side_w) of the part of a frame that becomes the square: its centre
+    square for `crop`, the whole frame otherwise."""
+    if aspect != "crop" or height == width:
+        return 0, 0, height, width
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side, side
 
 
-def check_clip(frames: np.ndarray, source: str) -> np.ndarray:
-    """(T, H, W) or (T, H, W, 1), uint8 or float in [0, 1], T >= 2 -> float32 (T, H, W)."""
-    frames = np.asarray(frames)
-    if frames.ndim == 4 and frames.shape[-1] == 1:
-        frames = frames[..., 0]
-    if frames.ndim != 3:
-        raise NextframeError(
-            f"{source}: expected frames (T, H, W) or (T, H, W, 1), got shape {frames.shape}"
-        )
-    if frames.shape[1] < 1 or frames.shape[2] < 1:
-        raise NextframeError(f"{source}: frames of {frames.shape[1]}x{frames.shape[2]} pixels")
-    if frames.shape[0] < MIN_CONTEXT_FRAMES:
-        raise NextframeError(
-            f"{source}: needs at least {MIN_CONTEXT_FRAMES} context frames, got {frames.shape[0]}"
-        )
+def _pad_square(frame: np.ndarray) -> np.ndarray:
+    height, width = frame.shape[:2]
+    side = max(height, width)
+    out = np.zeros((side, side, frame.shape[2]), dtype=frame.dtype)
+    top, left = (side - height) // 2, (side - width) // 2
+    out[top : top + height, left : left + width] = frame
+    return out
+
+
+def resize_square(frame: np.ndarray, fmt: FrameFormat, notes: ReadNotes) -> np.ndarray:
+    """(H, W, C) uint8 or float32 -> (size, size, C) of the same dtype, by `fmt.aspect` and
+    area averaging (Pillow's box filter)."""
+    height, width = frame.shape[:2]
+    if (height, width) == (fmt.size, fmt.size):
+        return frame
+    notes.resized_from = (height, width)
+    if fmt.aspect == "pad":
+        frame = _pad_square(frame)
+    else:
+        top, left, box_h, box_w = square_box(height, width, fmt.aspect)
+        frame = frame[top : top + box_h, left : left + box_w]
+    size = (fmt.size, fmt.size)
+    if frame.dtype == np.uint8:
+        mode = "L" if frame.shape[2] == 1 else "RGB"
+        image = Image.fromarray(frame[..., 0] if mode == "L" else frame, mode)
+        resized = np.asarray(image.resize(size, Image.BOX))
+        return resized[..., None] if mode == "L" else resized
+    planes = [
+        np.asarray(Image.fromarray(frame[..., c], "F").resize(size, Image.BOX))
+        for c in range(frame.shape[2])
+    ]
+    return np.clip(np.stack(planes, axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def conform(frame: np.ndarray, fmt: FrameFormat, name: str, notes: ReadNotes) -> np.ndarray:
+    """One frame of any accepted kind -> (size, size, channels): uint8 stays uint8, float
+    becomes float32 in [0, 1]."""
+    frame = to_channels(_as_hwc(frame, name), fmt.channels, name, notes)
+    return resize_square(to_unit_range(frame, fmt, name, notes), fmt, notes)
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Conformed frames as uint8 (floats in [0, 1] rounded to the nearest of 256 levels)."""
+    if frames.dtype == np.uint8:
+        return frames
+    return np.rint(np.asarray(frames, dtype=np.float32) * 255.0).astype(np.uint8)
+
+
+def from_unit(frames: np.ndarray, fmt: FrameFormat) -> np.ndarray:
+    """Model frames in [0, 1] back in the data's units: `fmt.value_range`, if it has one."""
+    if fmt.value_range is None:
+        return frames
+    low, high = fmt.value_range
+    return (low + np.asarray(frames, dtype=np.float64) * (high - low)).astype(np.float32)
+
+
+def to_unit(frames: np.ndarray) -> np.ndarray:
+    """Conformed frames as float32 in [0, 1] (uint8 divided by 255)."""
     if frames.dtype == np.uint8:
         return frames.astype(np.float32) / np.float32(255.0)
-    if frames.dtype.kind != "f":
+    return np.asarray(frames, dtype=np.float32)
+
+
+# -- clips of each kind -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One clip: `name` (a path, `file.npy[3]` for the fourth clip of a big array, or
+    `file.npz:key`), where it is read from, and which one of the file's clips it is."""
+
+    name: str
+    path: Path
+    kind: str  # video | gif | array | images
+    key: str | None = None  # the .npz member
+    index: int | None = None  # the clip's row in a big (N, T, H, W[, C]) array
+
+    def frames(self, fmt: FrameFormat, notes: ReadNotes | None = None) -> Iterator[np.ndarray]:
+        """The clip's frames, conformed to `fmt`, one at a time."""
+        notes = notes if notes is not None else ReadNotes()
+        if self.kind == "video":
+            yield from _video_frames(self, fmt, notes)
+        elif self.kind == "gif":
+            yield from _gif_frames(self, fmt, notes)
+        elif self.kind == "images":
+            yield from _image_frames(self, fmt, notes)
+        else:
+            yield from _array_frames(self, fmt, notes)
+
+    def digest(self) -> str:
+        """sha256 of the clip's content: its file's bytes, its images' bytes in order, or
+        (for one clip of a big array) its values."""
+        digest = hashlib.sha256()
+        if self.kind == "images":
+            for image in numbered_images(self.path):
+                _hash_file(image, digest)
+        elif self.key is None and self.index is None:
+            _hash_file(self.path, digest)
+        else:
+            array = _load_array(self)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+
+def _hash_file(path: Path, digest) -> None:
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+
+
+def _check_sizes(shape: tuple[int, ...], first: tuple[int, ...] | None, name: str, t: int):
+    if first is not None and shape[:2] != first[:2]:
         raise NextframeError(
-            f"{source}: dtype {frames.dtype} is neither uint8 (0-255) nor float in [0, 1]"
+            f"{name}: frame {t + 1} is {shape[1]}x{shape[0]}, frame 1 was {first[1]}x{first[0]}: "
+            "the frames of one clip must have one size"
         )
-    check_unit_values(frames, source, hint=" (uint8 frames are read as 0-255)")
-    return frames.astype(np.float32)
+    return shape if first is None else first
 
 
-def check_unit_values(frames: np.ndarray, source: str, hint: str = "") -> None:
-    """Float frames must be finite and within [0, 1], the range the model was trained on."""
-    n_bad = int(np.count_nonzero(~np.isfinite(frames)))
-    if n_bad:
-        raise NextframeError(f"{source}: {n_bad} values are NaN or infinite")
-    low, high = float(frames.min()), float(frames.max())
-    if low < 0.0 or high > 1.0:
+def _video_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
+    """Decoded with PyAV; channels and size converted by FFmpeg's scaler (area averaging)."""
+    import av
+
+    pixel_format = "gray" if fmt.channels == 1 else "rgb24"
+    try:
+        container = av.open(str(clip.path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise NextframeError(f"{clip.name}: not a readable video ({_first_line(exc)})") from None
+    with container:
+        if not container.streams.video:
+            raise NextframeError(f"{clip.name}: holds no video stream (audio only?)")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame threads: decoding keeps both cores busy
+        first = None
+        try:
+            for t, frame in enumerate(container.decode(stream)):
+                first = _check_sizes((frame.height, frame.width), first, clip.name, t)
+                yield _reformat(frame, fmt, pixel_format, notes)
+        except av.FFmpegError as exc:
+            raise NextframeError(f"{clip.name}: corrupt video ({_first_line(exc)})") from None
+
+
+def _reformat(frame, fmt: FrameFormat, pixel_format: str, notes: ReadNotes) -> np.ndarray:
+    """One decoded frame -> (size, size, channels) uint8: scaled so the square part becomes
+    `size` (area averaging), then that part cut out (crop) or padded (pad)."""
+    height, width = frame.height, frame.width
+    if (height, width) == (fmt.size, fmt.size):
+        pixels = frame.to_ndarray(format=pixel_format)
+        return pixels[..., None] if pixels.ndim == 2 else pixels
+    notes.resized_from = (height, width)
+    if fmt.aspect == "stretch" or height == width:
+        scaled_h = scaled_w = fmt.size
+    elif fmt.aspect == "crop":
+        scale = fmt.size / min(height, width)
+        scaled_h, scaled_w = (
+            max(fmt.size, round(height * scale)),
+            max(fmt.size, round(width * scale)),
+        )
+    else:  # pad
+        scale = fmt.size / max(height, width)
+        scaled_h, scaled_w = max(1, round(height * scale)), max(1, round(width * scale))
+    pixels = frame.reformat(
+        width=scaled_w, height=scaled_h, format=pixel_format, interpolation="AREA"
+    ).to_ndarray()
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    if fmt.aspect == "pad":
+        return resize_square(_pad_square(pixels), fmt, notes)
+    top, left = (scaled_h - fmt.size) // 2, (scaled_w - fmt.size) // 2
+    return np.ascontiguousarray(pixels[top : top + fmt.size, left : left + fmt.size])
+
+
+def _pil_frames(images: Iterator[Image.Image], clip: Clip, fmt, notes) -> Iterator[np.ndarray]:
+    mode = "L" if fmt.channels == 1 else "RGB"
+    first = None
+    for t, image in enumerate(images):
+        if image.mode not in ("L", "RGB"):
+            native = "RGB" if image.mode in ("RGBA", "P", "CMYK", "LA", "PA") else "L"
+            image = image.convert(native)
+        if image.mode != mode:
+            notes.converted_clips.add(clip.name)
+        pixels = np.asarray(image.convert(mode))
+        first = _check_sizes(pixels.shape, first, clip.name, t)
+        yield resize_square(pixels[..., None] if pixels.ndim == 2 else pixels, fmt, notes)
+
+
+def _gif_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
+    try:
+        with Image.open(clip.path) as image:
+            yield from _pil_frames(ImageSequence.Iterator(image), clip, fmt, notes)
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
+        raise NextframeError(f"{clip.name}: truncated or corrupt GIF ({exc})") from None
+
+
+def numbered_images(folder: Path) -> list[Path]:
+    """The PNG/JPEG files of a folder in frame order: by the number in their names (natural
+    order: frame2 before frame10)."""
+    images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(images, key=lambda p: _natural_key(p.name))
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _image_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
+    def opened() -> Iterator[Image.Image]:
+        for path in numbered_images(clip.path):
+            try:
+                with Image.open(path) as image:
+                    image.load()
+                    yield image
+            except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
+                raise NextframeError(f"{path}: not a readable image ({exc})") from None
+
+    yield from _pil_frames(opened(), clip, fmt, notes)
+
+
+def _load_array(clip: Clip) -> np.ndarray:
+    """The clip's array (T, H, W[, C]), memory-mapped where the file allows it."""
+    try:
+        if clip.key is not None:
+            with np.load(clip.path, allow_pickle=False) as archive:
+                array = archive[clip.key]
+        else:
+            array = np.load(clip.path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise NextframeError(
+                f"{clip.name}: holds Python objects (pickled); only plain numeric arrays are read"
+            ) from None
+        raise NextframeError(f"{clip.name}: truncated or corrupt array ({exc})") from None
+    except (OSError, EOFError, KeyError) as exc:
+        raise NextframeError(f"{clip.name}: truncated or corrupt array ({exc})") from None
+    return array if clip.index is None else array[clip.index]
+
+
+def _array_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
+    array = _load_array(clip)
+    for frame in array:
+        yield conform(np.asarray(frame), fmt, clip.name, notes)
+
+
+def array_clip_count(shape: tuple[int, ...], name: str) -> int | None:
+    """How an array's shape reads: None for one clip (T, H, W) or (T, H, W, C) with C of 1 or
+    3, else the number N of clips in (N, T, H, W) or (N, T, H, W, C)."""
+    rank = len(shape)
+    if rank == 3 or (rank == 4 and shape[-1] in (1, 3)):
+        return None
+    if rank in (4, 5):
+        return shape[0]
+    raise NextframeError(
+        f"{name}: an array of rank {rank} {shape}; expected one clip (T, H, W[, C]) or "
+        "clips (N, T, H, W[, C])"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# -- finding a file's clips -------------------------------------------------------------------
+
+
+def file_kind(path: Path) -> str | None:
+    """What a file holds, told by its content where it has a signature (a GIF, a `.npy`, an
+    `.npz`), else by its suffix (videos); None for a file that is no clip."""
+    try:
+        with path.open("rb") as file:
+            magic = file.read(6)
+    except OSError as exc:
+        raise NextframeError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if magic in GIF_MAGIC:
+        return "gif"
+    if magic == NPY_MAGIC:
+        return "npy"
+    if magic[:4] == ZIP_MAGIC and path.suffix.lower() == ".npz":
+        return "npz"
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in (".gif", *ARRAY_SUFFIXES):
+        expected = "a GIF" if suffix == ".gif" else f"a {suffix} array"
+        raise NextframeError(f"{path}: not {expected} (unrecognised file header)")
+    return None
+
+
+def clips_of(path: Path, name: str | None = None) -> list[Clip]:
+    """Every clip a path holds: a folder of numbered images is one clip, a big array one per
+    row, an `.npz` one per member; anything else one. Errors name the file as `name`."""
+    path = Path(path)
+    name = name or str(path)
+    if path.is_dir():
+        if not numbered_images(path):
+            raise NextframeError(f"{name}: a folder with no PNG or JPEG frames")
+        return [Clip(name, path, "images")]
+    if not path.exists():
+        raise NextframeError(f"{name}: file not found")
+    if path.stat().st_size == 0:
+        raise NextframeError(f"{name}: an empty file (0 bytes)")
+    kind = file_kind(path)
+    if kind is None:
         raise NextframeError(
-            f"{source}: float values must lie in [0, 1], found {low:.4g} to {high:.4g}{hint}"
+            f"{name}: not a clip: read are {', '.join(CLIP_SUFFIXES)} files and folders of "
+            "numbered PNG/JPEG frames"
         )
+    if kind == "npy":
+        return _array_clips(Clip(name, path, "array"))
+    if kind == "npz":
+        clips = []
+        for key in _npz_keys(path, name):
+            clips += _array_clips(Clip(f"{name}:{key}", path, "array", key=key))
+        return clips
+    return [Clip(name, path, kind)]
 
 
-def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """float32 (T, H, W) in [0, 1] -> (T, height, width), bilinear, still in [0, 1]."""
-    resized = [
-        np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
-        for frame in np.asarray(frames, dtype=np.float32)
+def _npz_keys(path: Path, name: str) -> list[str]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return sorted(archive.files)
+    except (OSError, ValueError, EOFError) as exc:
+        raise NextframeError(f"{name}: truncated or corrupt .npz ({exc})") from None
+
+
+def _array_clips(clip: Clip) -> list[Clip]:
+    array = _load_array(clip)
+    count = array_clip_count(array.shape, clip.name)
+    if count is None:
+        return [clip]
+    return [
+        Clip(f"{clip.name}[{i}]", clip.path, "array", key=clip.key, index=i) for i in range(count)
     ]
-    return np.clip(np.stack(resized), 0.0, 1.0).astype(np.float32)
+
+
+# -- a user's clip for prediction ---------------------------------------------------------------
+
+
+def read_clip(
+    path: str | os.PathLike[str], fmt: FrameFormat, name: str | None = None
+) -> tuple[np.ndarray, ReadNotes]:
+    """One clip's frames conformed to `fmt` as float32 (T, size, size, channels) in [0, 1],
+    with what reading changed; at least `MIN_CONTEXT_FRAMES` frames."""
+    clips = clips_of(Path(path), name)
+    if len(clips) != 1:
+        raise NextframeError(f"{clips[0].name.split('[')[0]}: holds {len(clips)} clips, not one")
+    notes = ReadNotes()
+    frames = [to_unit(frame) for frame in clips[0].frames(fmt, notes)]
+    if len(frames) < MIN_CONTEXT_FRAMES:
+        raise NextframeError(
+            f"{clips[0].name}: needs at least {MIN_CONTEXT_FRAMES} context frames, "
+            f"got {len(frames)}"
+        )
+    return np.stack(frames), notes

@@ -1,31 +1,32 @@
-"""Closed-loop evaluation of the model and the trivial baselines on the same test sequences."""
+"""Closed-loop evaluation of the model and the trivial baselines on the same test windows,
+read and scored a batch at a time."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from nextframe.frames import to_float_frames
-from nextframe.metrics import BASELINES, METRIC_NAMES, per_step, summarize
+from nextframe.metrics import BASELINES, METRIC_NAMES, PerStep, summarize
 from nextframe.model import NextFramePredictor
 from nextframe.rollout import predict_future
 
 
 def evaluate(
     model: NextFramePredictor,
-    test_uint8: np.ndarray,
+    test_uint8,
     n_context: int,
     horizon: int,
     batch_size: int,
 ) -> tuple[dict, list[dict[str, float]]]:
-    """Overall metrics nested for `dvc exp show` and one row per horizon step for `dvc plots`."""
-    context_uint8 = test_uint8[:, :n_context]
-    truth = to_float_frames(test_uint8[:, n_context : n_context + horizon])
-    context = to_float_frames(context_uint8)
-    predictions = {"model": predict_future(model, context, horizon, batch_size)}
-    for name, baseline in BASELINES.items():
-        predictions[name] = baseline(context, horizon)
+    """Overall metrics nested for `dvc exp show` and one row per horizon step for `dvc plots`.
+    `test_uint8`: windows (N, T, H, W, C), an array or a `WindowFile`."""
+    scores = {name: PerStep() for name in ("model", *BASELINES)}
+    for start in range(0, len(test_uint8), batch_size):
+        windows = to_float_frames(test_uint8[start : start + batch_size])
+        context, truth = windows[:, :n_context], windows[:, n_context : n_context + horizon]
+        scores["model"].add(predict_future(model, context, horizon, batch_size), truth)
+        for name, baseline in BASELINES.items():
+            scores[name].add(baseline(context, horizon), truth)
 
-    steps = {name: per_step(pred, truth) for name, pred in predictions.items()}
+    steps = {name: per_step.means() for name, per_step in scores.items()}
     overall = {name: summarize(values) for name, values in steps.items()}
     for name in overall:
         for metric in METRIC_NAMES:

@@ -17,9 +17,8 @@ UNIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(255.0)
 
 
 def to_float_frames(sequences_uint8: np.ndarray) -> np.ndarray:
-    """On the host: (N, T, H, W) uint8 -> (N, T, H, W, 1) float32 in [0, 1], the model's
-    input layout."""
-    return (np.asarray(sequences_uint8, dtype=np.float32) / 255.0)[..., None]
+    """On the host: (N, T, H, W, C) uint8 -> float32 in [0, 1], the model's input."""
+    return np.asarray(sequences_uint8, dtype=np.float32) / np.float32(255.0)
 
 
 def uint8_to_unit(values):
@@ -29,8 +28,8 @@ def uint8_to_unit(values):
 
 
 def clips_to_frames(clips_uint8):
-    """(B, T, H, W) uint8 -> (B, T, H, W, 1) float32 in [0, 1], as `to_float_frames` does."""
-    return uint8_to_unit(clips_uint8)[..., None]
+    """(B, T, H, W, C) uint8 -> float32 in [0, 1], as `to_float_frames` does."""
+    return uint8_to_unit(clips_uint8)
 
 
 def render_recipes(digits_uint8, top_left, frame_size: int):

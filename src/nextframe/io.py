@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -68,29 +69,73 @@ def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
         np.save(f, array, allow_pickle=False)
 
 
+class NpyAppender:
+    """A uint8 `.npy` of rows shaped `row_shape`, written a chunk at a time when their number
+    is not known in advance (clips decoded one by one). Its header is written for the largest
+    count that fits and rewritten, padded to the same length, once the count is known, so the
+    file is what `np.save` writes for the whole array. Use through `npy_appender`."""
+
+    # Room for any row count below 10**15 in the header's shape.
+    _PLACEHOLDER_ROWS = 10**15 - 1
+
+    def __init__(self, file: BinaryIO, row_shape: tuple[int, ...]):
+        self.file = file
+        self.row_shape = tuple(int(n) for n in row_shape)
+        self.n_rows = 0
+        self._digest = hashlib.sha256()
+        self._header_bytes = len(self._header(self._PLACEHOLDER_ROWS))
+        file.write(self._header(self._PLACEHOLDER_ROWS))
+
+    def _header(self, n_rows: int) -> bytes:
+        buffer = io.BytesIO()
+        header = {"descr": "|u1", "fortran_order": False, "shape": (n_rows, *self.row_shape)}
+        np.lib.format.write_array_header_1_0(buffer, header)
+        return buffer.getvalue()
+
+    def append(self, rows_uint8: np.ndarray) -> None:
+        if rows_uint8.dtype != np.uint8 or rows_uint8.shape[1:] != self.row_shape:
+            raise ValueError(
+                f"rows {rows_uint8.dtype} {rows_uint8.shape} do not fit {self.row_shape} uint8"
+            )
+        data = np.ascontiguousarray(rows_uint8)
+        self._digest.update(data)
+        self.file.write(data)
+        self.n_rows += len(data)
+
+    @property
+    def digest(self) -> str:
+        """The sha256 of the rows so far (as `sha256_of_array` gives it)."""
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        """Write the final header."""
+        header = self._header(self.n_rows)
+        # Same length: pad the dict with spaces before the newline that ends the header.
+        padded = header[:-1] + b" " * (self._header_bytes - len(header)) + b"\n"
+        self.file.seek(0)
+        self.file.write(padded)
+
+
+@contextlib.contextmanager
+def npy_appender(path: str | os.PathLike[str], row_shape: tuple[int, ...]) -> Iterator[NpyAppender]:
+    """An `NpyAppender` into `path`, which appears (atomically) only if the block succeeds."""
+    with atomic_path(path) as tmp, tmp.open("wb") as file:
+        appender = NpyAppender(file, row_shape)
+        yield appender
+        appender.close()
+
+
 def write_npy_in_chunks(
     path: str | Path, shape: tuple[int, ...], chunks: Iterable[np.ndarray]
 ) -> str:
-    """Write uint8 `chunks`, consecutive rows of an array of `shape`, as one .npy atomically.
-
-    The file's bytes are those `np.save` writes for the whole array, and the returned digest
-    is its `sha256_of_array`, with one chunk in memory at a time.
-    """
-    shape = tuple(int(n) for n in shape)  # the header holds repr(shape): no numpy ints
-    digest, n_rows = hashlib.sha256(), 0
-    with atomic_path(path) as tmp, tmp.open("wb") as file:
-        header = {"descr": "|u1", "fortran_order": False, "shape": shape}
-        np.lib.format.write_array_header_1_0(file, header)
+    """Write uint8 `chunks`, consecutive rows of an array of `shape`, as one .npy atomically,
+    with one chunk in memory at a time; the digest of the rows (`sha256_of_array`)."""
+    with npy_appender(path, tuple(shape[1:])) as appender:
         for chunk in chunks:
-            if chunk.dtype != np.uint8 or chunk.shape[1:] != shape[1:]:
-                raise ValueError(f"chunk {chunk.dtype} {chunk.shape} does not fit {shape} uint8")
-            data = np.ascontiguousarray(chunk)
-            digest.update(data)
-            file.write(data)
-            n_rows += len(data)
-        if n_rows != shape[0]:
-            raise ValueError(f"chunks hold {n_rows} rows, the header says {shape[0]}")
-    return digest.hexdigest()
+            appender.append(chunk)
+        if appender.n_rows != shape[0]:
+            raise ValueError(f"chunks hold {appender.n_rows} rows, the header says {shape[0]}")
+    return appender.digest
 
 
 def read_into(file: BinaryIO, offset: int, out: np.ndarray, source: str | os.PathLike[str]) -> None:
@@ -109,6 +154,16 @@ def load_npy(path: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
         raise NextframeError(f"{path}: file not found") from exc
     except (ValueError, OSError, EOFError) as exc:
         raise NextframeError(f"{path}: not a readable .npy array ({exc})") from exc
+
+
+def load_json(path: str | os.PathLike[str]) -> Any:
+    """A JSON file's content; a missing or corrupt file is one line naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NextframeError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise NextframeError(f"{path}: not readable JSON ({exc})") from None
 
 
 def remove_outputs(*paths: str | os.PathLike[str]) -> None:

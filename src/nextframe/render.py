@@ -42,19 +42,23 @@ def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
 
 
 def _to_uint8(frames: np.ndarray, ndim: int, name: str) -> np.ndarray:
-    """Grey frames as uint8 with `ndim` axes; floats are read as [0, 1] and clipped."""
+    """Frames with `ndim` axes (..., H, W) and maybe a channel axis of 1 (grey) or 3 (RGB), as
+    RGB uint8 (..., H, W, 3); floats are read as [0, 1] and clipped."""
     frames = np.asarray(frames)
-    if frames.ndim == ndim + 1 and frames.shape[-1] == 1:
-        frames = frames[..., 0]
-    if frames.ndim != ndim:
+    if frames.ndim == ndim:
+        frames = frames[..., None]
+    if frames.ndim != ndim + 1 or frames.shape[-1] not in (1, 3):
         raise NextframeError(
-            f"render: {name} must have {ndim} axes (..., H, W), got {frames.shape}"
+            f"render: {name} must have {ndim} axes (..., H, W) and maybe channels (1 or 3), "
+            f"got {frames.shape}"
         )
-    if frames.dtype == np.uint8:
-        return frames
-    if not np.issubdtype(frames.dtype, np.floating):
-        raise NextframeError(f"render: {name} must be uint8 or float in [0, 1], got {frames.dtype}")
-    return np.rint(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if frames.dtype != np.uint8:
+        if not np.issubdtype(frames.dtype, np.floating):
+            raise NextframeError(
+                f"render: {name} must be uint8 or float in [0, 1], got {frames.dtype}"
+            )
+        frames = np.rint(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
 def _check_split(n_frames: int, horizon: int, n_context: int) -> None:
@@ -65,15 +69,11 @@ def _check_split(n_frames: int, horizon: int, n_context: int) -> None:
         )
 
 
-def _upscale(frames_uint8: np.ndarray, scale: int) -> np.ndarray:
-    """Nearest-neighbour upscale of the last two axes, so pixels stay crisp."""
+def _upscale(frames_rgb: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscale of (..., H, W, 3), so pixels stay crisp."""
     if scale < 1:
         raise NextframeError(f"render: scale must be a positive integer, got {scale}")
-    return np.repeat(np.repeat(frames_uint8, scale, axis=-2), scale, axis=-1)
-
-
-def _grey_to_rgb(frame_uint8: np.ndarray) -> np.ndarray:
-    return np.repeat(frame_uint8[..., None], 3, axis=-1)
+    return np.repeat(np.repeat(frames_rgb, scale, axis=-3), scale, axis=-2)
 
 
 def _greyed(frames_uint8: np.ndarray) -> np.ndarray:
@@ -92,7 +92,7 @@ def comparison_frames(
 ) -> np.ndarray:
     """Animation frames (T, H', W', 3) uint8 of one sequence: truth | prediction | |error|.
 
-    truth is the full (T, H, W) sequence; pred the (horizon, H, W) closed-loop prediction of its
+    truth is the full (T, H, W[, C]) sequence; pred the (horizon, H, W[, C]) prediction of its
     last T - n_context frames. Context frames show greyed in the prediction panel, blank in the
     error panel, with green borders; predicted frames get red borders.
     """
@@ -117,7 +117,7 @@ def comparison_frames(
     line_height = _line_height(font)
     border = max(2, scale)
     gap = 2 * border
-    tile_h, tile_w = panels[0].shape[1:]
+    tile_h, tile_w = panels[0].shape[1:3]
     panel_h, panel_w = tile_h + 2 * border, tile_w + 2 * border
     header_h = gap + 2 * line_height + 2 * gap
     out_h = header_h + panel_h + gap
@@ -144,7 +144,7 @@ def comparison_frames(
             canvas[header_h : header_h + panel_h, x : x + panel_w] = border_rgb
             canvas[
                 header_h + border : header_h + border + tile_h, x + border : x + border + tile_w
-            ] = _grey_to_rgb(panels[index][t])
+            ] = panels[index][t]
         image = Image.fromarray(canvas)
         draw = ImageDraw.Draw(image)
         if is_context:
@@ -166,7 +166,7 @@ def panel_frames(frames: np.ndarray, kind: str, scale: int) -> np.ndarray:
     """Animation frames (T, H', W', 3) uint8 of one clip in one panel: a border in the kind's
     colour (context green, predicted red, truth grey) and a counter `<kind> t/T` above it."""
     frames_uint8 = _upscale(_to_uint8(frames, 3, kind), scale)
-    n_frames, tile_h, tile_w = frames_uint8.shape
+    n_frames, tile_h, tile_w = frames_uint8.shape[:3]
     border_rgb = PANEL_BORDERS_RGB[kind]
     font = _font(scale)
     border = max(2, scale)
@@ -184,7 +184,7 @@ def panel_frames(frames: np.ndarray, kind: str, scale: int) -> np.ndarray:
         canvas[:] = BACKGROUND_RGB
         canvas[header_h : out_h - gap, left : left + tile_w + 2 * border] = border_rgb
         top, inner = header_h + border, left + border
-        canvas[top : top + tile_h, inner : inner + tile_w] = _grey_to_rgb(frames_uint8[t])
+        canvas[top : top + tile_h, inner : inner + tile_w] = frames_uint8[t]
         image = Image.fromarray(canvas)
         ImageDraw.Draw(image).text((left, gap), label, border_rgb, font)
         frames_rgb[t] = np.asarray(image)
@@ -214,7 +214,8 @@ def _pad_width(frames_rgb: np.ndarray, width: int) -> np.ndarray:
 def grid_image(truth: np.ndarray, pred: np.ndarray, n_context: int, scale: int) -> np.ndarray:
     """One (H', W', 3) uint8 image of several sequences: rows truth/prediction/|error|, columns t.
 
-    truth is (N, T, H, W), pred (N, horizon, H, W). Context columns are blank in the prediction
+    truth is (N, T, H, W[, C]), pred (N, horizon, H, W[, C]). Context columns are blank in the
+    prediction
     and error rows; the header marks context columns green and predicted columns red.
     """
     truth_uint8 = _to_uint8(truth, 4, "truth")
@@ -230,7 +231,7 @@ def grid_image(truth: np.ndarray, pred: np.ndarray, n_context: int, scale: int) 
     truth_tiles = _upscale(truth_uint8, scale)
     pred_tiles = _upscale(pred_uint8, scale)
     error_tiles = _upscale(_abs_error(truth_uint8[:, n_context:], pred_uint8), scale)
-    tile_h, tile_w = truth_tiles.shape[2:]
+    tile_h, tile_w = truth_tiles.shape[2:4]
 
     font = _font(scale)
     line_height = _line_height(font)
@@ -269,11 +270,11 @@ def grid_image(truth: np.ndarray, pred: np.ndarray, n_context: int, scale: int) 
             step = t - n_context
             tiles = [truth_tiles[seq_index, t]]
             if step < 0:
-                tiles += [np.full((tile_h, tile_w), BLANK_GREY, dtype=np.uint8)] * 2
+                tiles += [np.full((tile_h, tile_w, 3), BLANK_GREY, dtype=np.uint8)] * 2
             else:
                 tiles += [pred_tiles[seq_index, step], error_tiles[seq_index, step]]
             for y, tile in zip(rows_y, tiles, strict=True):
-                canvas[y : y + tile_h, x : x + tile_w] = _grey_to_rgb(tile)
+                canvas[y : y + tile_h, x : x + tile_w] = tile
 
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)

@@ -17,6 +17,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from nextframe.clips import FrameFormat
+from nextframe.data.dataset import ClipBatches, FreshBatches, IndexedBatches
+from nextframe.data.moving_mnist import SequenceSpec
 from nextframe.errors import NextframeError
 from nextframe.frames import batch_to_frames
 from nextframe.model import NextFramePredictor, build_model
@@ -45,25 +48,17 @@ class SequenceTrainer(keras.Model):
     targets: they are the clip's own later frames (`compute_loss`).
     """
 
-    def __init__(
-        self,
-        predictor: NextFramePredictor,
-        n_context: int,
-        feedback: str,
-        frame_size: int,
-        **kwargs,
-    ):
+    def __init__(self, predictor: NextFramePredictor, n_context: int, feedback: str, **kwargs):
         super().__init__(**kwargs)
         self.predictor = predictor
         self.n_context = n_context
         self.feedback = feedback
-        self.frame_size = frame_size
+        self.frame_size = predictor.frames.size
 
     def build(self, input_shape=None):
         # No weights of its own; built once the predictor is (BackupAndRestore checks).
         if not self.predictor.built:
-            size = self.frame_size
-            self.predictor.build((None, None, size, size, 1))
+            self.predictor.build((None, None, *self.predictor.frames.shape))
         self.built = True
 
     def call(self, batch, training=None):
@@ -130,13 +125,13 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def float32_copy(model: NextFramePredictor, frame_size: int) -> NextFramePredictor:
+def float32_copy(model: NextFramePredictor) -> NextFramePredictor:
     """The same weights in a float32 model: what is saved, so it loads and predicts in float32
     anywhere, whatever precision trained it. (Mixed-precision weights are float32 already.)"""
     if model.dtype_policy.name == "float32":
         return model
     with dtype_policy("float32"):
-        copy = build_model(model.settings, model.horizon, frame_size)
+        copy = build_model(model.settings, model.horizon, model.frames)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -268,10 +263,8 @@ def build_trainer(params: Params, batches_per_epoch: int) -> Training:
     data, train = params.data, params.train
     compute = plan_compute(train)
     with compute.scope(), dtype_policy(train.precision):
-        predictor = build_model(params.model, horizon=data.horizon, frame_size=data.frame_size)
-        trainer = SequenceTrainer(
-            predictor, train.context_frames, train.feedback, data.frame_size, name="trainer"
-        )
+        predictor = build_model(params.model, data.horizon, FrameFormat.of(data))
+        trainer = SequenceTrainer(predictor, train.context_frames, train.feedback, name="trainer")
         trainer.build()
         compile_model(trainer, train, total_steps=params.epochs * batches_per_epoch)
     return Training(compute, predictor, trainer)
@@ -320,10 +313,34 @@ def train(
         "epochs_run": len(rows),
         "params_count": int(training.predictor.count_params()),
     }
-    model = float32_copy(training.predictor, params.data.frame_size)
+    model = float32_copy(training.predictor)
     return TrainingResult(model, rows, summary)
 
 
 def training_window(params: Params) -> int:
     """Frames per training clip: `train.context_frames` given, then the horizon predicted."""
     return params.train.context_frames + params.data.horizon
+
+
+def training_batches(
+    params: Params, train_windows, train_digits: np.ndarray, val_windows
+) -> tuple[IndexedBatches, ClipBatches]:
+    """Endless training batches (windows of the train split, or sequences drawn fresh from the
+    digits every epoch) and one epoch of validation clips. Validation clips end with the
+    frames evaluation predicts: the last `training_window` of each window."""
+    train, window = params.train, training_window(params)
+    if train.sequences == "fresh":
+        spec = SequenceSpec.of(params.data).with_frames(window)
+        batches = FreshBatches(
+            train_digits, train.batch_size, train.sequences_per_epoch, spec, seed=params.seed
+        )
+    else:
+        batches = ClipBatches(
+            train_windows,
+            train.batch_size,
+            shuffle=True,
+            seed=params.seed,
+            repeat=True,
+            window=window,
+        )
+    return batches, ClipBatches(val_windows, train.batch_size, shuffle=False, window=window)

@@ -20,7 +20,7 @@ from nextframe.data.moving_mnist import SequenceSpec, draw_recipes
 _FRESH_STREAM = 0x66726573
 
 
-class _IndexedBatches(keras.utils.PyDataset):
+class IndexedBatches(keras.utils.PyDataset):
     """Batches by index: endless (`repeat`, for fit with `steps_per_epoch`) or one epoch."""
 
     def __init__(self, batches_per_epoch: int, *, repeat: bool, workers: int = 1):
@@ -41,8 +41,9 @@ class _IndexedBatches(keras.utils.PyDataset):
         raise NotImplementedError
 
 
-class ClipBatches(_IndexedBatches):
-    """uint8 clips (B, window, H, W) from fixed (N, T, H, W) uint8 sequences.
+class ClipBatches(IndexedBatches):
+    """uint8 clips (B, window, H, W, C) from fixed (N, T, H, W, C) uint8 windows: an array, or
+    a `nextframe.data.windows.WindowFile` read from disk a clip at a time.
 
     Each sequence is cut to `window` consecutive frames: at a random start drawn per epoch
     when shuffling (more distinct clips from the same sequences), else the last `window`
@@ -97,7 +98,7 @@ class ClipBatches(_IndexedBatches):
         )
 
 
-class FreshBatches(_IndexedBatches):
+class FreshBatches(IndexedBatches):
     """Newly drawn sequences every epoch, the Moving MNIST protocol: recipes (digits and their
     places, `nextframe.data.moving_mnist.Recipes`) of sequences as `spec` says (its frames:
     the training window), drawn from the training digits as a pure function of (`seed`,

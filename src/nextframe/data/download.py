@@ -281,7 +281,7 @@ def open_real_layout(src: Path, n_frames: int) -> tuple[int, int]:
 
 
 def real_layout_chunks(src: Path, n_frames: int, n_sequences: int) -> Iterator[np.ndarray]:
-    """The first `n_sequences` of the real file as (chunk, n_frames, 64, 64) uint8 chunks,
+    """The first `n_sequences` of the real file as (chunk, n_frames, 64, 64, 1) uint8 chunks,
     sequence-major, one chunk in memory at a time."""
     n_stored, data_offset = open_real_layout(src, n_frames)
     if n_sequences > n_stored:
@@ -295,12 +295,13 @@ def real_layout_chunks(src: Path, n_frames: int, n_sequences: int) -> Iterator[n
             for t in range(n_frames):
                 offset = data_offset + (t * n_stored + start) * frame_bytes
                 read_into(file, offset, frames[t], src)
-            yield np.ascontiguousarray(frames.swapaxes(0, 1))
+            yield np.ascontiguousarray(frames.swapaxes(0, 1))[..., None]
 
 
 def convert_real_layout(src: Path, dest: Path, n_frames: int) -> tuple[int, ...]:
-    """Rewrite the time-major real file as (N, n_frames, 64, 64) uint8, chunk by chunk."""
+    """Rewrite the time-major real file as windows (N, n_frames, 64, 64, 1) uint8, chunk by
+    chunk."""
     n_sequences, _ = open_real_layout(src, n_frames)
-    out_shape = (n_sequences, n_frames, *FRAME_SHAPE)
+    out_shape = (n_sequences, n_frames, *FRAME_SHAPE, 1)
     write_npy_in_chunks(dest, out_shape, real_layout_chunks(src, n_frames, n_sequences))
     return out_shape

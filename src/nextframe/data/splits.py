@@ -1,35 +1,20 @@
-"""Checking raw sequences and splitting them deterministically, uint8 throughout."""
+"""Splitting the fetched windows into train, val and test, deterministically.
+
+Moving MNIST keeps the generator's layout (test drawn from held-out digits) or, for the real
+file, shuffles by `seed`; a folder is split by clip (`nextframe.data.folder.split_of_clip`),
+so no window of a test clip is ever trained on.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
+from nextframe.data.folder import split_of_clip, window_indices
 from nextframe.data.moving_mnist import SPLITS
 from nextframe.errors import NextframeError
-from nextframe.io import load_npy, read_into
-
-# ~5 MB of 20-frame 64x64 uint8 sequences: preprocess memory stays flat however big the file.
-SEQUENCES_PER_CHUNK = 64
-
-
-def validate_sequences(
-    sequences: np.ndarray, source: str | Path, n_frames: int, frame_size: int
-) -> None:
-    """Refuse anything but (N, >= n_frames, frame_size, frame_size) uint8, with one line."""
-    expected = f"(N, {n_frames}, {frame_size}, {frame_size}) uint8"
-    if sequences.dtype != np.uint8:
-        raise NextframeError(f"{source}: expected {expected}, got dtype {sequences.dtype}")
-    if sequences.ndim != 4:
-        raise NextframeError(f"{source}: expected {expected}, got shape {sequences.shape}")
-    n, t, h, w = sequences.shape
-    if n == 0 or t < n_frames or (h, w) != (frame_size, frame_size):
-        raise NextframeError(f"{source}: expected {expected}, got shape {sequences.shape}")
-    if not sequences.flags.c_contiguous:
-        raise NextframeError(f"{source}: expected {expected} in C order, got Fortran order")
+from nextframe.params import DataParams
 
 
 def split_indices(
@@ -70,24 +55,37 @@ def sha256_of_array(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def read_sequences(
-    path: str | Path,
-    indices: np.ndarray,
-    n_frames: int,
-    chunk_sequences: int = SEQUENCES_PER_CHUNK,
-) -> Iterator[np.ndarray]:
-    """Yield `sequences[indices, :n_frames]` of the validated .npy at `path`, in chunks.
+def split_windows(info: dict, n_windows: int, data: DataParams, seed: int) -> dict[str, np.ndarray]:
+    """Each split's indices into the fetched windows, by what the fetch stage recorded."""
+    if info["source"] != "folder":
+        counts = {"train": data.n_train, "val": data.n_val, "test": data.n_test}
+        return split_indices(n_windows, counts, seed, info.get("split_sizes"))
+    split_of = {
+        clip["name"]: clip["split"]
+        or split_of_clip(clip["sha256"], seed, data.val_fraction, data.test_fraction)
+        for clip in info["clips"]
+    }
+    indices = window_indices(info["clips"], split_of)
+    for split in SPLITS:
+        if len(indices[split]) == 0:
+            raise NextframeError(
+                f"no clip of the {len(info['clips'])} in {info['folder']} falls into {split} "
+                f"(data.val_fraction {data.val_fraction:g}, data.test_fraction "
+                f"{data.test_fraction:g}): add clips, change the fractions or give train/, "
+                "val/ and test/ sub-folders"
+            )
+    return indices
 
-    Plain file reads, not a memory map: mapped pages stay resident (whole page-cache folios
-    around each read), so picking 1,000 sequences from a mapped 800 MB file held ~800 MB.
-    """
-    sequences = load_npy(path)  # for the layout only: its pages are never touched
-    _, n_stored, *frame_shape = sequences.shape
-    sequence_bytes = n_stored * int(np.prod(frame_shape))
-    with Path(path).open("rb") as file:
-        for start in range(0, len(indices), chunk_sequences):
-            batch = indices[start : start + chunk_sequences]
-            chunk = np.empty((len(batch), n_frames, *frame_shape), dtype=np.uint8)
-            for row, index in zip(chunk, batch, strict=True):
-                read_into(file, sequences.offset + int(index) * sequence_bytes, row, path)
-            yield chunk
+
+def clips_per_split(info: dict, indices: dict[str, np.ndarray]) -> dict[str, int]:
+    """How many of a folder's clips each split holds (by their first windows)."""
+    firsts = {clip["first_window"] for clip in info.get("clips", [])}
+    return {split: len(firsts.intersection(indices[split].tolist())) for split in SPLITS}
+
+
+def sha256_of_clip_list(clips: list[dict]) -> str:
+    """One digest of a folder's clips: their names and contents, in order."""
+    digest = hashlib.sha256()
+    for clip in clips:
+        digest.update(f"{clip['name']}\0{clip['sha256']}\n".encode())
+    return digest.hexdigest()

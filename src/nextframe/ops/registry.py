@@ -5,15 +5,18 @@ model named by path or MLflow URI is loaded in Keras safe mode.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from nextframe.clips import FrameFormat
 from nextframe.errors import NextframeError
 from nextframe.ops import tracking
 
@@ -28,19 +31,21 @@ PREDICTOR_ARTIFACT = "predictor"  # the saved .keras predictor inside the logged
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 
 
-def log_trained_model(model, frame_size: int, horizon: int) -> str:
+def log_trained_model(model) -> str:
     """Log the predictor as the served pyfunc (`nextframe.ops.serving`) with its signature and
     pinned requirements, and register it as a new version of `REGISTERED_MODEL`; its number."""
     import mlflow.pyfunc
 
+    from nextframe.model import save_predictor
+
     with tempfile.TemporaryDirectory(prefix="nextframe-model-") as tmp:
         saved = Path(tmp) / "model.keras"
-        model.save(saved)
+        save_predictor(model, saved)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=SERVED_MODEL_CODE,
             artifacts={PREDICTOR_ARTIFACT: str(saved)},
-            signature=model_signature(frame_size, horizon),
+            signature=model_signature(model.frames.shape, model.horizon),
             pip_requirements=pinned_requirements(),
             registered_model_name=REGISTERED_MODEL,
         )
@@ -49,13 +54,12 @@ def log_trained_model(model, frame_size: int, horizon: int) -> str:
     return version
 
 
-def model_signature(frame_size: int, horizon: int):
-    """Context of any length in, the next frames out; -1 for batch and time. The horizon is a
-    request parameter, by default the one the model was trained for."""
+def model_signature(frame: tuple[int, int, int], horizon: int):
+    """Context (N, T, H, W, C) of any length in, the next frames out; -1 for batch and time.
+    The horizon is a request parameter, by default the one the model was trained for."""
     from mlflow.models import ModelSignature
     from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 
-    frame = (frame_size, frame_size, 1)
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, *frame), "context")]),
         outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, *frame), "future")]),
@@ -153,6 +157,20 @@ def pinned_requirements() -> list[str]:
         except PackageNotFoundError:
             continue
     return pins
+
+
+def frame_format_of(path: Path) -> FrameFormat:
+    """The frames a saved `.keras` predictor takes, read from its config without Keras (so a
+    clip can be checked against it before the backend loads)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))["config"]
+        if "frames" in config:
+            return FrameFormat.from_config(config["frames"])
+        size = int(config["build_config"]["input_shape"][-2])  # saved before frames were
+        return FrameFormat(size, 1)
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
+        raise NextframeError(f"{path}: not a saved nextframe model ({exc})") from None
 
 
 def is_model_uri(spec: str) -> bool:

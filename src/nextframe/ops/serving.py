@@ -13,7 +13,7 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 
-from nextframe.clips import MIN_CONTEXT_FRAMES, check_unit_values
+from nextframe.clips import MIN_CONTEXT_FRAMES, FrameFormat, ReadNotes, to_unit, to_unit_range
 from nextframe.errors import NextframeError
 from nextframe.ops.registry import PREDICTOR_ARTIFACT
 
@@ -21,22 +21,27 @@ from nextframe.ops.registry import PREDICTOR_ARTIFACT
 MAX_SERVED_HORIZON = 100
 
 
-def check_request(context: np.ndarray, horizon: int) -> None:
-    """Refuse what the rollout should not run on: too few frames, values outside [0, 1] or
-    not finite, a horizon out of range. (The signature has checked shape and dtype.)"""
+def check_request(context: np.ndarray, horizon: int, frames: FrameFormat) -> np.ndarray:
+    """The context as the model's float32 frames in [0, 1], or one reason to refuse it: too
+    few frames, frames of another shape, values outside [0, 1] (or the model's value range)
+    or not finite, a horizon out of range."""
     if not 1 <= horizon <= MAX_SERVED_HORIZON:
         raise NextframeError(f"horizon must be between 1 and {MAX_SERVED_HORIZON}, got {horizon}")
+    expected = f"(N, T, {', '.join(map(str, frames.shape))})"
     if context.ndim != 5 or context.shape[0] < 1 or context.shape[1] < MIN_CONTEXT_FRAMES:
         raise NextframeError(
-            f"context must be (N, T, H, W, 1) with N >= 1 clips of T >= {MIN_CONTEXT_FRAMES} "
+            f"context must be {expected} with N >= 1 clips of T >= {MIN_CONTEXT_FRAMES} "
             f"frames, got shape {context.shape}"
         )
-    check_unit_values(context, "context")
+    if context.shape[2:] != frames.shape:
+        raise NextframeError(f"context must be {expected}, got shape {context.shape}")
+    return to_unit(to_unit_range(context, frames, "context", ReadNotes()))
 
 
 class RolloutModel(PythonModel):
-    """Context (N, T, H, W, 1) float32 in [0, 1] -> the next `horizon` frames (N, horizon,
-    H, W, 1), predicted closed loop."""
+    """Context (N, T, H, W, C) in [0, 1] (float32, or uint8 0-255; in the units of the model's
+    value range if it has one) -> the next `horizon` frames (N, horizon, H, W, C), predicted
+    closed loop."""
 
     def load_context(self, context) -> None:
         from nextframe.model import load_predictor
@@ -44,6 +49,7 @@ class RolloutModel(PythonModel):
         self.predictor = load_predictor(context.artifacts[PREDICTOR_ARTIFACT])
 
     def predict(self, context, model_input, params=None) -> np.ndarray:
+        from nextframe.clips import from_unit
         from nextframe.rollout import predict_future
 
         # The signature names its one input: MLflow hands it over by name.
@@ -52,7 +58,8 @@ class RolloutModel(PythonModel):
         )
         horizon = (params or {}).get("horizon")
         try:
-            check_request(frames, int(horizon))
+            unit_frames = check_request(frames, int(horizon), self.predictor.frames)
         except (NextframeError, TypeError, ValueError) as exc:
             raise MlflowException.invalid_parameter_value(str(exc)) from None
-        return predict_future(self.predictor, frames, int(horizon))
+        predicted = predict_future(self.predictor, unit_frames, int(horizon))
+        return from_unit(predicted, self.predictor.frames)

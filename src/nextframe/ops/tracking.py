@@ -106,6 +106,24 @@ def run_name(tags: dict[str, str], now: float | None = None) -> str:
     return f"repro-{commit}{dirty}-{stamp}" if commit else f"repro-{stamp}"
 
 
+def run_id_of(path: Path) -> str:
+    """The MLflow run the train stage recorded in `path` (its run info file)."""
+    from nextframe.errors import NextframeError
+    from nextframe.io import load_json
+
+    info = load_json(path)
+    if not isinstance(info, dict) or not isinstance(info.get("run_id"), str):
+        raise NextframeError(f"{path}: names no MLflow run (run the train stage again)")
+    return info["run_id"]
+
+
+def current_uri() -> str:
+    """The tracking URI the active configuration points at."""
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
 def configure(root: Path | None = None) -> str:
     """Point MLflow at the project store and make sure the experiment exists; its id."""
     import mlflow
@@ -272,18 +290,24 @@ def log_renders(run_id: str, paths: list[Path]) -> None:
             mlflow.log_artifact(str(path), artifact_path="renders")
 
 
-def log_training_data(path: str, sha256: str) -> None:
-    """Record the training data (sequences, or the digits fresh ones are drawn from) as an
-    MLflow dataset input, digested by the preprocess manifest."""
+def log_training_data(
+    name: str, digest: str, source: str, clips: dict | None = None, windows: dict | None = None
+) -> None:
+    """Record the training data as an MLflow dataset input, named and digested by the
+    preprocess manifest: for a folder of clips, its name, the digest of its clip list and
+    contents, and the clips and windows of each split as the dataset's profile."""
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
 
-    dataset = MetaDataset(
-        source=LocalArtifactDatasetSource(str(path)),
-        name=f"moving_mnist_{Path(path).stem}",
-        digest=sha256[:16],
-    )
+    profile = {"clips": clips, "windows": windows} if clips is not None else None
+
+    class _Profiled(MetaDataset):
+        @property
+        def profile(self) -> dict | None:
+            return profile
+
+    dataset = _Profiled(LocalArtifactDatasetSource(source), name=name, digest=digest[:16])
     mlflow.log_input(dataset, context="training")
 
 
@@ -302,5 +326,3 @@ def epoch_logger():
     import mlflow.keras
 
     return mlflow.keras.MlflowCallback()
-
-

@@ -1,0 +1,212 @@
+"""`data.source: folder`: a folder of your own clips, cut into windows on disk.
+
+Every clip file under the folder is read (`nextframe.clips`: videos, GIFs, arrays, folders of
+numbered images), its frames brought to the model's (`FrameFormat`), every `frame_stride`-th
+kept, and cut into windows of `n_frames` starting every `window_stride` frames. Windows go to
+one uint8 `.npy` as they are made: memory holds one window and one clip's digest at a time,
+however many clips there are. A clip shorter than one window is skipped and counted.
+
+The split is by clip, never by window. If the folder has `train/`, `val/` and `test/`
+sub-folders, they are the split; otherwise preprocess draws it from each clip's content and
+`seed` (`split_of_clip`), so adding a clip never moves another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from nextframe.clips import CLIP_SUFFIXES, Clip, FrameFormat, ReadNotes, clips_of, to_uint8
+from nextframe.data.moving_mnist import SPLITS
+from nextframe.errors import NextframeError
+from nextframe.io import npy_appender
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """How clips become windows: `n_frames` frames each, starting every `window_stride` kept
+    frames, keeping every `frame_stride`-th frame of the clip."""
+
+    n_frames: int
+    window_stride: int
+    frame_stride: int
+
+
+@dataclass
+class FolderClips:
+    """The clips found under a folder, each with its given split (None: drawn later), and the
+    files that were no clip."""
+
+    clips: list[tuple[Clip, str | None]]
+    skipped_files: list[str] = field(default_factory=list)
+
+
+def find_clips(folder: Path) -> FolderClips:
+    """Every clip under `folder`, in name order, with its split if sub-folders give one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NextframeError(f"{folder}: no such folder (data.folder)")
+    split_dirs = [folder / s for s in SPLITS if (folder / s).is_dir()]
+    found = FolderClips([])
+    if split_dirs:
+        missing = [s for s in SPLITS if not (folder / s).is_dir()]
+        if missing:
+            raise NextframeError(
+                f"{folder}: has {', '.join(d.name for d in split_dirs)}/ but no "
+                f"{', '.join(missing)}/: give all three split folders, or none"
+            )
+        for split_dir in split_dirs:
+            for clip in _walk(split_dir, folder, found):
+                found.clips.append((clip, split_dir.name))
+    else:
+        found.clips = [(clip, None) for clip in _walk(folder, folder, found)]
+    if not found.clips:
+        raise NextframeError(
+            f"{folder}: holds no clip (read are {', '.join(CLIP_SUFFIXES)} files and folders "
+            "of numbered PNG/JPEG frames)"
+        )
+    return found
+
+
+def _walk(directory: Path, root: Path, found: FolderClips) -> Iterator[Clip]:
+    """Clips under `directory`, depth first in name order; a folder whose files are images is
+    one clip. Hidden files are passed over; other files are noted as skipped."""
+    entries = sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+    for path in entries:
+        name = str(path.relative_to(root))
+        if path.is_dir():
+            try:
+                yield from clips_of(path, name)
+            except NextframeError:  # no images: a folder of clips, one level down
+                yield from _walk(path, root, found)
+        elif path.suffix.lower() in CLIP_SUFFIXES:
+            yield from clips_of(path, name)
+        else:
+            found.skipped_files.append(name)
+
+
+def windows_of(frames: Iterator[np.ndarray], windowing: Windowing) -> Iterator[np.ndarray]:
+    """Windows (n_frames, size, size, C) uint8 of a clip's conformed frames, each made as soon
+    as its last frame is decoded: only `n_frames` frames are held."""
+    recent: deque[np.ndarray] = deque(maxlen=windowing.n_frames)
+    for t, frame in enumerate(frames):
+        if t % windowing.frame_stride:
+            continue
+        recent.append(to_uint8(frame))
+        start = t // windowing.frame_stride + 1 - windowing.n_frames
+        if start >= 0 and start % windowing.window_stride == 0:
+            yield np.stack(recent)
+
+
+class _Counting:
+    """An iterator that counts what passes through it."""
+
+    def __init__(self, items: Iterator[np.ndarray]):
+        self._items = items
+        self.count = 0
+
+    def __iter__(self) -> _Counting:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        item = next(self._items)
+        self.count += 1
+        return item
+
+
+@dataclass
+class IngestReport:
+    """What ingesting a folder made, for info.json and the summary line."""
+
+    clips: list[dict] = field(default_factory=list)  # name, sha256, frames, windows, split
+    n_windows: int = 0
+    too_short: list[str] = field(default_factory=list)
+    notes: ReadNotes = field(default_factory=ReadNotes)
+    skipped_files: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        used = len(self.clips)
+        parts = [f"{used} clips -> {self.n_windows} windows"]
+        if self.too_short:
+            parts.append(f"{len(self.too_short)} clips shorter than one window skipped")
+        if self.skipped_files:
+            shown = ", ".join(self.skipped_files[:3])
+            more = f" and {len(self.skipped_files) - 3} more" if len(self.skipped_files) > 3 else ""
+            parts.append(
+                f"{len(self.skipped_files)} files that are no clip passed over: {shown}{more}"
+            )
+        if self.notes.converted_clips:
+            n = len(self.notes.converted_clips)
+            parts.append(f"note: {n} clips converted to data.channels (grey <-> RGB)")
+        if self.notes.clipped_values:
+            parts.append(
+                f"note: {self.notes.clipped_values} values outside data.value_range clipped to it"
+            )
+        return "; ".join(parts)
+
+
+def ingest(
+    folder: Path,
+    out: Path,
+    fmt: FrameFormat,
+    windowing: Windowing,
+    progress: bool = True,
+) -> IngestReport:
+    """Windows (N, n_frames, size, size, C) uint8 of every clip under `folder` into `out`."""
+    found = find_clips(folder)
+    report = IngestReport(skipped_files=found.skipped_files)
+    row_shape = (windowing.n_frames, fmt.size, fmt.size, fmt.channels)
+    with npy_appender(out, row_shape) as appender:
+        bar = tqdm(found.clips, desc="reading clips", unit="clip", disable=not progress)
+        for clip, split in bar:
+            first = appender.n_rows
+            frames = _Counting(clip.frames(fmt, report.notes))
+            for window in windows_of(frames, windowing):
+                appender.append(window[None])
+            n_windows = appender.n_rows - first
+            if n_windows == 0:
+                report.too_short.append(clip.name)
+                continue
+            report.clips.append(
+                {
+                    "name": clip.name,
+                    "sha256": clip.digest(),
+                    "frames": -(-frames.count // windowing.frame_stride),  # frames kept
+                    "first_window": first,
+                    "windows": n_windows,
+                    "split": split,
+                }
+            )
+        report.n_windows = appender.n_rows
+        if not report.clips:
+            raise NextframeError(
+                f"{folder}: every one of its {len(found.clips)} clips is shorter than one window "
+                f"of data.n_frames ({windowing.n_frames}) kept frames (data.frame_stride "
+                f"{windowing.frame_stride})"
+            )
+    return report
+
+
+def split_of_clip(sha256: str, seed: int, val_fraction: float, test_fraction: float) -> str:
+    """A clip's split as a pure function of its content and `seed`: a uniform number drawn
+    from both falls in test, val or train by the fractions."""
+    draw = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
+    u = int.from_bytes(draw[:8], "big") / 2**64
+    if u < test_fraction:
+        return "test"
+    return "val" if u < test_fraction + val_fraction else "train"
+
+
+def window_indices(clips: list[dict], split_of: dict[str, str]) -> dict[str, np.ndarray]:
+    """Each split's window indices in the raw file, clip by clip in name order."""
+    out: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    for clip in clips:
+        first = clip["first_window"]
+        out[split_of[clip["name"]]].append(np.arange(first, first + clip["windows"]))
+    return {s: np.concatenate(v) if v else np.zeros(0, np.int64) for s, v in out.items()}

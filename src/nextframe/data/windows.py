@@ -1,0 +1,92 @@
+"""Windows on disk: what every data source hands on, one `.npy` of (N, T, H, W, C) uint8.
+
+Read by positioned reads, never memory-mapped: mapped pages stay resident (whole page-cache
+folios around each read), so a training epoch over a mapped file would hold all of it. A
+`WindowFile` holds one open descriptor and reads exactly the frames asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from nextframe.errors import NextframeError
+from nextframe.io import load_npy
+
+# ~5 MB of 20-frame 64x64 grey windows per chunk: copies stay flat however big the file.
+WINDOWS_PER_CHUNK = 64
+
+
+class WindowFile:
+    """A (N, T, H, W, C) uint8 `.npy`, indexed like an array for what training and evaluation
+    take: `w[i]` one window, `w[a:b]` consecutive windows, `w[i, s:e]` frames s..e-1 of one."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        header = load_npy(self.path)  # memory-mapped for the layout only: no page is touched
+        expected = "windows (N, T, H, W, C) uint8 in C order"
+        if header.dtype != np.uint8 or header.ndim != 5 or not header.flags.c_contiguous:
+            raise NextframeError(
+                f"{self.path}: expected {expected}, got {header.dtype} of shape {header.shape}"
+            )
+        self.shape: tuple[int, ...] = header.shape
+        self._offset = header.offset
+        self._frame_bytes = int(np.prod(self.shape[2:]))
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def _read(self, first_frame: int, n_frames: int) -> np.ndarray:
+        out = np.empty((n_frames, *self.shape[2:]), dtype=np.uint8)
+        start = self._offset + first_frame * self._frame_bytes
+        if os.preadv(self._fd, [memoryview(out).cast("B")], start) != out.nbytes:
+            raise NextframeError(f"{self.path}: file shrank while it was read")
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        n, t = self.shape[:2]
+        if isinstance(key, tuple):
+            row, frames = key
+            first, stop, step = frames.indices(t)
+            if step != 1 or not 0 <= row < n:
+                raise IndexError(key)
+            return self._read(row * t + first, max(stop - first, 0))
+        if isinstance(key, slice):
+            first, stop, step = key.indices(n)
+            if step != 1:
+                raise IndexError(key)
+            count = max(stop - first, 0)
+            return self._read(first * t, count * t).reshape(count, *self.shape[1:])
+        if not 0 <= key < n:
+            raise IndexError(key)
+        return self._read(int(key) * t, t)
+
+    def chunks(
+        self, indices: np.ndarray, n_frames: int | None = None, per_chunk: int = WINDOWS_PER_CHUNK
+    ) -> Iterator[np.ndarray]:
+        """Windows `indices` (their first `n_frames` frames), a chunk of them at a time."""
+        n_frames = self.shape[1] if n_frames is None else n_frames
+        for start in range(0, len(indices), per_chunk):
+            yield np.stack([self[int(i), :n_frames] for i in indices[start : start + per_chunk]])
+
+
+def open_windows(
+    path: str | os.PathLike[str], n_frames: int, frame_size: int, channels: int
+) -> WindowFile:
+    """A `WindowFile` of at least one window of >= `n_frames` frames of `frame_size` squared
+    by `channels`; anything else is refused with one line."""
+    windows = WindowFile(path)
+    n, t, h, w, c = windows.shape
+    expected = f"(N, {n_frames}, {frame_size}, {frame_size}, {channels}) uint8"
+    if n == 0 or t < n_frames or (h, w, c) != (frame_size, frame_size, channels):
+        raise NextframeError(f"{path}: expected {expected}, got shape {windows.shape}")
+    return windows
