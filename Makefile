@@ -58,7 +58,7 @@ test: setup $(DEMO_INSTALLED)
 	  --dist loadfile || [ $$? -eq 5 ]
 
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
@@ -88,10 +88,9 @@ serve: setup
 # The demo page on http://127.0.0.1:7860 (Gradio, nothing loaded off this machine): the
 # pipeline's model and test split; `make demo MODEL=models:/nextframe-convlstm@champion`.
 demo: PORT = 7860
-demo: MODEL = models/model.keras
 demo: setup $(DEMO_INSTALLED)
-	$(CURDIR)/$(BIN)/python -m nextframe.ops.demo --model "$(MODEL)" --port $(PORT) \
-	  --test data/processed/test.npy --params params.yaml
+	$(CURDIR)/$(BIN)/python -m nextframe.ops.demo $(if $(MODEL),--model "$(MODEL)") \
+	  --port $(PORT)
 
 # MLflow tracking server for a team, on 127.0.0.1:$(PORT): PostgreSQL backend (a project-local
 # cluster in .mlflow-server/, or the database MLFLOW_BACKEND_URI names), artifacts proxied.

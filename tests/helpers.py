@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -90,14 +92,38 @@ def tiny_repo(repo: Path, edits: dict | None = None) -> Path:
     return repo
 
 
-def stage_command(name: str, *args: str) -> list[str]:
-    return [sys.executable, str(REPO_ROOT / "stages" / f"{name}.py"), *args]
+def pipeline() -> dict:
+    return yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
+
+
+def resolve(template: str, cwd: Path) -> str:
+    """`${...}` in a dvc.yaml string filled as DVC fills it: from `vars`, then `cwd`'s params."""
+    context = {}
+    for entry in pipeline().get("vars", []):
+        context |= entry
+    context |= yaml.safe_load((cwd / "params.yaml").read_text())
+
+    def value(match: re.Match) -> str:
+        found = context
+        for part in match[1].split("."):
+            found = found[part]
+        return str(found)
+
+    return re.sub(r"\$\{([\w.]+)\}", value, template)
+
+
+def stage_command(name: str, cwd: Path, *args: str) -> list[str]:
+    """The stage's command from dvc.yaml, resolved for `cwd`, run by this venv's python with
+    the repo's stage script; `args` go last (an option given again overrides)."""
+    command = shlex.split(resolve(pipeline()["stages"][name]["cmd"], cwd))
+    assert command[0] == "python", command
+    return [sys.executable, str(REPO_ROOT / command[1]), *command[2:], *args]
 
 
 def start_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.Popen:
     """A stage script in `cwd` as DVC runs it: its MLflow store is `cwd/mlflow.db`."""
     return subprocess.Popen(
-        stage_command(name, *args),
+        stage_command(name, cwd, *args),
         cwd=cwd,
         env=clean_env(DVC_ROOT=str(cwd), **env),
         stdout=subprocess.PIPE,
@@ -107,7 +133,7 @@ def start_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.Pope
 
 
 def run_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return run(stage_command(name, *args), cwd, check=False, DVC_ROOT=str(cwd), **env)
+    return run(stage_command(name, cwd, *args), cwd, check=False, DVC_ROOT=str(cwd), **env)
 
 
 def make_recipe(target: str, *variables: str) -> str:

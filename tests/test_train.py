@@ -3,7 +3,7 @@ import math
 import pytest
 
 from nextframe.errors import NextframeError
-from nextframe.ops.tracking import pinned_requirements
+from nextframe.ops.registry import pinned_requirements
 from nextframe.train import check_finite, history_rows
 
 

@@ -396,7 +396,7 @@ def _load_array(clip: Clip) -> np.ndarray:
         else:
             array = np.load(clip.path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+        if any(word in str(exc) for word in ("allow_pickle", "Object arrays", "Python objects")):
             raise NextframeError(
                 f"{clip.name}: holds Python objects (pickled); only plain numeric arrays are read"
             ) from None
@@ -408,8 +408,8 @@ def _load_array(clip: Clip) -> np.ndarray:
 
 def _array_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
     array = _load_array(clip)
-    for frame in array:
-        yield conform(np.asarray(frame), fmt, clip.name, notes)
+    for t, frame in enumerate(array):
+        yield conform(np.asarray(frame), fmt, f"{clip.name} frame {t + 1}", notes)
 
 
 def array_clip_count(shape: tuple[int, ...], name: str) -> int | None:

@@ -78,13 +78,15 @@ class NpyAppender:
     # Room for any row count below 10**15 in the header's shape.
     _PLACEHOLDER_ROWS = 10**15 - 1
 
-    def __init__(self, file: BinaryIO, row_shape: tuple[int, ...]):
+    def __init__(self, file: BinaryIO, row_shape: tuple[int, ...], n_rows: int | None = None):
         self.file = file
         self.row_shape = tuple(int(n) for n in row_shape)
+        self.expected_rows = None if n_rows is None else int(n_rows)
         self.n_rows = 0
         self._digest = hashlib.sha256()
-        self._header_bytes = len(self._header(self._PLACEHOLDER_ROWS))
-        file.write(self._header(self._PLACEHOLDER_ROWS))
+        header = self._header(self._PLACEHOLDER_ROWS if n_rows is None else self.expected_rows)
+        self._header_bytes = len(header)
+        file.write(header)
 
     def _header(self, n_rows: int) -> bytes:
         buffer = io.BytesIO()
@@ -108,7 +110,13 @@ class NpyAppender:
         return self._digest.hexdigest()
 
     def close(self) -> None:
-        """Write the final header."""
+        """Write the final header (or check the rows fill the one written)."""
+        if self.expected_rows is not None:
+            if self.n_rows != self.expected_rows:
+                raise ValueError(
+                    f"chunks hold {self.n_rows} rows, the header says {self.expected_rows}"
+                )
+            return
         header = self._header(self.n_rows)
         # Same length: pad the dict with spaces before the newline that ends the header.
         padded = header[:-1] + b" " * (self._header_bytes - len(header)) + b"\n"
@@ -117,10 +125,13 @@ class NpyAppender:
 
 
 @contextlib.contextmanager
-def npy_appender(path: str | os.PathLike[str], row_shape: tuple[int, ...]) -> Iterator[NpyAppender]:
-    """An `NpyAppender` into `path`, which appears (atomically) only if the block succeeds."""
+def npy_appender(
+    path: str | os.PathLike[str], row_shape: tuple[int, ...], n_rows: int | None = None
+) -> Iterator[NpyAppender]:
+    """An `NpyAppender` into `path` (for `n_rows` rows, if known: then the file's bytes are
+    `np.save`'s), which appears (atomically) only if the block succeeds."""
     with atomic_path(path) as tmp, tmp.open("wb") as file:
-        appender = NpyAppender(file, row_shape)
+        appender = NpyAppender(file, row_shape, n_rows)
         yield appender
         appender.close()
 
@@ -130,11 +141,9 @@ def write_npy_in_chunks(
 ) -> str:
     """Write uint8 `chunks`, consecutive rows of an array of `shape`, as one .npy atomically,
     with one chunk in memory at a time; the digest of the rows (`sha256_of_array`)."""
-    with npy_appender(path, tuple(shape[1:])) as appender:
+    with npy_appender(path, tuple(shape[1:]), shape[0]) as appender:
         for chunk in chunks:
             appender.append(chunk)
-        if appender.n_rows != shape[0]:
-            raise ValueError(f"chunks hold {appender.n_rows} rows, the header says {shape[0]}")
     return appender.digest
 
 

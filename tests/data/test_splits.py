@@ -3,14 +3,10 @@ import io
 import numpy as np
 import pytest
 
-from nextframe.data.splits import (
-    read_sequences,
-    sha256_of_array,
-    split_indices,
-    validate_sequences,
-)
+from nextframe.data.splits import sha256_of_array, split_indices
+from nextframe.data.windows import WindowFile, open_windows
 from nextframe.errors import NextframeError
-from nextframe.io import write_npy_in_chunks
+from nextframe.io import npy_appender, write_npy_in_chunks
 
 COUNTS = {"train": 6, "val": 2, "test": 2}
 
@@ -41,19 +37,24 @@ def test_asking_for_more_than_fetched_is_one_line():
 
 
 @pytest.mark.parametrize(
-    "array",
+    ("array", "message"),
     [
-        np.zeros((2, 20, 64, 64), dtype=np.float32),
-        np.zeros((20, 64, 64), dtype=np.uint8),
-        np.zeros((2, 5, 64, 64), dtype=np.uint8),
-        np.zeros((2, 20, 32, 32), dtype=np.uint8),
-        np.zeros((0, 20, 64, 64), dtype=np.uint8),
-        np.asfortranarray(np.zeros((2, 20, 64, 64), dtype=np.uint8)),
+        (np.zeros((2, 20, 64, 64, 1), dtype=np.float32), r"expected windows \(N, T, H, W, C\)"),
+        (np.zeros((20, 64, 64), dtype=np.uint8), r"expected windows \(N, T, H, W, C\)"),
+        (np.zeros((2, 5, 64, 64, 1), dtype=np.uint8), r"expected \(N, 20, 64, 64, 1\) uint8"),
+        (np.zeros((2, 20, 32, 32, 1), dtype=np.uint8), r"expected \(N, 20, 64, 64, 1\) uint8"),
+        (np.zeros((2, 20, 64, 64, 3), dtype=np.uint8), r"expected \(N, 20, 64, 64, 1\) uint8"),
+        (np.zeros((0, 20, 64, 64, 1), dtype=np.uint8), r"expected \(N, 20, 64, 64, 1\) uint8"),
+        (
+            np.asfortranarray(np.zeros((2, 20, 64, 64, 1), dtype=np.uint8)),
+            r"expected windows \(N, T, H, W, C\) uint8 in C order",
+        ),
     ],
 )
-def test_wrong_layout_is_refused(array):
-    with pytest.raises(NextframeError, match=r"expected \(N, 20, 64, 64\) uint8"):
-        validate_sequences(array, "x.npy", n_frames=20, frame_size=64)
+def test_wrong_layout_is_refused(tmp_path, array, message):
+    np.save(tmp_path / "x.npy", array)
+    with pytest.raises(NextframeError, match=message):
+        open_windows(tmp_path / "x.npy", n_frames=20, frame_size=64, channels=1)
 
 
 def test_digest_depends_on_content():
@@ -66,14 +67,28 @@ def _random_uint8(shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
 
 
-def test_chunked_read_equals_direct_indexing(tmp_path):
-    sequences = _random_uint8((9, 6, 4, 4))
-    np.save(tmp_path / "s.npy", sequences)
+def test_window_file_reads_what_indexing_the_array_gives(tmp_path):
+    windows = _random_uint8((9, 6, 4, 4, 3))
+    np.save(tmp_path / "w.npy", windows)
+    read = WindowFile(tmp_path / "w.npy")
+    assert read.shape == windows.shape and len(read) == 9
+    np.testing.assert_array_equal(read[4], windows[4])
+    np.testing.assert_array_equal(read[2:5], windows[2:5])
+    np.testing.assert_array_equal(read[7, 1:4], windows[7, 1:4])
     indices = np.array([0, 2, 3, 7, 8])
-    chunks = list(read_sequences(tmp_path / "s.npy", indices, n_frames=4, chunk_sequences=2))
+    chunks = list(read.chunks(indices, n_frames=4, per_chunk=2))
     assert [len(c) for c in chunks] == [2, 2, 1]
     assert all(c.flags.c_contiguous and c.dtype == np.uint8 for c in chunks)
-    np.testing.assert_array_equal(np.concatenate(chunks), sequences[indices, :4])
+    np.testing.assert_array_equal(np.concatenate(chunks), windows[indices, :4])
+
+
+def test_rows_appended_before_their_count_is_known_load_as_the_array(tmp_path):
+    rows = _random_uint8((7, 3, 4, 4, 1))
+    with npy_appender(tmp_path / "a.npy", (3, 4, 4, 1)) as appender:
+        appender.append(rows[:3])
+        appender.append(rows[3:])
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), rows)
+    assert appender.digest == sha256_of_array(rows)
 
 
 def test_chunked_write_is_np_save_and_returns_sha256_of_array(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nextframe import cli
-from nextframe.clips import read_clip, resize_frames
+from nextframe.clips import CLIP_SUFFIXES, read_clip
 from nextframe.errors import NextframeError
 
 # Before gradio is imported: it reads this once, and would otherwise report usage online.
@@ -47,11 +47,8 @@ class Shown:
 class Predictor:
     """The model and the test split behind the page; writes the GIFs it shows."""
 
-    def __init__(self, model, test_uint8: np.ndarray, n_context: int, out_dir: Path):
-        from nextframe.model import frame_shape
-
+    def __init__(self, model, test_uint8, n_context: int, out_dir: Path):
         self.model = model
-        self.frame_shape = frame_shape(model)
         self.test_uint8 = test_uint8
         self.n_context = n_context
         self.out_dir = out_dir
@@ -68,12 +65,10 @@ class Predictor:
         return Shown(shown.context_gif, shown.prediction_gif, shown.truth_gif, caption)
 
     def upload(self, path: str, horizon: int) -> Shown:
-        context = read_clip(path, name=Path(path).name)  # not Gradio's cache path
-        note = ""
-        if context.shape[1:] != self.frame_shape:
-            note = f" (frames of {context.shape[1]}x{context.shape[2]} resized to the model's "
-            note += f"{self.frame_shape[0]}x{self.frame_shape[1]})"
-            context = resize_frames(context, *self.frame_shape)
+        # named by its file name, not Gradio's cache path
+        context, notes = read_clip(path, self.model.frames, name=Path(path).name)
+        described = notes.describe(self.model.frames)
+        note = f" ({'; '.join(described)})" if described else ""
         shown = self._predict(context, horizon, None)
         return Shown(
             shown.context_gif,
@@ -88,7 +83,7 @@ class Predictor:
 
         if not 1 <= horizon <= MAX_HORIZON:
             raise NextframeError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
-        predicted = predict_future(self.model, context[None, ..., None], horizon)[0, ..., 0]
+        predicted = predict_future(self.model, context[None], horizon)[0]
         paths = {}
         for kind, frames in (("context", context), ("predicted", predicted), ("truth", truth)):
             if frames is None or len(frames) == 0:
@@ -120,7 +115,7 @@ def build_page(predictor: Predictor, default_horizon: int):
         title="nextframe demo", analytics_enabled=False, delete_cache=(3600, 3600)
     ) as page:
         gr.Markdown(
-            "## nextframe: next-frame prediction on Moving MNIST\n"
+            "## nextframe: next-frame prediction\n"
             "Pick a held-out test sequence (digits training never saw) or upload your own "
             "clip, set how many frames to predict, and press **Predict**. Every predicted "
             "frame is made from the model's own previous predictions (closed loop)."
@@ -134,8 +129,8 @@ def build_page(predictor: Predictor, default_horizon: int):
                 label=f"Test sequence (0 to {n_test - 1})",
             )
             upload = gr.File(
-                label="or upload a clip: .npy (T, H, W) or GIF",
-                file_types=[".npy", ".gif"],
+                label="or upload a clip: a video, GIF or .npy/.npz of frames",
+                file_types=[*CLIP_SUFFIXES],
                 type="filepath",
                 elem_id="upload",
             )
@@ -166,10 +161,12 @@ def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model",
-        default="models/model.keras",
-        help="a .keras file or an MLflow model URI such as models:/nextframe-convlstm@champion",
+        help="a .keras file or an MLflow model URI such as models:/nextframe-convlstm@champion "
+        "(default: the pipeline's model, paths.model in dvc.yaml)",
     )
-    parser.add_argument("--test", default="data/processed/test.npy", type=Path)
+    parser.add_argument(
+        "--test", type=Path, help="test windows (default: the pipeline's, paths.test in dvc.yaml)"
+    )
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--port", default=7860, type=int)
     args = parser.parse_args()
@@ -178,26 +175,29 @@ def _main() -> None:
 
     import gradio as gr
 
-    from nextframe.io import load_npy
-    from nextframe.model import frame_shape
+    from nextframe.data.windows import WindowFile
+    from nextframe.ops.layout import pipeline_path
     from nextframe.ops.registry import load_model
     from nextframe.params import load_params
 
     data = load_params(args.params).data
-    test_uint8 = load_npy(args.test)
-    if test_uint8.ndim != 4 or test_uint8.shape[1] <= data.n_context:
+    test_path = args.test or pipeline_path("test")
+    if test_path is None:
+        raise NextframeError("no dvc.yaml here to take the test split from: give --test")
+    test_windows = WindowFile(test_path)
+    if test_windows.shape[1] <= data.n_context:
         raise NextframeError(
-            f"{args.test}: expected test sequences (N, T, H, W) with T > {data.n_context}, "
-            f"got {test_uint8.shape}"
+            f"{test_path}: expected windows of more than {data.n_context} frames, "
+            f"got {test_windows.shape}"
         )
-    model = load_model(args.model)
-    if test_uint8.shape[2:] != frame_shape(model):
+    model = load_model(str(args.model or pipeline_path("model")))
+    if test_windows.shape[2:] != model.frames.shape:
         raise NextframeError(
-            f"{args.test}: frames of {test_uint8.shape[2:]}, the model's are {frame_shape(model)}"
+            f"{test_path}: frames of {test_windows.shape[2:]}, the model's are {model.frames.shape}"
         )
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
     with tempfile.TemporaryDirectory(prefix="nextframe-demo-") as out_dir:
-        predictor = Predictor(model, test_uint8, data.n_context, Path(out_dir))
+        predictor = Predictor(model, test_windows, data.n_context, Path(out_dir))
         page = build_page(predictor, data.horizon)
         print(f"demo: http://127.0.0.1:{args.port}/ (Ctrl-C stops it)", flush=True)
         try:  # until Ctrl-C or SIGTERM; then the server stops before the temp files go
