@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from nextframe.ops.layout import stage_command
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,7 +30,7 @@ def run_stage(name: str, workdir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
     env["DVC_ROOT"] = str(workdir)  # each side gets its own MLflow store in its workdir
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "stages" / f"{name}.py")],
+        stage_command(name, REPO_ROOT, workdir),
         cwd=workdir,
         env=env,
         capture_output=True,

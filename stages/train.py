@@ -35,7 +35,7 @@ def main() -> None:
     from nextframe.train import build_trainer, train, training_batches
 
     train_batches, val_batches = training_batches(params, train_windows, train_digits, val_windows)
-    training = build_trainer(params, train_batches.batches_per_epoch)
+    training = build_trainer(params, params.epochs * train_batches.batches_per_epoch)
     flat_params = flatten(params, TRAINING_SECTIONS)
     backup = Backup(args.backup)
     opened = backup.open(training_fingerprint(flat_params, manifest))

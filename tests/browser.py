@@ -12,13 +12,11 @@ leaves the machine. A server under test can get a sink of its own through `proxy
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +25,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, Route, sync_playwright
 
-from nextframe.ops import server
-from nextframe.ops.server import free_port as free_port  # what the server tests bind
+from nextframe.errors import NextframeError
+from nextframe.ops import processes
+from nextframe.ops.processes import free_port as free_port  # what the server tests bind
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -156,11 +155,13 @@ def chromium_session() -> Iterator[BrowserSession]:
 
 @contextlib.contextmanager
 def process_group(args: list[str], log: Path, **popen_kwargs) -> Iterator[subprocess.Popen]:
-    """`nextframe.ops.server.process_group` with the output in `log`: servers such as `mlflow ui`
-    fork workers that outlive a SIGTERM to the parent, so the whole group is ended."""
+    """`nextframe.ops.processes.process_group` with the output in `log`: servers such as
+    `mlflow ui` fork workers that outlive a SIGTERM to the parent, so the whole group is ended."""
     with (
         log.open("wb") as out,
-        server.process_group(args, stdout=out, stderr=subprocess.STDOUT, **popen_kwargs) as process,
+        processes.process_group(
+            args, stdout=out, stderr=subprocess.STDOUT, **popen_kwargs
+        ) as process,
     ):
         yield process
 
@@ -168,19 +169,7 @@ def process_group(args: list[str], log: Path, **popen_kwargs) -> Iterator[subpro
 def wait_until_serving(url: str, server: subprocess.Popen, log: Path, seconds: float = 180) -> None:
     """Until GET `url` answers 200 (straight to the host, no proxy), or fail with the log's
     tail if `server` exits or `seconds` pass."""
-    parts = urlsplit(url)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"{server.args} exited {server.returncode}:\n{log.read_text()[-3000:]}")
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
-        try:
-            connection.request("GET", parts.path or "/")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.5)
-    pytest.fail(f"{url} not served after {seconds} s:\n{log.read_text()[-3000:]}")
+    try:
+        processes.wait_until_serving(url, server, seconds, f"in {log}")
+    except NextframeError as exc:
+        pytest.fail(f"{exc}:\n{log.read_text()[-3000:]}")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +14,7 @@ from pathlib import Path
 import mlflow
 import yaml
 
+from nextframe.ops import layout
 from nextframe.presets import merged
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -96,28 +95,10 @@ def pipeline() -> dict:
     return yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
 
 
-def resolve(template: str, cwd: Path) -> str:
-    """`${...}` in a dvc.yaml string filled as DVC fills it: from `vars`, then `cwd`'s params."""
-    context = {}
-    for entry in pipeline().get("vars", []):
-        context |= entry
-    context |= yaml.safe_load((cwd / "params.yaml").read_text())
-
-    def value(match: re.Match) -> str:
-        found = context
-        for part in match[1].split("."):
-            found = found[part]
-        return str(found)
-
-    return re.sub(r"\$\{([\w.]+)\}", value, template)
-
-
 def stage_command(name: str, cwd: Path, *args: str) -> list[str]:
-    """The stage's command from dvc.yaml, resolved for `cwd`, run by this venv's python with
+    """The stage's command from dvc.yaml as DVC runs it in `cwd`, by this venv's python with
     the repo's stage script; `args` go last (an option given again overrides)."""
-    command = shlex.split(resolve(pipeline()["stages"][name]["cmd"], cwd))
-    assert command[0] == "python", command
-    return [sys.executable, str(REPO_ROOT / command[1]), *command[2:], *args]
+    return [*layout.stage_command(name, REPO_ROOT, cwd), *args]
 
 
 def start_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.Popen:

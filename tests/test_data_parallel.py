@@ -11,27 +11,22 @@ import numpy as np
 
 from .helpers import REPO_ROOT, clean_env, tiny_params
 
-# Losses of a few steps of the train stage's setup (plan_compute, the trainer, fixed clips),
-# on however many devices XLA shows this process.
+# Losses of a few steps of the train stage's setup (`build_trainer`: the devices, the trainer),
+# on fixed clips, on however many devices XLA shows this process.
 TRAIN_A_FEW_STEPS = """
 import json, sys
 import numpy as np
 from nextframe.data.dataset import ClipBatches
-from nextframe.model import SequenceTrainer, build_model
 from nextframe.params import parse_params
-from nextframe.train import compile_model, plan_compute, set_global_determinism
+from nextframe.train import build_trainer
 
 params = parse_params(json.loads(sys.argv[1]))
-set_global_determinism(params.seed)
-compute = plan_compute(params.train)
-with compute.scope():
-    model = build_model(params.model, horizon=4, frame_size=64)
-    trainer = SequenceTrainer(model, 4, "closed_loop", 64)
-    compile_model(trainer, params.train, total_steps=4)
-    clips = np.random.default_rng(0).integers(0, 256, (16, 8, 64, 64), dtype=np.uint8)
-    batches = ClipBatches(clips, params.train.batch_size, shuffle=True, seed=0, repeat=True)
-    history = trainer.fit(batches, steps_per_epoch=2, epochs=2, verbose=0).history
-print(json.dumps({"devices": compute.devices, "loss": history["loss"]}))
+clips = np.random.default_rng(0).integers(0, 256, (16, 8, 64, 64, 1), dtype=np.uint8)
+batches = ClipBatches(clips, params.train.batch_size, shuffle=True, seed=0, repeat=True)
+training = build_trainer(params, total_steps=4)
+with training.compute.scope():
+    history = training.trainer.fit(batches, steps_per_epoch=2, epochs=2, verbose=0).history
+print(json.dumps({"devices": training.compute.devices, "loss": history["loss"]}))
 """
 
 

@@ -103,9 +103,11 @@ def declared_code(stage: dict) -> set[str]:
 def imported_code(name: str) -> set[str]:
     script = stage_script(stages()[name])
     extra = [REPO_ROOT / path for path in RUN_AS_CODE.get(name, [])]
-    return package_files(script, *extra) | {str(script.relative_to(REPO_ROOT))} | {
-        str(p.relative_to(REPO_ROOT)) for p in extra
-    }
+    return (
+        package_files(script, *extra)
+        | {str(script.relative_to(REPO_ROOT))}
+        | {str(p.relative_to(REPO_ROOT)) for p in extra}
+    )
 
 
 @pytest.mark.parametrize("name", sorted(stages()))

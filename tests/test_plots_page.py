@@ -19,6 +19,23 @@ from nextframe.ops.plots_page import page_template
 from .helpers import REPO_ROOT
 
 BIN = Path(sys.executable).parent
+# What the train and evaluate stages write, three epochs and two horizon steps of it.
+HISTORY_CSV = "epoch,loss,val_loss,lr\n1,0.21,0.19,0.003\n2,0.15,0.16,0.001\n3,0.12,0.14,0.0\n"
+PER_STEP_CSV = (
+    ",".join(
+        ["step"]
+        + [
+            f"{who}_{metric}"
+            for who in ("model", "zeros", "copy_last", "mean_context")
+            for metric in ("mse", "mae", "ssim", "psnr")
+        ]
+    )
+    + "\n"
+    + "\n".join(
+        f"{step}," + ",".join(str(step * (i + 1) * 0.7) for i in range(16)) for step in (1, 2, 3)
+    )
+    + "\n"
+)
 
 
 def dvc(args: list[str], cwd: Path) -> str:
@@ -52,13 +69,14 @@ def repo(tmp_path, template) -> Path:
     repo = tmp_path / "repo"
     (repo / ".dvc").mkdir(parents=True)
     shutil.copy2(REPO_ROOT / ".dvc" / "config", repo / ".dvc" / "config")
-    plots = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["plots"]
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"plots": plots}, sort_keys=False))
-    for name in ["metrics/train_history.csv", "metrics/eval_per_step.csv"]:
-        (repo / name).parent.mkdir(exist_ok=True)
-        shutil.copy2(REPO_ROOT / name, repo / name)
-    (repo / "renders").mkdir()
-    shutil.copy2(REPO_ROOT / "docs" / "grid.png", repo / "renders" / "grid.png")
+    pipeline = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
+    paths = {k: v for entry in pipeline["vars"] for k, v in entry["paths"].items()}
+    plots = {"vars": pipeline["vars"], "plots": pipeline["plots"]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(plots, sort_keys=False))
+    write_text(repo / paths["history"], HISTORY_CSV)
+    write_text(repo / paths["per_step"], PER_STEP_CSV)
+    (repo / paths["grid"]).parent.mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / "docs" / "grid.png", repo / paths["grid"])
     # Relative to .dvc/, as DVC resolves it.
     write_text(repo / ".dvc" / dvc(["config", "plots.html_template"], repo).strip(), template)
     git(["init", "-q"], repo)

@@ -43,7 +43,7 @@ def evaluate_predictions(trained) -> np.ndarray:
     truth = to_float_frames(test_uint8[:, trained.n_context :])
     report = json.loads((trained.path / "metrics/eval.json").read_text())
     assert summarize(per_step(predictions, truth))["mse"] == report["model"]["mse"]
-    return predictions[..., 0]
+    return predictions
 
 
 def test_predict_from_the_champion_gives_the_evaluate_stages_frames(
@@ -62,11 +62,11 @@ def test_predict_from_the_champion_gives_the_evaluate_stages_frames(
         trained.path, str(clip), "--model", CHAMPION, "--horizon", horizon, "--out", str(out)
     )
     predicted = np.load(out)
-    assert predicted.dtype == np.float32 and predicted.shape == (trained.horizon, 64, 64)
+    assert predicted.dtype == np.float32 and predicted.shape == (trained.horizon, 64, 64, 1)
 
     model = load_predictor(trained.path / "models/model.keras")
     context = to_float_frames(test_uint8[index : index + 1, : trained.n_context])
-    alone = predict_future(model, context, trained.horizon)[0, ..., 0]
+    alone = predict_future(model, context, trained.horizon)[0]
     assert float(np.abs(predicted - alone).max()) == 0.0
     max_abs_diff = float(np.abs(predicted - evaluate_predictions[index]).max())
     print(f"max abs diff, predict vs the evaluate stage on test sequence {index}: {max_abs_diff}")
@@ -76,7 +76,8 @@ def test_predict_from_the_champion_gives_the_evaluate_stages_frames(
 
 
 def test_any_horizon_from_a_gif_of_another_size_resized_with_a_note(trained, tmp_path):
-    frames = load_npy(trained.path / "data/processed/test.npy")[0, : trained.n_context, ::2, ::2]
+    test_uint8 = load_npy(trained.path / "data/processed/test.npy")
+    frames = test_uint8[0, : trained.n_context, ::2, ::2, 0]
     images = [Image.fromarray(frame) for frame in frames]
     images[0].save(tmp_path / "small.gif", save_all=True, append_images=images[1:], loop=0)
     horizon = trained.horizon * 3  # longer than it was trained for
@@ -90,7 +91,7 @@ def test_any_horizon_from_a_gif_of_another_size_resized_with_a_note(trained, tmp
     )
     assert "note: frames of 32x32 resized to the model's 64x64" in result.stdout
     predicted = np.load(tmp_path / "predictions/small.npy")
-    assert predicted.shape == (horizon, 64, 64)
+    assert predicted.shape == (horizon, 64, 64, 1)
     assert predicted.min() >= 0.0 and predicted.max() <= 1.0
     assert gif_frames(tmp_path / "predictions/small.gif") == trained.n_context + horizon
 
@@ -121,56 +122,56 @@ def save(array):
 
 # What a user might hand over by mistake, and the line that answers it.
 BAD_CLIPS = {
-    "wrong_rank.npy": (
-        save(np.zeros((64, 64), np.uint8)),
-        "expected frames (T, H, W) or (T, H, W, 1), got shape (64, 64)",
-    ),
+    "wrong_rank.npy": (save(np.zeros((64, 64), np.uint8)), "an array of rank 2 (64, 64)"),
     "wrong_dtype.npy": (
         save(np.zeros((10, 64, 64), np.int64)),
-        "dtype int64 is neither uint8 (0-255) nor float in [0, 1]",
+        "dtype int64 is neither uint8 (0-255) nor float",
     ),
     "wrong_range.npy": (
         save(np.full((10, 64, 64), 2.0, np.float32)),
         "float values must lie in [0, 1], found 2 to 2",
     ),
-    "one_frame.npy": (
-        save(np.zeros((1, 64, 64), np.uint8)),
-        "needs at least 2 context frames, got 1",
-    ),
-    "nan.npy": (
-        save(np.full((10, 64, 64), np.nan, np.float32)),
-        "40960 values are NaN or infinite",
-    ),
-    "truncated.npy": (truncated_npy, "truncated or corrupt .npy"),
-    "pickled.npy": (
-        pickled_npy,
-        "holds Python objects (pickled); only plain numeric arrays are read",
-    ),
-    "pickle.pkl": (plain_pickle, "not a .npy array or a GIF (unrecognised file header)"),
+    "one_frame.npy": (save(np.zeros((1, 64, 64), np.uint8)), "needs at least 2 context frames"),
+    "nan.npy": (save(np.full((10, 64, 64), np.nan, np.float32)), "4096 values are NaN"),
+    "truncated.npy": (truncated_npy, "truncated or corrupt array"),
+    "pickled.npy": (pickled_npy, "holds Python objects (pickled)"),
+    "pickle.pkl": (plain_pickle, "not a clip: read are .mp4"),
     "truncated.gif": (truncated_gif, "truncated or corrupt GIF"),
+    "text.mp4": (lambda path: path.write_text("hello"), "not a readable video"),
     "missing.npy": (None, "file not found"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD_CLIPS))
-def test_a_bad_clip_gets_one_line_exit_1_and_no_output(tmp_path, name):
+def test_a_bad_clip_gets_one_line_exit_1_and_no_output(trained, tmp_path, name):
     make, message = BAD_CLIPS[name]
     clip = tmp_path / name
     if make is not None:
         make(clip)
-    result = predict(tmp_path, str(clip), "--model", "never-loaded.keras", check=False)
+    model = str(trained.path / "models/model.keras")
+    result = predict(tmp_path, str(clip), "--model", model, check=False)
     print(f"{name}: {result.stderr.strip()}")
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"error: {clip}: {message}")
+    assert line.startswith(f"error: {clip}") and message in line, line
     assert not (tmp_path / "predictions").exists()
 
 
-def test_a_failed_prediction_leaves_earlier_outputs_as_they_were(tmp_path):
+def test_a_missing_model_is_one_line_before_the_clip_is_read(tmp_path):
+    np.save(tmp_path / "clip.npy", np.zeros((4, 64, 64), np.uint8))
+    result = predict(tmp_path, "clip.npy", "--model", "no/such.keras", check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: no/such.keras: model file not found (run `make repro` first?)"
+    ]
+
+
+def test_a_failed_prediction_leaves_earlier_outputs_as_they_were(trained, tmp_path):
     out = tmp_path / "earlier.npy"
     out.write_bytes(b"earlier")
     np.save(tmp_path / "one_frame.npy", np.zeros((1, 64, 64), np.uint8))
-    result = predict(tmp_path, "one_frame.npy", "--out", str(out), check=False)
+    model = str(trained.path / "models/model.keras")
+    result = predict(tmp_path, "one_frame.npy", "--model", model, "--out", str(out), check=False)
     assert result.returncode == 1
     assert out.read_bytes() == b"earlier" and not out.with_suffix(".gif").exists()
 
@@ -186,3 +187,4 @@ def test_help_names_the_inputs_and_the_model_uri(tmp_path):
     result = run(nextframe_command("predict", "--help"), tmp_path)
     assert "models:/nextframe-convlstm@champion" in result.stdout
     assert "--horizon" in result.stdout and ".npy" in result.stdout and "GIF" in result.stdout
+    assert ".mp4" in result.stdout

@@ -49,13 +49,13 @@ def server(trained, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def context(trained) -> np.ndarray:
-    """A test sequence's context frames, float32 (T, 64, 64) in [0, 1]."""
+    """A test sequence's context frames, float32 (T, 64, 64, 1) in [0, 1]."""
     test_uint8 = load_npy(trained.path / "data/processed/test.npy")
     return test_uint8[5, : trained.n_context].astype(np.float32) / np.float32(255)
 
 
 def request(context: np.ndarray, **params) -> dict:
-    body = {"inputs": context[None, ..., None].tolist()}
+    body = {"inputs": context[None].tolist()}
     return body | ({"params": params} if params else {})
 
 
@@ -73,7 +73,7 @@ def test_served_frames_are_predicts_and_the_horizon_is_a_param(server, trained, 
     assert status == 200, answer
     served = np.asarray(answer["predictions"], dtype=np.float32)
     assert served.shape == (1, 10, 64, 64, 1)
-    max_abs_diff = float(np.abs(served[0, ..., 0] - from_predict).max())
+    max_abs_diff = float(np.abs(served[0] - from_predict).max())
     print(f"served vs predict: max abs diff {max_abs_diff}; one 10-frame request {seconds:.2f} s")
     assert max_abs_diff == 0.0
 

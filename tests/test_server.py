@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from nextframe.ops.server import free_port, masked
+from nextframe.ops.processes import free_port
+from nextframe.ops.server import masked
 
 
 @pytest.mark.parametrize(

@@ -165,6 +165,13 @@ def load_npy(path: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
         raise NextframeError(f"{path}: not a readable .npy array ({exc})") from exc
 
 
+def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
+    """`path`, or one line saying it is not there (checked before a slow import)."""
+    if not Path(path).is_file():
+        raise NextframeError(f"{path}: {what} not found")
+    return Path(path)
+
+
 def load_json(path: str | os.PathLike[str]) -> Any:
     """A JSON file's content; a missing or corrupt file is one line naming it."""
     try:

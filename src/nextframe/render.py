@@ -298,18 +298,21 @@ def _rgb_uint8(image_rgb: np.ndarray, ndim: int, name: str) -> np.ndarray:
     return image_rgb
 
 
-def save_gif(path: str | os.PathLike[str], frames_rgb: np.ndarray, fps: float) -> None:
-    """Write (T, H, W, 3) uint8 frames as a looping GIF, atomically.
+def save_gif(path: str | os.PathLike[str], frames: np.ndarray, fps: float) -> None:
+    """Write (T, H, W, 3) RGB or (T, H, W, 1) grey uint8 frames as a looping GIF, atomically
+    (grey frames exactly: their palette is the 256 greys).
 
     Pillow merges consecutive identical frames (adding their durations); frames from
     `comparison_frames` always differ by their counter, so all T frames are kept.
     """
-    frames_rgb = _rgb_uint8(frames_rgb, 4, "frames_rgb")
-    if frames_rgb.shape[0] == 0:
+    frames = np.asarray(frames)
+    grey = frames.ndim == 4 and frames.shape[-1] == 1 and frames.dtype == np.uint8
+    frames = frames[..., 0] if grey else _rgb_uint8(frames, 4, "frames")
+    if frames.shape[0] == 0:
         raise NextframeError("render: a GIF needs at least one frame, got none")
     if not fps > 0:
         raise NextframeError(f"render: fps must be positive, got {fps}")
-    images = [Image.fromarray(frame) for frame in frames_rgb]
+    images = [Image.fromarray(frame) for frame in frames]
     with atomic_path(path) as tmp:
         # The temp name ends in .tmp, so the format must be named explicitly.
         images[0].save(

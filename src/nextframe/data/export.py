@@ -24,6 +24,7 @@ from nextframe.data.moving_mnist import (
 )
 from nextframe.errors import NextframeError
 from nextframe.io import atomic_path, save_npy
+from nextframe.render import save_gif
 
 # suffix -> (codec, pixel format for grey, for RGB). FFV1 is lossless (planar RGB kept as RGB);
 # the others are the usual lossy codecs of their containers.
@@ -56,7 +57,7 @@ def write_clip(path: Path, frames_uint8: np.ndarray, fps: float = 10.0) -> Path:
     if suffix in VIDEO_CODECS:
         _write_video(path, frames_uint8, fps)
     elif suffix == ".gif":
-        _write_gif(path, frames_uint8, fps)
+        save_gif(path, frames_uint8, fps)
     elif suffix == ".npy":
         save_npy(path, frames_uint8)
     elif suffix == "":
@@ -104,19 +105,6 @@ def _rate(fps: float):
     from fractions import Fraction
 
     return Fraction(fps).limit_denominator(1001)
-
-
-def _write_gif(path: Path, frames_uint8: np.ndarray, fps: float) -> None:
-    images = _images(frames_uint8)
-    with atomic_path(path) as tmp:
-        images[0].save(
-            tmp,
-            format="GIF",
-            save_all=True,
-            append_images=images[1:],
-            duration=round(1000 / fps),
-            loop=0,
-        )
 
 
 def _write_pngs(folder: Path, frames_uint8: np.ndarray) -> None:
