@@ -51,7 +51,7 @@ def imported_modules(path: Path) -> set[str]:
     src = REPO_ROOT / "src"
     package = ".".join(path.relative_to(src).parent.parts) if path.is_relative_to(src) else ""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in executed_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -63,6 +63,18 @@ def imported_modules(path: Path) -> set[str]:
             found.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
     # `import a.b.c` loads a and a.b too (their __init__ files run).
     return {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 2)}
+
+
+def executed_nodes(tree: ast.AST):
+    """Every node of `tree` but those under `if TYPE_CHECKING:` (never run)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
 
 
 def only_a_docstring(path: Path) -> bool:

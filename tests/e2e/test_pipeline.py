@@ -99,12 +99,91 @@ def test_experiment_run_lands_in_the_same_store_with_its_name(repo):
     assert found.data.tags["dvc.baseline_rev"]
 
 
+def test_an_experiment_with_params_already_run_is_restored_from_the_run_cache(reproduced):
+    """After an experiment with another lr, one with the original lr is restored from DVC's
+    run cache: no stage runs, no MLflow run is made, in seconds."""
+    repo = reproduced.path
+    lr = yaml.safe_load((repo / "params.yaml").read_text())["train"]["lr"]
+    run(["dvc", "exp", "run", "-S", f"train.lr={lr * 2}"], repo)
+    runs_before = len(find_runs(repo))
+    started = time.monotonic()
+    again = run(["dvc", "exp", "run", "-S", f"train.lr={lr}"], repo)
+    seconds = time.monotonic() - started
+    print(f"restored from the run cache in {seconds:.1f} s")
+    assert "Running stage" not in again.stdout, again.stdout
+    for stage in ("train", "evaluate", "render"):
+        assert f"Stage '{stage}' is cached - skipping run" in again.stdout, again.stdout
+    assert len(find_runs(repo)) == runs_before
+    restored = json.loads((repo / "models/mlflow_run.json").read_text())["run_id"]
+    assert restored == reproduced.run_id  # the outputs of the first run, back
+
+
+def test_a_params_key_changes_exactly_the_stages_that_declare_it(repo):
+    """Every leaf key of params.yaml changed at once: `dvc status` names, for each stage, the
+    keys it declares (a section covers its keys) and no other; `data.folder`, which names a
+    dep, changes the command and deps of the stage that uses it."""
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    changed = merged(params, {k: v for k, v in changes(params).items()})
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    try:
+        write_params(repo, changed)
+        status = json.loads(run(["dvc", "status", "--json"], repo).stdout)
+    finally:
+        (repo / "params.yaml").write_text(original)
+    for name, stage in stages.items():
+        declared = {
+            key
+            for key in leaf_keys(params)
+            for entry in stage.get("params", [])
+            if key == entry or key.startswith(f"{entry}.")
+        }
+        reported = {
+            key
+            for change in status.get(name, [])
+            for key in change.get("changed deps", {}).get("params.yaml", {})
+        }
+        assert reported == declared, f"{name}: {sorted(reported ^ declared)}"
+        uses_folder = "${data.folder}" in stage["cmd"]
+        assert uses_folder == any("changed command" in c for c in status.get(name, [])), name
+
+
+def leaf_keys(values: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for name, value in values.items():
+        keys |= leaf_keys(value, f"{prefix}{name}.") if isinstance(value, dict) else {prefix + name}
+    return keys
+
+
+def changes(values: dict) -> dict:
+    """Every leaf of `values` given another value of its kind."""
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            out[name] = changes(value)
+        elif isinstance(value, bool):
+            out[name] = not value
+        elif isinstance(value, int | float):
+            out[name] = value + 1
+        elif isinstance(value, list):
+            out[name] = [*value, value[-1]]
+        elif value is None:
+            out[name] = [0.0, 1.0]
+        else:
+            out[name] = f"{value}-changed"
+    return out
+
+
 def test_queued_experiments_run_by_two_workers_land_in_the_main_store(repo):
     """Queue workers run in .dvc/tmp/exps/..., two at once: each run must still reach the
     repo-root sqlite store, FINISHED and named after its experiment, and no store is left
-    in a worker's copy."""
+    in a worker's copy. A queued experiment whose params were run before is restored from
+    the run cache there too, and logs no run."""
+    lr = yaml.safe_load((repo / "params.yaml").read_text())["train"]["lr"]
+    runs_before = len(find_runs(repo))
     for epochs in (3, 4):
         run(["dvc", "exp", "run", "--queue", "-S", f"epochs={epochs}"], repo)
+    run(["dvc", "exp", "run", "--queue", "-S", f"train.lr={lr * 2}"], repo)  # run above
     run(["dvc", "queue", "start", "-j", "2"], repo)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -113,11 +192,12 @@ def test_queued_experiments_run_by_two_workers_land_in_the_main_store(repo):
             break
         time.sleep(2)
     run(["dvc", "queue", "stop"], repo)
-    assert status.count("Success") == 2, status
+    assert status.count("Success") == 3, status
     found = [r for r in find_runs(repo) if r.data.params["epochs"] in ("3", "4")]
     assert sorted(r.data.params["epochs"] for r in found) == ["3", "4"]
     assert {r.info.status for r in found} == {"FINISHED"}
     assert all(r.data.tags["dvc.exp_name"] == r.info.run_name for r in found)
+    assert len(find_runs(repo)) == runs_before + 2, "the cached experiment made no run"
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
@@ -126,7 +206,7 @@ def test_the_champion_is_the_best_version_of_every_run_so_far(repo):
     it; wherever the stages ran, the alias ends on the lowest closed-loop MSE."""
     client = store_client(repo)
     versions = client.search_model_versions("name = 'nextframe-convlstm'")
-    assert len(versions) == 4
+    assert len(versions) == 5  # repro, the lr experiment, exp run epochs=2, two queued
     mse = {
         str(v.version): client.get_run(v.run_id).data.metrics["eval.model.mse"] for v in versions
     }
@@ -144,6 +224,8 @@ BAD_EDITS = [
 
 @pytest.mark.parametrize(("edit", "message"), BAD_EDITS)
 def test_bad_params_fail_repro_with_one_line(repo, edit, message):
+    """DVC removes a stage's outputs before it runs it; the stage fails on its first line,
+    writing nothing, and `dvc checkout` brings the last good outputs back."""
     original = (repo / "params.yaml").read_text()
     outputs = sorted(
         p for d in ("data", "models", "metrics", "renders") for p in (repo / d).rglob("*")
@@ -156,7 +238,9 @@ def test_bad_params_fail_repro_with_one_line(repo, edit, message):
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert errors == [f"error: params.yaml: {message}"], result.stderr
         assert "Traceback" not in result.stderr
-        after = {p: p.read_bytes() for p in outputs if p.is_file()}
-        assert after == before, "a failed repro must leave the last outputs untouched"
     finally:
         (repo / "params.yaml").write_text(original)
+    run(["dvc", "checkout"], repo)
+    after = {p: p.read_bytes() for p in outputs if p.is_file()}
+    assert after == before, "dvc checkout brings the last outputs back"
+    assert "up to date" in run(["dvc", "status"], repo).stdout

@@ -1,0 +1,211 @@
+"""`data.source: folder` through the real fetch and preprocess stages: Moving MNIST written out
+losslessly and read back gives the native windows byte for byte; a folder without split
+sub-folders is split by clip, stably; bad folders are one line naming the file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nextframe.data.export import write_clip
+from nextframe.data.folder import split_of_clip
+
+from .helpers import nextframe_command, run, run_stage, tiny_params, write_params
+
+SPLITS = ("train", "val", "test")
+
+
+def fetch_and_preprocess(workdir: Path, params: dict) -> dict[str, np.ndarray]:
+    write_params(workdir, params)
+    for stage in ("fetch", "preprocess"):
+        result = run_stage(stage, workdir)
+        assert result.returncode == 0, result.stderr
+    return {
+        split: np.load(workdir / f"data/processed/{split}.npy", allow_pickle=False)
+        for split in SPLITS
+    }
+
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory) -> dict[str, np.ndarray]:
+    """The generated source's windows with the tiny params."""
+    return fetch_and_preprocess(tmp_path_factory.mktemp("native"), tiny_params())
+
+
+@pytest.mark.parametrize("fmt", ["mkv", "png"])
+def test_moving_mnist_written_losslessly_reads_back_as_the_same_windows(native, tmp_path, fmt):
+    """`nextframe export` writes the generated source's sequences as FFV1 videos (or PNG
+    frames) in train/ val/ test/; read as a folder they are the very same windows."""
+    params = tiny_params()
+    write_params(tmp_path, params)
+    run(nextframe_command("export", "clips", "--format", fmt), tmp_path)
+    n_frames = params["data"]["n_frames"]
+    folder = {"source": "folder", "folder": "clips", "window_stride": n_frames}
+    windows = fetch_and_preprocess(tmp_path, tiny_params({"data": folder}))
+    for split in SPLITS:
+        assert windows[split].tobytes() == native[split].tobytes(), split
+    manifest = json.loads((tmp_path / "data/processed/manifest.json").read_text())
+    assert manifest["dataset"]["name"] == "clips"
+    assert manifest["dataset"]["clips"] == {s: len(native[s]) for s in SPLITS}
+
+
+def colour_clips(folder: Path, n_clips: int, n_frames: int = 12, size: int = 24) -> None:
+    """Clips of distinct random colour noise, as .npy (exact) and .mkv (FFV1, exact)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    for index in range(n_clips):
+        frames = rng.integers(0, 256, (n_frames, size, size, 3), dtype=np.uint8)
+        suffix = ".npy" if index % 2 else ".mkv"
+        write_clip(folder / f"clip_{index:03d}{suffix}", frames)
+
+
+FOLDER_PARAMS = {
+    "data": {
+        "source": "folder",
+        "folder": "clips",
+        "channels": 3,
+        "frame_size": 24,
+        "window_stride": 2,
+        "val_fraction": 0.2,
+        "test_fraction": 0.2,
+    },
+    "model": {"patch_size": 2},
+}
+
+
+def test_a_folder_is_split_by_clip_and_adding_a_clip_moves_no_other(tmp_path):
+    colour_clips(tmp_path / "clips", 20)
+    windows = fetch_and_preprocess(tmp_path, tiny_params(FOLDER_PARAMS))
+    info = json.loads((tmp_path / "data/raw/info.json").read_text())
+    seed = tiny_params()["seed"]
+    split_of = {c["name"]: split_of_clip(c["sha256"], seed, 0.2, 0.2) for c in info["clips"]}
+    assert set(split_of.values()) == set(SPLITS)
+    # No frame of a test (or val) clip is in any train window: checked on the written files.
+    train_frames = {frame.tobytes() for window in windows["train"] for frame in window}
+    for split in ("val", "test"):
+        assert all(f.tobytes() not in train_frames for w in windows[split] for f in w), split
+    # 12 frames, windows of 8 every 2 frames: 3 windows a clip.
+    assert {s: len(windows[s]) for s in SPLITS} == {
+        s: 3 * list(split_of.values()).count(s) for s in SPLITS
+    }
+
+    colour_clips(tmp_path / "more", 1)
+    shutil.move(tmp_path / "more" / "clip_000.mkv", tmp_path / "clips" / "clip_new.mkv")
+    for stage in ("fetch", "preprocess"):
+        assert run_stage(stage, tmp_path).returncode == 0
+    info = json.loads((tmp_path / "data/raw/info.json").read_text())
+    after = {c["name"]: split_of_clip(c["sha256"], seed, 0.2, 0.2) for c in info["clips"]}
+    assert {name: after[name] for name in split_of} == split_of
+
+
+def test_short_clips_are_skipped_and_counted(tmp_path):
+    colour_clips(tmp_path / "clips" / "train", 3)
+    colour_clips(tmp_path / "clips" / "val", 1)
+    colour_clips(tmp_path / "clips" / "test", 1)
+    write_clip(tmp_path / "clips" / "train" / "short.npy", np.zeros((5, 24, 24, 3), np.uint8))
+    (tmp_path / "clips" / "train" / "README.txt").write_text("my clips")
+    write_params(tmp_path, tiny_params(FOLDER_PARAMS))
+    result = run_stage("fetch", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "5 clips -> 15 windows; 1 clips shorter than one window skipped" in result.stdout
+    assert "1 files that are no clip passed over: train/README.txt" in result.stdout
+
+
+def test_ten_thousand_tiny_files_are_read_with_a_progress_bar(tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    frames = np.zeros((8, 8, 8), np.uint8)
+    for index in range(10_000):
+        np.save(folder / f"{index:05d}.npy", frames + index % 200)
+    params = {
+        "data": {
+            "source": "folder",
+            "folder": "clips",
+            "frame_size": 8,
+            "window_stride": 8,
+            "val_fraction": 0.1,
+            "test_fraction": 0.1,
+        },
+        "model": {"patch_size": 2},
+    }
+    write_params(tmp_path, tiny_params(params))
+    result = run_stage("fetch", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "10000 clips -> 10000 windows" in result.stdout
+    assert "reading clips: 100%" in result.stderr and "10000/10000" in result.stderr
+
+
+def _bad(folder: Path, kind: str) -> str:
+    """Make a bad folder of `kind`; the line that must answer it (after `error: `)."""
+    if kind == "missing":
+        return "clips: no such folder (data.folder)"
+    folder.mkdir()
+    colour_clips(folder, 2)
+    if kind == "no clip":
+        shutil.rmtree(folder)
+        folder.mkdir()
+        (folder / "notes.txt").write_text("hi")
+        return "clips: holds no clip (read are .mp4"
+    if kind == "text as video":
+        (folder / "zz.mp4").write_text("not a video")
+        return "zz.mp4: not a readable video"
+    if kind == "empty video":
+        (folder / "zz.webm").write_bytes(b"")
+        return "zz.webm: an empty file (0 bytes)"
+    if kind == "NaN":
+        np.save(folder / "zz.npy", np.full((10, 24, 24), np.nan, np.float32))
+        return "zz.npy frame 1: 576 values are NaN or infinite"
+    if kind == "float without range":
+        np.save(folder / "zz.npy", np.full((10, 24, 24), 40.0, np.float32))
+        return (
+            "zz.npy frame 1: float values must lie in [0, 1], found 40 to 40 (set data.value_range"
+        )
+    if kind == "rank 6":
+        np.save(folder / "zz.npy", np.zeros((1, 1, 10, 24, 24, 3), np.uint8))
+        return "zz.npy: an array of rank 6"
+    if kind == "all too short":
+        shutil.rmtree(folder)
+        folder.mkdir()
+        np.save(folder / "a.npy", np.zeros((3, 24, 24), np.uint8))
+        return "clips: every one of its 1 clips is shorter than one window"
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "missing",
+        "no clip",
+        "text as video",
+        "empty video",
+        "NaN",
+        "float without range",
+        "rank 6",
+        "all too short",
+    ],
+)
+def test_a_bad_folder_is_one_line_naming_the_file_and_writes_nothing(tmp_path, kind):
+    message = _bad(tmp_path / "clips", kind)
+    write_params(tmp_path, tiny_params(FOLDER_PARAMS))
+    result = run_stage("fetch", tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: ") and message in line, result.stderr
+    assert "Traceback" not in result.stderr
+    raw = tmp_path / "data" / "raw"
+    assert not raw.exists() or not any(raw.iterdir()), "no output of a failed fetch"
+
+
+def test_grey_arrays_read_as_colour_are_converted_with_a_note(tmp_path):
+    folder = tmp_path / "clips"
+    for split in SPLITS:
+        (folder / split).mkdir(parents=True)
+        np.save(folder / split / "grey.npy", np.zeros((12, 24, 24), np.uint8))
+    write_params(tmp_path, tiny_params(FOLDER_PARAMS))
+    result = run_stage("fetch", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "note: 3 clips converted to data.channels (grey <-> RGB)" in result.stdout
