@@ -21,7 +21,7 @@ BIN := $(VENV)/bin
 # The `dvc plots` page template, where `.dvc/config` (plots.html_template) points.
 PLOTS_PAGE := .dvc/plots_page.html
 
-.PHONY: setup repro test lint format ui server serve demo preset bench bench-gpu lock
+.PHONY: setup repro test test-fast lint format ui server serve demo preset bench bench-gpu lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ repro: setup
 test: setup $(DEMO_INSTALLED)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n auto --maxprocesses 4 \
 	  --dist loadfile || [ $$? -eq 5 ]
+
+# The unit tests alone, in about a minute and a half: no stage, dvc, server, pip or browser is
+# started (those tests are marked e2e, browser or integration).
+test-fast: setup
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile \
+	  -m "not e2e and not browser and not integration"
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports

@@ -48,3 +48,10 @@ def trained(tmp_path_factory) -> helpers.Trained:
         assert result.returncode == 0, f"{stage}: {result.stderr[-3000:]}"
     run_id = json.loads((workdir / "models/mlflow_run.json").read_text())["run_id"]
     return helpers.Trained(Path(workdir), run_id, helpers.tiny_params())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the session's trained model starts the real stages: integration too."""
+    for item in items:
+        if "trained" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

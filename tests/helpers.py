@@ -8,10 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pytest
 import yaml
 
 from nextframe.ops import layout
@@ -115,6 +118,15 @@ def start_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.Pope
 
 def run_stage(name: str, cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return run(stage_command(name, cwd, *args), cwd, check=False, DVC_ROOT=str(cwd), **env)
+
+
+def require_package_index(url: str = "https://pypi.org/simple/keras/") -> None:
+    """Skip the calling test, with the reason, where the package index cannot be reached."""
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:
+            response.read(1)
+    except (OSError, urllib.error.URLError) as exc:
+        pytest.skip(f"the package index cannot be reached ({url}: {exc})")
 
 
 def make_recipe(target: str, *variables: str) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 import yaml
 
 from .helpers import REPO_ROOT, TINY, run
+
+pytestmark = pytest.mark.integration
 
 
 def test_gpu_benchmark_runs_small_and_reports_every_figure(tmp_path):

@@ -8,8 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from .helpers import REPO_ROOT, clean_env, tiny_params
+
+pytestmark = pytest.mark.integration
 
 # Losses of a few steps of the train stage's setup (`build_trainer`: the devices, the trainer),
 # on fixed clips, on however many devices XLA shows this process.

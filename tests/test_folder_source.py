@@ -16,6 +16,8 @@ from nextframe.data.folder import split_of_clip
 
 from .helpers import nextframe_command, run, run_stage, tiny_params, write_params
 
+pytestmark = pytest.mark.integration
+
 SPLITS = ("train", "val", "test")
 
 

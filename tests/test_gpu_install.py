@@ -8,7 +8,9 @@ import subprocess
 
 import pytest
 
-from .helpers import BIN, REPO_ROOT, run
+from .helpers import BIN, REPO_ROOT, require_package_index, run
+
+pytestmark = pytest.mark.integration
 
 LINUX = ["--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
 
@@ -20,6 +22,7 @@ def pins(lock_text: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def resolved_now(tmp_path_factory) -> dict[str, str]:
     """The GPU extra resolved afresh from the index, as `make lock` does."""
+    require_package_index()
     out = tmp_path_factory.mktemp("lock") / "gpu.lock"
     command = [str(BIN / "uv"), "pip", "compile", "pyproject.toml", "--extra", "gpu"]
     run([*command, "--extra", "dev", *LINUX, "-o", str(out), "--quiet"], REPO_ROOT, timeout=300)

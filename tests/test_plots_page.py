@@ -37,6 +37,8 @@ PER_STEP_CSV = (
     + "\n"
 )
 
+pytestmark = pytest.mark.integration
+
 
 def dvc(args: list[str], cwd: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_")}

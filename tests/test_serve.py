@@ -17,6 +17,8 @@ from nextframe.io import load_npy
 from .browser import OffHostSink, free_port, process_group, proxy_env, wait_until_serving
 from .helpers import clean_env, make_recipe, nextframe_command, run
 
+pytestmark = pytest.mark.integration
+
 
 @dataclass(frozen=True)
 class Server:

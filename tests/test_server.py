@@ -9,6 +9,8 @@ import pytest
 from nextframe.ops.processes import free_port
 from nextframe.ops.server import masked
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize(
     ("args", "backend_uri", "message"),

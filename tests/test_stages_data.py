@@ -18,6 +18,8 @@ from nextframe.data.splits import sha256_of_array
 
 from .helpers import pipeline, run_stage, stage_command, write_params
 
+pytestmark = pytest.mark.integration
+
 
 def fetch_and_preprocess(workdir: Path, params: dict) -> dict[str, str]:
     write_params(workdir, params)

@@ -17,6 +17,8 @@ from nextframe.presets import merged
 
 from .helpers import find_runs, run_stage, start_stage, store_client, tiny_params, write_params
 
+pytestmark = pytest.mark.integration
+
 EPOCHS = 4
 # Fresh sequences, the path with the most state to resume (the data order is drawn, not
 # read); ClipBatches' order is a pure function of the index too (tests/data/test_dataset.py).

@@ -203,11 +203,14 @@ def resize_square(frame: np.ndarray, fmt: FrameFormat, notes: ReadNotes) -> np.n
     return np.clip(np.stack(planes, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
-def conform(frame: np.ndarray, fmt: FrameFormat, name: str, notes: ReadNotes) -> np.ndarray:
-    """One frame of any accepted kind -> (size, size, channels): uint8 stays uint8, float
-    becomes float32 in [0, 1]."""
-    frame = to_channels(_as_hwc(frame, name), fmt.channels, name, notes)
-    return resize_square(to_unit_range(frame, fmt, name, notes), fmt, notes)
+def conform(
+    frame: np.ndarray, fmt: FrameFormat, clip_name: str, notes: ReadNotes, index: int = 0
+) -> np.ndarray:
+    """Frame `index` of a clip, of any accepted kind -> (size, size, channels): uint8 stays
+    uint8, float becomes float32 in [0, 1]. Errors name the clip and the frame."""
+    where = f"{clip_name} frame {index + 1}"
+    frame = to_unit_range(_as_hwc(frame, where), fmt, where, notes)
+    return resize_square(to_channels(frame, fmt.channels, clip_name, notes), fmt, notes)
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -409,7 +412,7 @@ def _load_array(clip: Clip) -> np.ndarray:
 def _array_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
     array = _load_array(clip)
     for t, frame in enumerate(array):
-        yield conform(np.asarray(frame), fmt, f"{clip.name} frame {t + 1}", notes)
+        yield conform(np.asarray(frame), fmt, clip.name, notes, t)
 
 
 def array_clip_count(shape: tuple[int, ...], name: str) -> int | None:

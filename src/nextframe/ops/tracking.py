@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from nextframe.resume import OpenedBackup
 
 EXPERIMENT_NAME = "nextframe"
+# What the experiment holds, as MLflow's UI reads it: model training, so the experiment opens
+# on its runs table (without it, MLflow 3 opens on the GenAI overview of traces).
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 
@@ -146,11 +149,16 @@ def _experiment_id(location: str | None) -> str:
     experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is None:
         try:
-            return mlflow.create_experiment(EXPERIMENT_NAME, artifact_location=location)
+            return mlflow.create_experiment(
+                EXPERIMENT_NAME, artifact_location=location, tags=EXPERIMENT_TAGS
+            )
         except mlflow.exceptions.MlflowException:
             experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)  # a parallel worker won
             if experiment is None:
                 raise
+    for key, value in EXPERIMENT_TAGS.items():  # a store from before the tag existed
+        if experiment.tags.get(key) != value:
+            mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
     return experiment.experiment_id
 
 
