@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import subprocess
 import time
@@ -310,10 +311,14 @@ def log_training_data(
 
     profile = {"clips": clips, "windows": windows} if clips is not None else None
 
-    class _Profiled(MetaDataset):
+    class _Profiled(MetaDataset):  # MetaDataset records no profile of its own
         @property
         def profile(self) -> dict | None:
             return profile
+
+        def to_dict(self) -> dict[str, str]:
+            extra = {"profile": json.dumps(profile)} if profile is not None else {}
+            return super().to_dict() | extra
 
     dataset = _Profiled(LocalArtifactDatasetSource(source), name=name, digest=digest[:16])
     mlflow.log_input(dataset, context="training")
