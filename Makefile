@@ -112,6 +112,8 @@ bench: setup
 	$(BIN)/python benchmarks/rollout_speed.py
 	$(BIN)/python benchmarks/fresh_vs_fixed.py
 	$(BIN)/python benchmarks/store_contention.py
+	$(BIN)/python benchmarks/ingest_memory.py
+	$(BIN)/python benchmarks/codec_roundtrip.py
 
 # Throughput, FLOP utilisation and quality per GPU-minute of presets/gpu.yaml, on the GPU
 # environment: `make bench-gpu GPU=1` (about 12 minutes on one H100 or H200).

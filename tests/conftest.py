@@ -46,7 +46,7 @@ def trained(tmp_path_factory) -> helpers.Trained:
         reads = str(workdir / f"reads-{stage}.json")
         result = helpers.run_stage(stage, workdir, NEXTFRAME_PARAMS_READS=reads)
         assert result.returncode == 0, f"{stage}: {result.stderr[-3000:]}"
-    run_id = json.loads((workdir / "models/mlflow_run.json").read_text())["run_id"]
+    run_id = json.loads((workdir / helpers.PATHS["run_info"]).read_text())["run_id"]
     return helpers.Trained(Path(workdir), run_id, helpers.tiny_params())
 
 

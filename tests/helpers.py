@@ -22,6 +22,12 @@ from nextframe.presets import merged
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's dvc, mlflow and python
+# Where the pipeline keeps each file (dvc.yaml's `vars`), relative to a workdir.
+PATHS = {
+    name: Path(path)
+    for entry in yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["vars"]
+    for name, path in entry["paths"].items()
+}
 
 # Small enough that the whole pipeline runs in about a minute on 2 cores. Short sequences
 # (4 in, 4 out) also keep TensorFlow's tracing of the unrolled closed loop, most of a tiny
@@ -75,7 +81,8 @@ def run(
 
 def git_commit(repo: Path, message: str) -> None:
     run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
+    user = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    run(["git", *user, "commit", "-q", "--allow-empty", "-m", message], repo)
 
 
 def tiny_repo(repo: Path, edits: dict | None = None) -> Path:
@@ -172,5 +179,5 @@ def find_runs(root: Path, filter_string: str = "") -> list:
 
 def recorded_run(root: Path):
     """The run that trained the model in `root`, as the train stage recorded it."""
-    run_id = json.loads((root / "models" / "mlflow_run.json").read_text())["run_id"]
+    run_id = json.loads((root / PATHS["run_info"]).read_text())["run_id"]
     return store_client(root).get_run(run_id)

@@ -30,3 +30,14 @@ def test_gpu_benchmark_runs_small_and_reports_every_figure(tmp_path):
     assert report["generation_sequences_per_second"] > report["preset_sequences_per_second"]
     assert [row["minutes"] > 0 for row in report["curve"]] == [True, True]
     assert all(row["mse"] > 0 for row in report["curve"])
+
+
+def test_ingest_benchmark_runs_small_and_reports_memory_and_decode_rates():
+    args = ["--clips", "2", "--frames", "24", "--width", "96", "--height", "64"]
+    result = run(
+        [sys.executable, "benchmarks/ingest_memory.py", *args, "--repeats", "1"], REPO_ROOT
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].startswith("ratio ") and float(lines[-1].split()[1]) > 0
+    assert any(line.startswith("10x: fetch peak") for line in lines)
+    assert any(line.startswith("decode: PyAV's bare loop") for line in lines)

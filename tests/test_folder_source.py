@@ -14,7 +14,7 @@ import pytest
 from nextframe.data.export import write_clip
 from nextframe.data.folder import split_of_clip
 
-from .helpers import nextframe_command, run, run_stage, tiny_params, write_params
+from .helpers import PATHS, nextframe_command, run, run_stage, tiny_params, write_params
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_moving_mnist_written_losslessly_reads_back_as_the_same_windows(native, 
     windows = fetch_and_preprocess(tmp_path, tiny_params({"data": folder}))
     for split in SPLITS:
         assert windows[split].tobytes() == native[split].tobytes(), split
-    manifest = json.loads((tmp_path / "data/processed/manifest.json").read_text())
+    manifest = json.loads((tmp_path / PATHS["manifest"]).read_text())
     assert manifest["dataset"]["name"] == "clips"
     assert manifest["dataset"]["clips"] == {s: len(native[s]) for s in SPLITS}
 

@@ -17,7 +17,7 @@ from nextframe.metrics import per_step, summarize
 from nextframe.model import load_predictor
 from nextframe.rollout import predict_future
 
-from .helpers import nextframe_command, run
+from .helpers import PATHS, nextframe_command, run
 
 CHAMPION = "models:/nextframe-convlstm@champion"
 
@@ -35,13 +35,13 @@ def gif_frames(path) -> int:
 def evaluate_predictions(trained) -> np.ndarray:
     """The evaluate stage's closed-loop predictions of every test sequence: its own rollout
     call on its own batches, checked against the MSE it recorded in metrics/eval.json."""
-    test_uint8 = load_npy(trained.path / "data/processed/test.npy")
-    model = load_predictor(trained.path / "models/model.keras")
+    test_uint8 = load_npy(trained.path / PATHS["test"])
+    model = load_predictor(trained.path / PATHS["model"])
     batch_size = trained.params["evaluate"]["batch_size"]
     context = to_float_frames(test_uint8[:, : trained.n_context])
     predictions = predict_future(model, context, trained.horizon, batch_size)
     truth = to_float_frames(test_uint8[:, trained.n_context :])
-    report = json.loads((trained.path / "metrics/eval.json").read_text())
+    report = json.loads((trained.path / PATHS["eval_metrics"]).read_text())
     assert summarize(per_step(predictions, truth))["mse"] == report["model"]["mse"]
     return predictions
 
@@ -53,7 +53,7 @@ def test_predict_from_the_champion_gives_the_evaluate_stages_frames(
     clips, as evaluate batches them, TensorFlow's LayerNormalization rounds some values
     differently (a vectorised or a scalar rsqrt, by position in the batch): a float32 ulp."""
     index = 3
-    test_uint8 = load_npy(trained.path / "data/processed/test.npy")
+    test_uint8 = load_npy(trained.path / PATHS["test"])
     clip = tmp_path / "sequence.npy"
     np.save(clip, test_uint8[index, : trained.n_context])
     out = tmp_path / "out" / "predicted.npy"
@@ -64,7 +64,7 @@ def test_predict_from_the_champion_gives_the_evaluate_stages_frames(
     predicted = np.load(out)
     assert predicted.dtype == np.float32 and predicted.shape == (trained.horizon, 64, 64, 1)
 
-    model = load_predictor(trained.path / "models/model.keras")
+    model = load_predictor(trained.path / PATHS["model"])
     context = to_float_frames(test_uint8[index : index + 1, : trained.n_context])
     alone = predict_future(model, context, trained.horizon)[0]
     assert float(np.abs(predicted - alone).max()) == 0.0
@@ -76,7 +76,7 @@ def test_predict_from_the_champion_gives_the_evaluate_stages_frames(
 
 
 def test_any_horizon_from_a_gif_of_another_size_resized_with_a_note(trained, tmp_path):
-    test_uint8 = load_npy(trained.path / "data/processed/test.npy")
+    test_uint8 = load_npy(trained.path / PATHS["test"])
     frames = test_uint8[0, : trained.n_context, ::2, ::2, 0]
     images = [Image.fromarray(frame) for frame in frames]
     images[0].save(tmp_path / "small.gif", save_all=True, append_images=images[1:], loop=0)
@@ -85,7 +85,7 @@ def test_any_horizon_from_a_gif_of_another_size_resized_with_a_note(trained, tmp
         tmp_path,
         "small.gif",
         "--model",
-        str(trained.path / "models/model.keras"),
+        str(trained.path / PATHS["model"]),
         "--horizon",
         str(horizon),
     )
@@ -148,7 +148,7 @@ def test_a_bad_clip_gets_one_line_exit_1_and_no_output(trained, tmp_path, name):
     clip = tmp_path / name
     if make is not None:
         make(clip)
-    model = str(trained.path / "models/model.keras")
+    model = str(trained.path / PATHS["model"])
     result = predict(tmp_path, str(clip), "--model", model, check=False)
     print(f"{name}: {result.stderr.strip()}")
     assert result.returncode == 1
@@ -170,7 +170,7 @@ def test_a_failed_prediction_leaves_earlier_outputs_as_they_were(trained, tmp_pa
     out = tmp_path / "earlier.npy"
     out.write_bytes(b"earlier")
     np.save(tmp_path / "one_frame.npy", np.zeros((1, 64, 64), np.uint8))
-    model = str(trained.path / "models/model.keras")
+    model = str(trained.path / PATHS["model"])
     result = predict(tmp_path, "one_frame.npy", "--model", model, "--out", str(out), check=False)
     assert result.returncode == 1
     assert out.read_bytes() == b"earlier" and not out.with_suffix(".gif").exists()

@@ -11,7 +11,7 @@ import pytest
 from nextframe.errors import NextframeError
 from nextframe.ops import registry, tracking
 
-from .helpers import run_stage, store_client, tiny_params, write_params
+from .helpers import PATHS, run_stage, store_client, tiny_params, write_params
 
 NAME = registry.REGISTERED_MODEL
 
@@ -99,7 +99,7 @@ def test_a_worse_second_training_leaves_the_champion_on_the_first(trained):
     )
     assert evaluate.returncode == 0, evaluate.stderr
 
-    first = json.loads((workdir / "metrics/eval.json").read_text())["model"]["mse"]
+    first = json.loads((workdir / PATHS["eval_metrics"]).read_text())["model"]["mse"]
     second = json.loads((workdir / "metrics/worse_eval.json").read_text())["model"]["mse"]
     print(f"v1 MSE {first:.2f}, v2 MSE {second:.2f}: {evaluate.stdout.splitlines()[-1]}")
     assert second > first

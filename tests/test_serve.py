@@ -15,7 +15,7 @@ import pytest
 from nextframe.io import load_npy
 
 from .browser import OffHostSink, free_port, process_group, proxy_env, wait_until_serving
-from .helpers import clean_env, make_recipe, nextframe_command, run
+from .helpers import PATHS, clean_env, make_recipe, nextframe_command, run
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def server(trained, tmp_path_factory):
 @pytest.fixture(scope="module")
 def context(trained) -> np.ndarray:
     """A test sequence's context frames, float32 (T, 64, 64, 1) in [0, 1]."""
-    test_uint8 = load_npy(trained.path / "data/processed/test.npy")
+    test_uint8 = load_npy(trained.path / PATHS["test"])
     return test_uint8[5, : trained.n_context].astype(np.float32) / np.float32(255)
 
 

@@ -15,7 +15,15 @@ import pytest
 
 from nextframe.presets import merged
 
-from .helpers import find_runs, run_stage, start_stage, store_client, tiny_params, write_params
+from .helpers import (
+    PATHS,
+    find_runs,
+    run_stage,
+    start_stage,
+    store_client,
+    tiny_params,
+    write_params,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +68,7 @@ def trained(workdir: Path) -> Path:
 def weights(workdir: Path) -> list[np.ndarray]:
     from nextframe.model import load_predictor
 
-    return [np.asarray(w) for w in load_predictor(workdir / "models/model.keras").get_weights()]
+    return [np.asarray(w) for w in load_predictor(workdir / PATHS["model"]).get_weights()]
 
 
 def the_run(workdir: Path):
@@ -88,8 +96,8 @@ def uninterrupted(prepared, tmp_path_factory) -> Path:
 
 def test_two_runs_give_identical_metrics_and_weights(uninterrupted, prepared, tmp_path):
     again = trained(copy_of(prepared, tmp_path, "again"))
-    first = (uninterrupted / "metrics/train.json").read_text()
-    assert (again / "metrics/train.json").read_text() == first
+    first = (uninterrupted / PATHS["train_metrics"]).read_text()
+    assert (again / PATHS["train_metrics"]).read_text() == first
     for a, b in zip(weights(uninterrupted), weights(again), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not (uninterrupted / "models/backup").exists(), "the backup goes once outputs exist"
@@ -102,7 +110,7 @@ def test_killed_run_resumes_to_the_same_weights_in_the_same_mlflow_run(
     code, killed_at = kill_after_an_epoch(workdir, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, "the stage must be killed before it finishes"
     assert 1 <= killed_at < EPOCHS
-    assert not (workdir / "models/model.keras").exists()
+    assert not (workdir / PATHS["model"]).exists()
     assert the_run(workdir).info.status == "FAILED"
 
     trained(workdir)
@@ -112,8 +120,8 @@ def test_killed_run_resumes_to_the_same_weights_in_the_same_mlflow_run(
     assert run.info.status == "FINISHED"
     assert int(run.data.tags["resumed_at_epoch"]) == killed_at + 1
     assert "failure_reason" not in run.data.tags
-    history = (workdir / "metrics/train_history.csv").read_text()
-    assert history == (uninterrupted / "metrics/train_history.csv").read_text()
+    history = (workdir / PATHS["history"]).read_text()
+    assert history == (uninterrupted / PATHS["history"]).read_text()
 
 
 def test_a_run_killed_hard_then_superseded_by_other_params_ends_failed(prepared, tmp_path):
@@ -156,7 +164,7 @@ def test_diverging_loss_fails_the_stage_and_the_run_and_writes_no_model(prepared
     (line,) = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert line.startswith("error: training diverged:") and "became nan" in line
     assert "Traceback" not in stderr
-    assert not (workdir / "models/model.keras").exists()
+    assert not (workdir / PATHS["model"]).exists()
     assert not (workdir / "models/backup").exists()
     run = the_run(workdir)
     assert run.info.status == "FAILED"

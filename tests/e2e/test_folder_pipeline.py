@@ -19,6 +19,7 @@ from nextframe.model import load_predictor
 
 from ..browser import free_port, process_group, wait_until_serving
 from ..helpers import (
+    PATHS,
     clean_env,
     git_commit,
     make_recipe,
@@ -70,18 +71,18 @@ def colour(tmp_path_factory) -> Reproduced:
 
 def test_repro_trains_and_evaluates_in_colour(colour):
     repo = colour.path
-    report = json.loads((repo / "metrics/eval.json").read_text())
+    report = json.loads((repo / PATHS["eval_metrics"]).read_text())
     assert report["model"]["mse"] > 0 and set(report["baselines"]) == {
         "zeros",
         "copy_last",
         "mean_context",
     }
-    model = load_predictor(repo / "models/model.keras")
+    model = load_predictor(repo / PATHS["model"])
     assert model.frames == FrameFormat(SIZE, 3)
-    grid = np.asarray(Image.open(repo / "renders/grid.png").convert("RGB")).astype(int)
+    grid = np.asarray(Image.open(repo / PATHS["grid"]).convert("RGB")).astype(int)
     colourful = np.abs(grid[..., 0] - grid[..., 2]) > 60  # digits in red, blue, ...
     assert colourful.mean() > 0.01
-    assert len(list((repo / "renders/gifs").glob("*.gif"))) == 2
+    assert len(list((repo / PATHS["gifs"]).glob("*.gif"))) == 2
 
 
 def test_the_split_is_by_clip_on_the_written_files(colour):
@@ -100,7 +101,7 @@ def test_the_mlflow_dataset_is_the_folder(colour):
     run_ = recorded_run(colour.path)
     (dataset_input,) = run_.inputs.dataset_inputs
     dataset = dataset_input.dataset
-    manifest = json.loads((colour.path / "data/processed/manifest.json").read_text())
+    manifest = json.loads((colour.path / PATHS["manifest"]).read_text())
     assert dataset.name == "clips"
     assert dataset.digest == manifest["dataset"]["digest"][:16]
     profile = json.loads(dataset.profile)

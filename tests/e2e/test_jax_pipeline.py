@@ -8,7 +8,7 @@ import pytest
 
 from nextframe.model import load_predictor
 
-from ..helpers import run, store_client, tiny_repo
+from ..helpers import PATHS, run, store_client, tiny_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -21,15 +21,13 @@ def test_the_whole_pipeline_runs_on_jax_with_fresh_sequences(tmp_path):
     }
     repo = tiny_repo(tmp_path / "repo", edits)
     run(["dvc", "repro"], repo, KERAS_BACKEND="jax")
-    report = json.loads((repo / "metrics/eval.json").read_text())
+    report = json.loads((repo / PATHS["eval_metrics"]).read_text())
     assert 0 < report["model"]["mse"] < report["baselines"]["copy_last"]["mse"]
-    found = store_client(repo).get_run(
-        json.loads((repo / "models/mlflow_run.json").read_text())["run_id"]
-    )
+    found = store_client(repo).get_run(json.loads((repo / PATHS["run_info"]).read_text())["run_id"])
     assert found.info.status == "FINISHED"
     assert found.data.tags["keras_backend"] == "jax"
     assert found.data.tags["device"] == "1 x cpu"
     assert found.data.params["train.sequences"] == "fresh"
     assert found.data.params["train.precision"] == "mixed_bfloat16"
-    assert len(list((repo / "renders/gifs").glob("*.gif"))) == 2
-    assert load_predictor(repo / "models/model.keras").dtype_policy.name == "float32"
+    assert len(list((repo / PATHS["gifs"]).glob("*.gif"))) == 2
+    assert load_predictor(repo / PATHS["model"]).dtype_policy.name == "float32"

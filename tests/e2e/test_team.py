@@ -21,8 +21,8 @@ import pytest
 from nextframe.ops import server as nextframe_server
 from nextframe.ops.processes import free_port
 
+from ..helpers import PATHS, git_commit, run, tiny_repo
 from ..helpers import clean_env as env
-from ..helpers import git_commit, run, tiny_repo
 
 pytestmark = [
     pytest.mark.e2e,
@@ -127,14 +127,14 @@ def test_server_holds_the_run_params_metrics_and_model(alice, server, tmp_path):
     """Read back through the REST API; the model is downloaded through the server."""
     experiment = api(server, "experiments/get-by-name", experiment_name="nextframe")
     assert experiment["experiment"]["artifact_location"].startswith("mlflow-artifacts:")
-    run_id = json.loads((alice / "models/mlflow_run.json").read_text())["run_id"]
+    run_id = json.loads((alice / PATHS["run_info"]).read_text())["run_id"]
     found = api(server, "runs/get", run_id=run_id)["run"]
     assert found["info"]["status"] == "FINISHED"
     assert found["info"]["artifact_uri"].startswith("mlflow-artifacts:")
     params = {p["key"]: p["value"] for p in found["data"]["params"]}
     assert params["epochs"] == "1" and params["model.filters"] == "[4, 4]"
     metrics = {m["key"]: m["value"] for m in found["data"]["metrics"]}
-    eval_report = json.loads((alice / "metrics/eval.json").read_text())
+    eval_report = json.loads((alice / PATHS["eval_metrics"]).read_text())
     assert metrics["eval.model.mse"] == pytest.approx(eval_report["model"]["mse"])
     assert {"loss", "val_loss"} <= set(metrics)
 
