@@ -70,13 +70,13 @@ format: setup
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 # MLflow UI on the project store, bound to localhost: `make ui PORT=5001` for another port,
-# `make ui UI_STORE=../other-clone` for another store. Telemetry off: the server would otherwise
-# call the internet at start and when the page loads (its page loads nothing off-host).
+# `make ui UI_STORE=../other-clone` for another store. It prints the address of the nextframe
+# runs table. Telemetry off: the server would otherwise call the internet at start and when
+# the page loads (its page loads nothing off-host).
 UI_STORE ?= $(CURDIR)
 ui: setup
-	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
-	  --backend-store-uri "sqlite:///$(abspath $(UI_STORE))/mlflow.db" \
-	  --default-artifact-root "$(abspath $(UI_STORE))/mlartifacts"
+	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m nextframe.ops.ui \
+	  --port $(PORT) --store "$(abspath $(UI_STORE))"
 
 # The champion model (`models:/nextframe-convlstm@champion` in the project store, unless
 # MLFLOW_TRACKING_URI names another) served on http://127.0.0.1:5001/invocations, in this

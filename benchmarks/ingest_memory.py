@@ -1,8 +1,9 @@
 """Ingesting a folder of your own clips: memory that does not grow with the number of clips, and
 decoding close to PyAV's own speed.
 
-Writes --clips colour MP4 clips (--frames frames of --width x --height, moving colour shapes
-on a gradient, not square, so every frame is centre-cropped and resized on the way in), then a
+Writes --clips colour H.264 MP4 clips (--frames frames of --width x --height, moving colour
+shapes on a gradient, not square, so every frame is centre-cropped and resized on the way in,
+the codec and sizes of everyday video), then a
 second folder with ten times as many (copies). For each folder the fetch and the preprocess
 stages run as `dvc repro` runs them (data.source: folder, RGB at 64x64), each in its own
 process reporting its peak RSS (VmHWM); fetch's wall time gives ingest frames per second. On
@@ -31,7 +32,6 @@ import numpy as np
 import yaml
 
 from nextframe.clips import FrameFormat, clips_of
-from nextframe.data.export import write_clip
 from nextframe.ops.layout import stage_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -56,18 +56,32 @@ def synthetic_clip(rng: np.random.Generator, n_frames: int, height: int, width: 
     return frames
 
 
+def write_h264(path: Path, frames_rgb: np.ndarray, fps: int = 25) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames_rgb.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames_rgb:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, "rgb24")))
+        container.mux(stream.encode())
+
+
 def write_folder(folder: Path, n_clips: int, args) -> None:
+    """Clips in train/, val/ and test/: one of every ten in val, one in test (at least one)."""
     rng = np.random.default_rng(0)
     for index in range(n_clips):
+        split = {0: "val", 1: "test"}.get(index % 10, "train")
         frames = synthetic_clip(rng, args.frames, args.height, args.width)
-        write_clip(folder / f"clip_{index:04d}.mp4", frames)
+        write_h264(folder / split / f"clip_{index:04d}.mp4", frames)
 
 
 def copies(source: Path, folder: Path, times: int) -> None:
-    folder.mkdir(parents=True)
     for copy in range(times):
-        for clip in sorted(source.iterdir()):
-            shutil.copy2(clip, folder / f"{copy:02d}_{clip.name}")
+        for clip in sorted(source.rglob("*.mp4")):
+            target = folder / clip.parent.name / f"{copy:02d}_{clip.name}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(clip, target)
 
 
 def peak_rss_bytes() -> int:
@@ -152,8 +166,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", default=40, type=int, help="clips at 1x (10x is ten times)")
     parser.add_argument("--frames", default=60, type=int)
-    parser.add_argument("--width", default=320, type=int)
-    parser.add_argument("--height", default=240, type=int)
+    parser.add_argument("--width", default=640, type=int)
+    parser.add_argument("--height", default=480, type=int)
     parser.add_argument("--window", default=20, type=int, help="data.n_frames")
     parser.add_argument("--repeats", default=3, type=int)
     parser.add_argument("--child", choices=("fetch", "preprocess"), help=argparse.SUPPRESS)
@@ -163,6 +177,8 @@ def main() -> None:
         run_child(args.child, args.workdir)
         return
 
+    if args.clips < 3:
+        parser.error("--clips must be at least 3 (one each for train, val and test)")
     with tempfile.TemporaryDirectory(prefix="ingest_memory.") as tmp:
         one, ten = Path(tmp) / "one", Path(tmp) / "ten"
         write_folder(one, args.clips, args)
@@ -171,7 +187,7 @@ def main() -> None:
             "1x": ingest(Path(tmp) / "work1", one, args.window),
             "10x": ingest(Path(tmp) / "work10", ten, args.window),
         }
-        bare, ours = decode_rates(sorted(one.iterdir()), args.repeats)
+        bare, ours = decode_rates(sorted(one.rglob("*.mp4")), args.repeats)
 
     print(
         f"clips: {args.clips} and {10 * args.clips} MP4s of {args.frames} frames, "

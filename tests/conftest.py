@@ -5,6 +5,7 @@ page that may load nothing from off this machine."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def trained(tmp_path_factory) -> helpers.Trained:
     leave these outputs and the alias as they are."""
     workdir = tmp_path_factory.mktemp("trained") / "work"
     helpers.write_params(workdir, helpers.tiny_params())
+    shutil.copy2(REPO_ROOT / "dvc.yaml", workdir)  # where predict and the demo find the paths
     for stage in ("fetch", "preprocess", "train", "evaluate"):
         reads = str(workdir / f"reads-{stage}.json")
         result = helpers.run_stage(stage, workdir, NEXTFRAME_PARAMS_READS=reads)

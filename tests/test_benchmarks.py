@@ -33,7 +33,7 @@ def test_gpu_benchmark_runs_small_and_reports_every_figure(tmp_path):
 
 
 def test_ingest_benchmark_runs_small_and_reports_memory_and_decode_rates():
-    args = ["--clips", "2", "--frames", "24", "--width", "96", "--height", "64"]
+    args = ["--clips", "3", "--frames", "24", "--width", "96", "--height", "64"]
     result = run(
         [sys.executable, "benchmarks/ingest_memory.py", *args, "--repeats", "1"], REPO_ROOT
     )

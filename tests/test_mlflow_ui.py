@@ -4,6 +4,7 @@ nothing either (MLflow's telemetry would, at start and when the page loads)."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -41,20 +42,22 @@ def test_make_ui_loads_and_calls_nothing_off_host(tmp_path, browser):
 
 
 @pytest.mark.browser
-def test_the_experiment_opens_on_its_runs_table(trained, tmp_path, browser):
-    """The experiment says it is model training (`mlflow.experimentKind`), so MLflow's UI
-    opens it on the table of training runs, not on the GenAI overview of traces."""
-    run = store_client(trained.path).get_run(trained.run_id)
+def test_the_printed_address_opens_the_experiment_on_its_runs_table(trained, tmp_path, browser):
+    """`make ui` prints where the nextframe runs are: the experiment, tagged as model training
+    (`mlflow.experimentKind`), opened on its table of training runs, not on MLflow 3's GenAI
+    overview of traces."""
+    client = store_client(trained.path)
+    run = client.get_run(trained.run_id)
+    tags = client.get_experiment(run.info.experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
     port = free_port()
     args = ["make", "--no-print-directory", "-o", "setup", "ui", f"PORT={port}"]
     log = tmp_path / "ui.log"
     with process_group([*args, f"UI_STORE={trained.path}"], log, cwd=REPO_ROOT) as ui:
         wait_until_serving(f"http://127.0.0.1:{port}/health", ui, log)
-        browser.page.goto(f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}")
+        (address,) = re.findall(r"ui: the nextframe runs: (\S+)", log.read_text())
+        assert address.startswith(f"http://127.0.0.1:{port}/#/experiments/")
+        browser.page.goto(address)
         browser.page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=60_000)
-        assert (
-            "/runs" in browser.page.url
-            or "compareRunsMode" in browser.page.url
-            or (browser.page.get_by_text("Traces", exact=True).count() == 0)
-        )
+        assert browser.page.get_by_text("Token Usage").count() == 0  # no GenAI overview
     assert browser.off_host == []

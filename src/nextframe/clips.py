@@ -295,6 +295,7 @@ def _check_sizes(shape: tuple[int, ...], first: tuple[int, ...] | None, name: st
 def _video_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
     """Decoded with PyAV; channels and size converted by FFmpeg's scaler (area averaging)."""
     import av
+    from av.video.reformatter import VideoReformatter
 
     pixel_format = "gray" if fmt.channels == 1 else "rgb24"
     try:
@@ -305,22 +306,25 @@ def _video_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np
         if not container.streams.video:
             raise NextframeError(f"{clip.name}: holds no video stream (audio only?)")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame threads: decoding keeps both cores busy
+        # Frame threads decode ahead while this thread scales; the scaler keeps to one thread
+        # (more would only contend with them) and is made once a clip, not once a frame.
+        stream.thread_type = "FRAME"
+        scaler = VideoReformatter()
         first = None
         try:
             for t, frame in enumerate(container.decode(stream)):
                 first = _check_sizes((frame.height, frame.width), first, clip.name, t)
-                yield _reformat(frame, fmt, pixel_format, notes)
+                yield _reformat(scaler, frame, fmt, pixel_format, notes)
         except av.FFmpegError as exc:
             raise NextframeError(f"{clip.name}: corrupt video ({_first_line(exc)})") from None
 
 
-def _reformat(frame, fmt: FrameFormat, pixel_format: str, notes: ReadNotes) -> np.ndarray:
+def _reformat(scaler, frame, fmt: FrameFormat, pixel_format: str, notes: ReadNotes) -> np.ndarray:
     """One decoded frame -> (size, size, channels) uint8: scaled so the square part becomes
     `size` (area averaging), then that part cut out (crop) or padded (pad)."""
     height, width = frame.height, frame.width
     if (height, width) == (fmt.size, fmt.size):
-        pixels = frame.to_ndarray(format=pixel_format)
+        pixels = scaler.reformat(frame, format=pixel_format, threads=1).to_ndarray()
         return pixels[..., None] if pixels.ndim == 2 else pixels
     notes.resized_from = (height, width)
     if fmt.aspect == "stretch" or height == width:
@@ -334,8 +338,13 @@ def _reformat(frame, fmt: FrameFormat, pixel_format: str, notes: ReadNotes) -> n
     else:  # pad
         scale = fmt.size / max(height, width)
         scaled_h, scaled_w = max(1, round(height * scale)), max(1, round(width * scale))
-    pixels = frame.reformat(
-        width=scaled_w, height=scaled_h, format=pixel_format, interpolation="AREA"
+    pixels = scaler.reformat(
+        frame,
+        width=scaled_w,
+        height=scaled_h,
+        format=pixel_format,
+        interpolation="AREA",
+        threads=1,
     ).to_ndarray()
     pixels = pixels[..., None] if pixels.ndim == 2 else pixels
     if fmt.aspect == "pad":

@@ -20,7 +20,7 @@ def _batches(context: np.ndarray, batch_size: int):
 
 
 def _as_frames(context: np.ndarray) -> np.ndarray:
-    """uint8 (N, T, H, W) or float (N, T, H, W, 1) -> float32 (N, T, H, W, 1) in [0, 1]."""
+    """uint8 or float (N, T, H, W, C) -> float32 (N, T, H, W, C) in [0, 1]."""
     if context.dtype == np.uint8:
         return to_float_frames(context)
     return np.asarray(context, dtype=np.float32)
@@ -29,7 +29,7 @@ def _as_frames(context: np.ndarray) -> np.ndarray:
 def predict_future(
     model: NextFramePredictor, context: np.ndarray, horizon: int, batch_size: int = 32
 ) -> np.ndarray:
-    """(N, T, H, W[, 1]) context -> (N, horizon, H, W, 1) float32 predictions, O(T + horizon)."""
+    """(N, T, H, W, C) context -> (N, horizon, H, W, C) float32 predictions, O(T + horizon)."""
     out = [
         ops.convert_to_numpy(model.rollout(_as_frames(batch), horizon))
         for batch in _batches(context, batch_size)

@@ -16,8 +16,8 @@ import numpy as np
 from nextframe.errors import NextframeError
 from nextframe.io import load_npy
 
-# ~5 MB of 20-frame 64x64 grey windows per chunk: copies stay flat however big the file.
-WINDOWS_PER_CHUNK = 64
+# Windows are copied about this many bytes at a time: memory stays flat however big the file.
+CHUNK_BYTES = 4 << 20
 
 
 class WindowFile:
@@ -71,10 +71,13 @@ class WindowFile:
         return self._read(int(key) * t, t)
 
     def chunks(
-        self, indices: np.ndarray, n_frames: int | None = None, per_chunk: int = WINDOWS_PER_CHUNK
+        self, indices: np.ndarray, n_frames: int | None = None, per_chunk: int | None = None
     ) -> Iterator[np.ndarray]:
-        """Windows `indices` (their first `n_frames` frames), a chunk of them at a time."""
+        """Windows `indices` (their first `n_frames` frames), a chunk of them at a time (of
+        about `CHUNK_BYTES` unless `per_chunk` says how many)."""
         n_frames = self.shape[1] if n_frames is None else n_frames
+        if per_chunk is None:
+            per_chunk = max(1, CHUNK_BYTES // (n_frames * self._frame_bytes))
         for start in range(0, len(indices), per_chunk):
             yield np.stack([self[int(i), :n_frames] for i in indices[start : start + per_chunk]])
 
