@@ -37,14 +37,14 @@ def browser() -> Iterator[BrowserSession]:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> helpers.Trained:
-    """A workdir where fetch, preprocess, train and evaluate ran with the tiny params: a
-    model, its MLflow run in `mlflow.db`, registered as version 1 and made champion, and the
-    params keys each stage read (`reads-<stage>.json`). Tests may add runs and versions, but
-    leave these outputs and the alias as they are."""
+    """A workdir where every stage ran with the tiny params: a model, its MLflow run in
+    `mlflow.db`, registered as version 1 and made champion, renders, and the params keys each
+    stage read (`reads-<stage>.json`). Tests may add runs and versions, but leave these outputs
+    and the alias as they are."""
     workdir = tmp_path_factory.mktemp("trained") / "work"
     helpers.write_params(workdir, helpers.tiny_params())
     shutil.copy2(REPO_ROOT / "dvc.yaml", workdir)  # where predict and the demo find the paths
-    for stage in ("fetch", "preprocess", "train", "evaluate"):
+    for stage in ("fetch", "preprocess", "train", "evaluate", "render"):
         reads = str(workdir / f"reads-{stage}.json")
         result = helpers.run_stage(stage, workdir, NEXTFRAME_PARAMS_READS=reads)
         assert result.returncode == 0, f"{stage}: {result.stderr[-3000:]}"

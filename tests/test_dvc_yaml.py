@@ -197,20 +197,14 @@ def write_clip_folder(folder: Path, n_clips: int = 16) -> None:
 
 @pytest.fixture(scope="module")
 def recorded_reads(trained, tmp_path_factory) -> dict[str, set[str]]:
-    """Every stage's reads: the default (the session's tiny pipeline, render added), a real
+    """Every stage's reads: the default (the session's tiny pipeline), a real
     file downloaded, OpenSTL's protocol, a folder split by content, and training on fresh
     sequences with a plateau schedule and early stopping."""
-    reads: dict[str, set[str]] = {}
     root = tmp_path_factory.mktemp("reads")
-    default = root / "default"
-    shutil.copytree(trained.path, default)
-    for name in ("fetch", "preprocess", "train", "evaluate", "render"):
-        if name == "render":
-            record(name, default, reads)
-        else:
-            reads.setdefault(name, set()).update(
-                json.loads((trained.path / f"reads-{name}.json").read_text())
-            )
+    reads = {
+        name: set(json.loads((trained.path / f"reads-{name}.json").read_text()))
+        for name in stages()
+    }
     remote = write_remote_files(root / "remote")
     for source, counts in (("download", {"n_train": 4}), ("openstl", {"n_test": 4})):
         workdir = root / source

@@ -53,13 +53,9 @@ def test_splits_are_uint8_windows_with_a_manifest(tmp_path, tiny_params):
 
 
 @pytest.fixture(scope="module")
-def pipeline_outputs(trained, tmp_path_factory) -> Path:
-    """The session's tiny pipeline with render run too: every stage's outputs exist."""
-    workdir = tmp_path_factory.mktemp("inputs") / "work"
-    shutil.copytree(trained.path, workdir)
-    result = run_stage("render", workdir)
-    assert result.returncode == 0, result.stderr
-    return workdir
+def pipeline_outputs(trained) -> Path:
+    """The session's tiny pipeline: every stage's outputs exist (copied, never changed)."""
+    return trained.path
 
 
 def arg(stage: str, workdir: Path, option: str) -> Path:
@@ -106,19 +102,14 @@ def grey_windows(path: Path, shape=(4, 8, 64, 64), dtype=np.uint8) -> None:
 
 # (stage, the option naming the input, how it is broken, what the line says after the path)
 BAD_INPUTS = [
-    ("preprocess", "--windows", "missing", "file not found"),
     ("preprocess", "--windows", "truncated", "not a readable .npy array"),
-    ("preprocess", "--windows", "rank 4", "expected windows (N, T, H, W, C) uint8"),
     ("preprocess", "--windows", "float", "expected windows (N, T, H, W, C) uint8"),
-    ("preprocess", "--info", "missing", "file not found"),
     ("preprocess", "--info", "garbage", "not readable JSON"),
     ("preprocess", "--digits", "empty", "not a readable .npy array"),
     ("train", "--manifest", "missing", "file not found"),
-    ("train", "--manifest", "garbage", "not readable JSON"),
     ("train", "--train", "missing", "file not found"),
     ("train", "--val", "rank 4", "expected windows (N, T, H, W, C) uint8"),
     ("evaluate", "--model", "missing", "model file not found"),
-    ("evaluate", "--run-info", "missing", "file not found"),
     ("evaluate", "--run-info", "garbage", "not readable JSON"),
     ("evaluate", "--test", "truncated", "not a readable .npy array"),
     ("render", "--run-info", "empty", "not readable JSON"),
