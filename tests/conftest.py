@@ -52,8 +52,28 @@ def trained(tmp_path_factory) -> helpers.Trained:
     return helpers.Trained(Path(workdir), run_id, helpers.tiny_params())
 
 
+# The longest test files, first: `make test`'s workers take files in this order, so none is
+# left running alone at the end (the rest keep their collection order).
+LONGEST_FIRST = [
+    "test_train_stage.py",
+    "test_pipeline.py",
+    "test_team.py",
+    "test_jax_backend.py",
+    "test_jax_pipeline.py",
+    "test_folder_pipeline.py",
+    "test_data_parallel.py",
+]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test on the session's trained model starts the real stages: integration too."""
+    """A test on the session's trained model starts the real stages: integration too. The
+    longest files go first."""
     for item in items:
         if "trained" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a file, and for the others, the order stays

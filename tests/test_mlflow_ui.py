@@ -1,4 +1,5 @@
-"""`make ui`: the MLflow page loads nothing off this machine, and its server calls out to
+"""`make ui`: it prints the address of the nextframe runs, which opens the experiment on its
+table of training runs; the page loads nothing off this machine, and its server calls out to
 nothing either (MLflow's telemetry would, at start and when the page loads)."""
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ SELF_DISABLING = {"PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS", "DO_NOT_TRACK"}
 
 
 @pytest.mark.browser
-def test_make_ui_loads_and_calls_nothing_off_host(tmp_path, browser):
+def test_make_ui_opens_the_runs_table_and_calls_nothing_off_host(trained, tmp_path, browser):
+    """The experiment is tagged as model training (`mlflow.experimentKind`), and the printed
+    address opens it on its runs, not on MLflow 3's GenAI overview of traces."""
+    client = store_client(trained.path)
+    run = client.get_run(trained.run_id)
+    tags = client.get_experiment(run.info.experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
     port = free_port()
     env = {
         k: v
@@ -30,34 +37,15 @@ def test_make_ui_loads_and_calls_nothing_off_host(tmp_path, browser):
     log = tmp_path / "ui.log"
     with OffHostSink() as sink:
         env |= proxy_env(sink)  # the server's HTTP(S) calls off this machine land here
-        with process_group([*args, f"UI_STORE={tmp_path}"], log, cwd=REPO_ROOT, env=env) as ui:
+        command = [*args, f"UI_STORE={trained.path}"]
+        with process_group(command, log, cwd=REPO_ROOT, env=env) as ui:
             wait_until_serving(f"http://127.0.0.1:{port}/health", ui, log)
-            browser.page.goto(f"http://127.0.0.1:{port}/")
-            # Rendered once it lists the store's experiments (a new store holds "Default").
-            browser.page.get_by_text("Default", exact=True).first.wait_for(timeout=60_000)
+            (address,) = re.findall(r"ui: the nextframe runs: (\S+)", log.read_text())
+            assert address.startswith(f"http://127.0.0.1:{port}/#/experiments/")
+            browser.page.goto(address)
+            browser.page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=60_000)
+            assert browser.page.get_by_text("Token Usage").count() == 0  # no GenAI overview
             browser.page.wait_for_timeout(3_000)  # late loads: lazy chunks, telemetry worker
     assert any("/static-files/static/js/" in url for url in browser.requests)
     assert browser.off_host == []
     assert sink.seen == []
-
-
-@pytest.mark.browser
-def test_the_printed_address_opens_the_experiment_on_its_runs_table(trained, tmp_path, browser):
-    """`make ui` prints where the nextframe runs are: the experiment, tagged as model training
-    (`mlflow.experimentKind`), opened on its table of training runs, not on MLflow 3's GenAI
-    overview of traces."""
-    client = store_client(trained.path)
-    run = client.get_run(trained.run_id)
-    tags = client.get_experiment(run.info.experiment_id).tags
-    assert tags["mlflow.experimentKind"] == "custom_model_development"
-    port = free_port()
-    args = ["make", "--no-print-directory", "-o", "setup", "ui", f"PORT={port}"]
-    log = tmp_path / "ui.log"
-    with process_group([*args, f"UI_STORE={trained.path}"], log, cwd=REPO_ROOT) as ui:
-        wait_until_serving(f"http://127.0.0.1:{port}/health", ui, log)
-        (address,) = re.findall(r"ui: the nextframe runs: (\S+)", log.read_text())
-        assert address.startswith(f"http://127.0.0.1:{port}/#/experiments/")
-        browser.page.goto(address)
-        browser.page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=60_000)
-        assert browser.page.get_by_text("Token Usage").count() == 0  # no GenAI overview
-    assert browser.off_host == []

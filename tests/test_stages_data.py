@@ -103,17 +103,13 @@ def grey_windows(path: Path, shape=(4, 8, 64, 64), dtype=np.uint8) -> None:
 # (stage, the option naming the input, how it is broken, what the line says after the path)
 BAD_INPUTS = [
     ("preprocess", "--windows", "truncated", "not a readable .npy array"),
-    ("preprocess", "--windows", "float", "expected windows (N, T, H, W, C) uint8"),
     ("preprocess", "--info", "garbage", "not readable JSON"),
     ("preprocess", "--digits", "empty", "not a readable .npy array"),
     ("train", "--manifest", "missing", "file not found"),
-    ("train", "--train", "missing", "file not found"),
-    ("train", "--val", "rank 4", "expected windows (N, T, H, W, C) uint8"),
+    ("train", "--val", "float", "expected windows (N, T, H, W, C) uint8"),
     ("evaluate", "--model", "missing", "model file not found"),
     ("evaluate", "--run-info", "garbage", "not readable JSON"),
-    ("evaluate", "--test", "truncated", "not a readable .npy array"),
-    ("render", "--run-info", "empty", "not readable JSON"),
-    ("render", "--test", "missing", "file not found"),
+    ("render", "--test", "rank 4", "expected windows (N, T, H, W, C) uint8"),
 ]
 
 
