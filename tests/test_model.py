@@ -18,7 +18,13 @@ from nextframe.model import (
     space_to_depth,
 )
 from nextframe.params import parse_params
-from nextframe.rollout import predict_future, rerun_rollout
+from nextframe.rollout import (
+    _bucket,
+    compiled_rollout,
+    eager_rollout,
+    predict_future,
+    rerun_rollout,
+)
 from nextframe.train import SequenceTrainer, compile_model, dtype_policy, float32_copy
 
 GREY_64 = FrameFormat(64, 1)
@@ -111,6 +117,42 @@ def test_stateful_rollout_equals_rerun_loop(tiny_model, context):
     keras_io_way = rerun_rollout(tiny_model, context, horizon=5, batch_size=2)
     assert ours.shape == (2, 5, 64, 64, 1)
     assert np.abs(ours - keras_io_way).max() <= 1e-5
+
+
+# Requests of varying clip count, context length and horizon, as a server sees them.
+REQUESTS = [(1, 10, 10), (3, 10, 1), (8, 6, 25), (2, 2, 3), (5, 10, 10), (1, 7, 40)]
+
+
+def test_the_compiled_rollout_equals_the_eager_one(tiny_model):
+    rng = np.random.default_rng(1)
+    worst = 0.0
+    for n, t, horizon in REQUESTS:
+        context = rng.random((n, t, 64, 64, 1), dtype=np.float32)
+        compiled = predict_future(tiny_model, context, horizon)
+        assert compiled.shape == (n, horizon, 64, 64, 1)
+        worst = max(
+            worst, float(np.abs(compiled - eager_rollout(tiny_model, context, horizon)).max())
+        )
+    print(f"compiled vs eager rollout: largest difference {worst:.2e}")
+    assert worst <= 1e-6  # float32 rounding: the same ops, fused differently
+
+
+def test_no_request_compiles_the_rollout_again(tiny_model):
+    """Warmed up once, the rollout serves every clip count, context length and horizon
+    without tracing (TensorFlow); on JAX, once per power-of-two clip count and length."""
+    rollout = compiled_rollout(tiny_model)
+    rollout.warm_up()
+    assert rollout.traces == 2  # encode and step
+    rng = np.random.default_rng(2)
+    for n, t, horizon in REQUESTS * 2:
+        predict_future(tiny_model, rng.random((n, t, 64, 64, 1), dtype=np.float32), horizon)
+    if keras.backend.backend() == "jax":
+        shapes = {(_bucket(n), t) for n, t, _ in REQUESTS} | {(1, 2)}
+        bound = len(shapes) + len({b for b, _ in shapes})
+    else:
+        bound = 2
+    assert rollout.traces <= bound
+    assert compiled_rollout(tiny_model) is rollout
 
 
 def test_a_few_training_steps_lower_the_loss(tiny_model, context):

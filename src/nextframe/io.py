@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import io
@@ -190,3 +192,18 @@ def remove_outputs(*paths: str | os.PathLike[str]) -> None:
             shutil.rmtree(p)
         else:
             p.unlink(missing_ok=True)
+
+
+def encode_npy(frames: np.ndarray) -> str:
+    """An array as the base64 text of its `.npy` file: an array inside JSON, compactly."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(frames), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_npy(text: str) -> np.ndarray:
+    """`encode_npy`'s array back; never unpickles."""
+    try:
+        return np.load(io.BytesIO(base64.b64decode(text, validate=True)), allow_pickle=False)
+    except (binascii.Error, ValueError, EOFError, OSError) as exc:
+        raise NextframeError(f"text must be a base64 .npy file ({exc})") from None

@@ -32,8 +32,9 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 
 
 def log_trained_model(model) -> str:
-    """Log the predictor as the served pyfunc (`nextframe.ops.serving`) with its signature and
-    pinned requirements, and register it as a new version of `REGISTERED_MODEL`; its number."""
+    """Log the predictor as the served pyfunc (`nextframe.ops.serving`), its signature from
+    the pyfunc's type hints and a request example, with pinned requirements, and register it
+    as a new version of `REGISTERED_MODEL`; its number."""
     import mlflow.pyfunc
 
     from nextframe.model import save_predictor
@@ -45,7 +46,8 @@ def log_trained_model(model) -> str:
             name="model",
             python_model=SERVED_MODEL_CODE,
             artifacts={PREDICTOR_ARTIFACT: str(saved)},
-            signature=model_signature(model.frames.shape, model.horizon),
+            input_example=request_example(model.frames, model.horizon),
+            metadata={"frames": model.frames.to_config(), "horizon": model.horizon},
             pip_requirements=pinned_requirements(),
             registered_model_name=REGISTERED_MODEL,
         )
@@ -54,17 +56,15 @@ def log_trained_model(model) -> str:
     return version
 
 
-def model_signature(frame: tuple[int, int, int], horizon: int):
-    """Context (N, T, H, W, C) of any length in, the next frames out; -1 for batch and time.
-    The horizon is a request parameter, by default the one the model was trained for."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
+def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[str, int]]:
+    """A request MLflow stores with the model (the UI shows it; `serving_input_example.json`)
+    and reads the params' schema from: one clip of black uint8 frames as a base64 `.npy`, and
+    the horizon, by default the one the model was trained for."""
+    from nextframe.clips import MIN_CONTEXT_FRAMES
+    from nextframe.io import encode_npy
 
-    return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, *frame), "context")]),
-        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, *frame), "future")]),
-        params=ParamSchema([ParamSpec("horizon", "long", horizon)]),
-    )
+    clip = np.zeros((MIN_CONTEXT_FRAMES, *frames.shape), np.uint8)
+    return [encode_npy(clip)], {"horizon": horizon}
 
 
 @dataclass(frozen=True)
