@@ -81,15 +81,19 @@ ui: setup
 # The champion model (`models:/nextframe-convlstm@champion` in the project store, unless
 # MLFLOW_TRACKING_URI names another) served on http://127.0.0.1:5001/invocations, in this
 # environment: no conda or virtualenv is built. `make serve PORT=5002 MODEL=runs:/<id>/model`
-# for another port or model; STORE= another clone's store. Telemetry off, as for `make ui`.
+# for another port or model; STORE= another clone's store. WORKERS scoring processes (each
+# loads the model and answers one request at a time; default one per core) with one backend
+# thread each, so they do not fight over the cores. Telemetry off, as for `make ui`.
 STORE ?= $(CURDIR)
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 serve: PORT = 5001
 serve: MODEL = models:/nextframe-convlstm@champion
 serve: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_DISABLE_TELEMETRY=true \
 	  MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(abspath $(STORE))/mlflow.db}" \
+	  NEXTFRAME_BACKEND_THREADS=$(if $(filter 1,$(WORKERS)),0,1) \
 	  $(CURDIR)/$(BIN)/mlflow models serve -m "$(MODEL)" --env-manager local \
-	  --host 127.0.0.1 --port $(PORT)
+	  --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
 # The demo page on http://127.0.0.1:7860 (Gradio, nothing loaded off this machine): the
 # pipeline's model and test split; `make demo MODEL=models:/nextframe-convlstm@champion`.

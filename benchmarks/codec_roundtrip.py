@@ -30,7 +30,7 @@ def through_codec(windows: np.ndarray, suffix: str, folder: Path) -> np.ndarray:
     """`windows` written as one `suffix` clip each and read back by the folder source."""
     for index, window in enumerate(windows):
         write_clip(folder / suffix.strip(".") / f"window_{index:05d}{suffix}", window)
-    n, t, size, _, channels = windows.shape
+    _, t, size, _, channels = windows.shape
     out = folder / f"{suffix.strip('.')}.npy"
     ingest(folder / suffix.strip("."), out, FrameFormat(size, channels), Windowing(t, t, 1), False)
     return np.load(out)

@@ -17,6 +17,7 @@ loads the saved predictor in Keras safe mode.
 from __future__ import annotations
 
 import gc
+import os
 from typing import Any
 
 import numpy as np
@@ -104,11 +105,25 @@ def _answer(future: np.ndarray, form: str, dtype: np.dtype, frames: FrameFormat)
     return encode_npy(future) if form == "npy" else future.tolist()
 
 
+def _limit_backend_threads(threads: int) -> None:
+    """Each of `make serve`'s workers computes on `threads` threads (0: the backend's default,
+    all cores), so that workers answering at once share the cores rather than oversubscribe
+    them. TensorFlow only; it must happen before the backend's first op."""
+    import keras
+
+    if threads > 0 and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 class RolloutModel(PythonModel):
     """A list of clips, each (T, H, W, C) context frames -> a list of the next `horizon`
     frames of each (horizon, H, W, C), predicted closed loop, in the form each clip came in."""
 
     def load_context(self, context) -> None:
+        _limit_backend_threads(int(os.environ.get("NEXTFRAME_BACKEND_THREADS") or 0))
         from nextframe.model import load_predictor
         from nextframe.rollout import compiled_rollout
 
