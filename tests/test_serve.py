@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from nextframe.io import load_npy
+from nextframe.io import decode_npy, encode_npy, load_npy
 
 from .browser import OffHostSink, free_port, process_group, proxy_env, wait_until_serving
 from .helpers import PATHS, clean_env, make_recipe, nextframe_command, run
@@ -84,19 +84,70 @@ def test_served_frames_are_predicts_and_the_horizon_is_a_param(server, trained, 
     assert np.asarray(answer["predictions"]).shape == (1, trained.horizon, 64, 64, 1)
 
 
+def test_compact_clips_are_answered_alike_and_uint8_gets_uint8(server, context):
+    """A base64 `.npy` clip (float32 or uint8) or integer lists get the frames the float lists
+    get, in their own form: the same float32 frames, or those frames as uint8."""
+    status, answer = server.post(request(context, horizon=4))
+    assert status == 200, answer
+    from_lists = np.asarray(answer["predictions"][0], dtype=np.float32)
+    as_uint8 = np.rint(np.clip(from_lists, 0, 1) * 255).astype(np.uint8)
+    context_uint8 = np.rint(context * 255).astype(np.uint8)
+
+    status, answer = server.post({"inputs": [encode_npy(context)], "params": {"horizon": 4}})
+    assert status == 200, answer
+    np.testing.assert_array_equal(decode_npy(answer["predictions"][0]), from_lists)
+
+    uint8_requests = {
+        "npy": encode_npy(context_uint8),
+        "lists": context_uint8.tolist(),
+    }
+    for form, clip in uint8_requests.items():
+        status, answer = server.post({"inputs": [clip, clip], "params": {"horizon": 4}})
+        assert status == 200, answer
+        got = [decode_npy(c) if form == "npy" else np.asarray(c) for c in answer["predictions"]]
+        assert got[0].dtype == np.uint8 if form == "npy" else got[0].max() <= 255
+        # frames from uint8 context: within one grey level of the float answer's, rounded
+        assert np.abs(got[1].astype(int) - as_uint8.astype(int)).max() <= 1, form
+
+
+def pickled_npy() -> str:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
 # Malformed requests, and what the answer must say.
 MALFORMED = {
     "wrong shape": (
         lambda context: request(context[:, ::2, ::2]),
-        "Shape of input (1, {n_context}, 32, 32, 1) does not match expected shape",
+        "context must be (N, T, 64, 64, 1), got shape (1, {n_context}, 32, 32, 1)",
     ),
     "wrong dtype": (
         lambda context: {"inputs": [[[["a frame"]]]]},
-        "could not convert string to float: 'a frame'",
+        "clip 0: must be nested lists of numbers (T, H, W, C) of one shape or a base64 .npy",
+    ),
+    "ragged lists": (
+        lambda context: {"inputs": [[[[0.5]], [[0.5], [0.5]]]]},
+        "got ragged or mixed lists",
     ),
     "missing field": (
         lambda context: {"params": {"horizon": 10}},
-        "The input must be a JSON dictionary with exactly one of the input fields",
+        "Request payload must be a dictionary with 'inputs' key",
+    ),
+    "not base64": (
+        lambda context: {"inputs": ["not an array"]},
+        "clip 0: text must be a base64 .npy file",
+    ),
+    "a pickled array": (
+        lambda context: {"inputs": [pickled_npy()]},
+        "clip 0: text must be a base64 .npy file",
+    ),
+    "clips of two lengths": (
+        lambda context: {"inputs": [encode_npy(context), encode_npy(context[:2])]},
+        "the clips of one request must have one shape",
     ),
     "huge horizon": (
         lambda context: request(context, horizon=10**9),

@@ -186,7 +186,9 @@ def test_trainer_summary_and_signature_are_logged(uninterrupted):
     finally:
         mlflow.set_tracking_uri(None)
     assert "python_function" in info.flavors  # the rollout, served with a horizon param
-    assert info.signature.inputs.inputs[0].shape == (-1, -1, 64, 64, 1)
+    assert (info.metadata["frames"]["size"], info.metadata["frames"]["channels"]) == (64, 1)
+    # a request to copy, shown in the UI: one clip as a base64 .npy
+    assert info.saved_input_example_info["serving_input_path"] == "serving_input_example.json"
     (horizon,) = info.signature.params.params
     assert (horizon.name, horizon.default) == ("horizon", 4)  # the tiny params' horizon
     (version,) = client.search_model_versions("name = 'nextframe-convlstm'")

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,9 @@ def log_trained_model(model) -> str:
 
     from nextframe.model import save_predictor
 
-    with tempfile.TemporaryDirectory(prefix="nextframe-model-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nextframe-model-") as tmp, warnings.catch_warnings():
+        # The signature's `Any` is meant: `nextframe.ops.serving` checks every clip itself.
+        warnings.filterwarnings("ignore", message=".*Any type hint")
         saved = Path(tmp) / "model.keras"
         save_predictor(model, saved)
         info = mlflow.pyfunc.log_model(
