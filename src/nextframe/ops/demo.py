@@ -179,6 +179,7 @@ def _main() -> None:
     from nextframe.ops.layout import pipeline_path
     from nextframe.ops.registry import load_model
     from nextframe.params import load_params
+    from nextframe.rollout import compiled_rollout
 
     data = load_params(args.params).data
     test_path = args.test or pipeline_path("test")
@@ -195,6 +196,7 @@ def _main() -> None:
         raise NextframeError(
             f"{test_path}: frames of {test_windows.shape[2:]}, the model's are {model.frames.shape}"
         )
+    compiled_rollout(model).warm_up()  # the first Predict answers as fast as the rest
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
     with tempfile.TemporaryDirectory(prefix="nextframe-demo-") as out_dir:
         predictor = Predictor(model, test_windows, data.n_context, Path(out_dir))
