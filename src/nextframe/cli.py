@@ -4,12 +4,9 @@ stderr with exit 1, never a traceback."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import signal
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from nextframe.errors import NextframeError
@@ -40,36 +37,3 @@ def run(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
-
-
-# What TensorFlow's native code prints to stderr as it loads, whatever TF_CPP_MIN_LOG_LEVEL
-# says (its absl logging starts before it reads the variable): notices, not problems.
-_START_UP_NOTICES = (
-    "absl::InitializeLog()",
-    "oneDNN custom operations are on",
-    "This TensorFlow binary is optimized",
-    "Unable to register cu",
-    "cuda drivers on your machine",
-    "TF-TRT Warning",
-)
-
-
-@contextlib.contextmanager
-def backend_notices_quieted() -> Iterator[None]:
-    """Load the backend inside this block: its native start-up notices are dropped, anything
-    else it writes to stderr is passed on once the block ends."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode(errors="replace").splitlines()
-            for line in lines:
-                if not any(notice in line for notice in _START_UP_NOTICES):
-                    print(line, file=sys.stderr)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.cli import backend_notices_quieted
 from nextframe.clips import clips_of, from_unit, read_clip
 from nextframe.errors import NextframeError
 from nextframe.ops.layout import pipeline_path
@@ -72,15 +71,12 @@ def run(args: argparse.Namespace) -> None:
     if not is_model_uri(spec):  # read the clip before Keras loads: bad clips fail fast
         context, notes = read_clip(args.clip, frame_format_of(Path(spec)))
 
-    with backend_notices_quieted():
-        import keras  # noqa: F401  (the backend loads here)
+    from nextframe.data.export import write_clip
+    from nextframe.io import save_npy
+    from nextframe.render import context_then_prediction, save_gif
+    from nextframe.rollout import predict_future
 
-        from nextframe.data.export import write_clip
-        from nextframe.io import save_npy
-        from nextframe.render import context_then_prediction, save_gif
-        from nextframe.rollout import predict_future
-
-        model = load_model(spec)
+    model = load_model(spec)  # TensorFlow's start-up notices are dropped (nextframe/__init__)
     if is_model_uri(spec):
         context, notes = read_clip(args.clip, model.frames)
     for note in notes.describe(model.frames):
