@@ -1,8 +1,22 @@
-"""DVC stage `train`: fit the causal ConvLSTM closed loop, save it, record the run in MLflow."""
+"""DVC stage `train`: fit the causal ConvLSTM closed loop, save it, record the run in MLflow.
+
+In a cluster of processes (`nextframe.cluster`: KERAS_DISTRIBUTION_* variables), process 0
+runs under `dvc repro` and does all of that; the others run this same command with their
+process id, train their share, write nothing and exit 0."""
 
 from __future__ import annotations
 
+import sys
+
 from nextframe import cli
+from nextframe.cluster import (
+    barrier,
+    cluster_from_env,
+    exit_now,
+    is_collective_failure,
+    join,
+    lost_processes,
+)
 from nextframe.data.manifest import load_manifest
 from nextframe.data.windows import open_windows
 from nextframe.errors import NextframeError
@@ -16,6 +30,7 @@ def main() -> None:
         "model", "run_info", "metrics", "history", "backup",
     )  # fmt: skip
     params = load_params(args.params)  # validated, and the inputs checked, before slow imports
+    cluster = cluster_from_env()
     data, fresh = params.data, params.train.sequences == "fresh"
     manifest = load_manifest(args.manifest)
     shape = (data.n_frames, data.frame_size, data.channels)
@@ -24,31 +39,54 @@ def main() -> None:
     train_digits = load_npy(args.train_digits, mmap=False) if fresh else None
     if fresh and len(train_digits) == 0:
         raise NextframeError(f"{args.train_digits}: no digits to draw fresh sequences from")
-    remove_outputs(args.model, args.run_info, args.metrics, args.history)
+    if cluster.chief:  # the other processes of a cluster write nothing
+        remove_outputs(args.model, args.run_info, args.metrics, args.history)
+    join(cluster)  # before any computation
+    try:
+        fit_and_save(args, params, manifest, cluster, train_windows, train_digits, val_windows)
+    except Exception as exc:
+        if cluster.joined and is_collective_failure(exc):
+            print(f"error: {lost_processes(cluster, exc)}", file=sys.stderr)
+            exit_now(1)
+        raise
+    if cluster.joined:
+        exit_now(0)  # the runtime's shutdown would wait on processes still finishing
 
+
+def fit_and_save(args, params, manifest, cluster, train_windows, train_digits, val_windows):
+    """Train; the chief records the run in MLflow and writes the outputs."""
     import keras
 
     from nextframe.io import write_csv, write_json
     from nextframe.model import save_predictor
     from nextframe.ops import registry, tracking
-    from nextframe.resume import Backup, training_fingerprint
+    from nextframe.resume import Backup, FollowerBackup, training_fingerprint
     from nextframe.train import build_trainer, train, training_batches
 
-    train_batches, val_batches = training_batches(params, train_windows, train_digits, val_windows)
-    training = build_trainer(params, params.epochs * train_batches.batches_per_epoch)
+    train_batches, val_batches = training_batches(
+        params, train_windows, train_digits, val_windows, cluster
+    )
+    training = build_trainer(params, params.epochs * train_batches.batches_per_epoch, cluster)
     flat_params = flatten(params, TRAINING_SECTIONS)
-    backup = Backup(args.backup)
+    backup = Backup(args.backup) if cluster.chief else FollowerBackup(args.backup)
     opened = backup.open(training_fingerprint(flat_params, manifest))
+    barrier(cluster, "backup opened")  # the chief has kept or discarded it: now all read it
+    tags = tracking.run_tags() | tracking.device_tags(training.compute.devices)
+    where = f"{cluster.describe()}, " if cluster.joined else ""
+    print(
+        f"train: {where}on {tags['device']} ({keras.backend.backend()}, {params.train.precision})"
+    )
+    if not cluster.chief:
+        train(training, params, train_batches, val_batches, backup)
+        return
     dataset = manifest["dataset"]
-    if fresh:
+    if params.train.sequences == "fresh":
         digits = manifest["train_digits"]["sha256"]
         dataset = {
             "name": "moving_mnist_train_digits",
             "digest": digits,
             "source": str(args.train_digits),
         }
-    tags = tracking.run_tags() | tracking.device_tags(training.compute.devices)
-    print(f"train: on {tags['device']} ({keras.backend.backend()}, {params.train.precision})")
     with tracking.training_run(flat_params, tags, opened, dataset, training.predictor) as run_id:
         backup.record_run(run_id)
         result = train(

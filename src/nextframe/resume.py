@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +145,29 @@ class Backup:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+class FollowerBackup(Backup):
+    """A cluster's other processes' view of the chief's backup (storage every process sees):
+    they resume from it as the chief does, and take part in writing it (saving gathers the
+    weights across processes) into a throwaway file, but never change it."""
+
+    def __init__(self, directory: Path):
+        super().__init__(directory)
+        self.history = HistoryFile(None)
+
+    def open(self, fingerprint: dict) -> OpenedBackup:
+        return OpenedBackup(None, None)
+
+    def record_run(self, run_id: str) -> None:
+        pass
+
+    def commit(self, model: keras.Model, epochs: int) -> None:
+        with tempfile.TemporaryDirectory(prefix="nextframe-follower-") as tmp:
+            model.save_weights(Path(tmp) / _weights_name(epochs))
+
+    def discard(self) -> None:
+        pass
+
+
 def _weights_name(epochs: int) -> str:
     return f"epoch-{epochs}.weights.h5"
 
@@ -161,14 +185,14 @@ class HistoryFile(keras.callbacks.Callback):
     """Every epoch's logs, kept in a JSON file beside the backup so that a resumed run still
     reports the epochs it ran before the interruption."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | None):
         super().__init__()
-        self.path = path
+        self.path = path  # None: kept in memory only
         self.rows: dict[int, dict[str, float]] = {}
         self.first_epoch: int | None = None
 
     def on_train_begin(self, logs=None):
-        if self.path.exists():
+        if self.path is not None and self.path.exists():
             self.rows = {int(k): v for k, v in json.loads(self.path.read_text()).items()}
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -179,7 +203,8 @@ class HistoryFile(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
-        write_json(self.path, self.rows)
+        if self.path is not None:
+            write_json(self.path, self.rows)
 
     @property
     def history(self) -> dict[str, list[float]]:

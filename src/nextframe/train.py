@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from nextframe.clips import FrameFormat
+from nextframe.cluster import ONE_PROCESS, Cluster
 from nextframe.data.dataset import ClipBatches, FreshBatches, IndexedBatches
 from nextframe.data.moving_mnist import SequenceSpec
 from nextframe.errors import NextframeError
@@ -90,27 +91,33 @@ def set_global_determinism(seed: int) -> None:
 
 @dataclass(frozen=True)
 class Compute:
-    """The devices training runs on, and the data-parallel layout over them (None for one)."""
+    """The devices training runs on (of every process in a cluster), the data-parallel layout
+    over them (None for one), and the cluster of processes this one belongs to."""
 
     devices: list[str]
     distribution: keras.distribution.Distribution | None
+    cluster: Cluster = ONE_PROCESS
 
     def scope(self) -> contextlib.AbstractContextManager:
         return self.distribution.scope() if self.distribution else contextlib.nullcontext()
 
 
-def plan_compute(train: TrainParams) -> Compute:
-    """Every visible accelerator, data parallel on JAX (Keras distributes only there): each
-    device takes an equal share of every batch, and their gradients are averaged."""
+def plan_compute(train: TrainParams, cluster: Cluster = ONE_PROCESS) -> Compute:
+    """Every visible accelerator (of every process of the cluster), data parallel on JAX
+    (Keras distributes only there): each device takes an equal share of every batch, and
+    their gradients are averaged. Each process feeds its own devices' shares."""
     devices = keras.distribution.list_devices()
     if keras.backend.backend() != "jax" or len(devices) == 1:
-        return Compute(devices[:1], None)
+        return Compute(devices[:1], None, cluster)
+    where = f"devices of {cluster.processes} processes" if cluster.joined else "visible devices"
     if train.batch_size % len(devices):
         raise NextframeError(
-            f"params.yaml: train.batch_size must be a multiple of the {len(devices)} visible "
-            f"devices (data parallel), got {train.batch_size}"
+            f"params.yaml: train.batch_size must be a multiple of the {len(devices)} {where} "
+            f"(data parallel), got {train.batch_size}"
         )
-    return Compute(devices, keras.distribution.DataParallel(devices=devices))
+    # In a cluster every process hands Keras its own share of each batch: nothing to shard.
+    layout = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=not cluster.joined)
+    return Compute(devices, layout, cluster)
 
 
 @contextlib.contextmanager
@@ -125,10 +132,12 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def float32_copy(model: NextFramePredictor) -> NextFramePredictor:
+def float32_copy(model: NextFramePredictor, always: bool = False) -> NextFramePredictor:
     """The same weights in a float32 model: what is saved, so it loads and predicts in float32
-    anywhere, whatever precision trained it. (Mixed-precision weights are float32 already.)"""
-    if model.dtype_policy.name == "float32":
+    anywhere, whatever precision trained it. (Mixed-precision weights are float32 already.)
+    `always`: a copy even of a float32 model, on this process alone (a cluster's model is
+    spread over every process; saving it would need them all)."""
+    if model.dtype_policy.name == "float32" and not always:
         return model
     with dtype_policy("float32"):
         copy = build_model(model.settings, model.horizon, model.frames)
@@ -234,12 +243,13 @@ def fit(
     callbacks.extend(backup.callbacks())
     # A live bar in a terminal; one line per epoch in logs (dvc exp run --queue, CI).
     verbose = 1 if sys.stdout.isatty() else 2
+    initial_epoch = backup.restore(model, train_batches)
     model.fit(
         train_batches,
         steps_per_epoch=train_batches.batches_per_epoch,
         shuffle=False,  # the batches shuffle themselves, per epoch
         validation_data=val_batches,
-        initial_epoch=backup.restore(model, train_batches),
+        initial_epoch=initial_epoch,
         epochs=epochs,
         callbacks=callbacks,
         verbose=verbose,
@@ -256,13 +266,14 @@ class Training:
     trainer: SequenceTrainer
 
 
-def build_trainer(params: Params, total_steps: int) -> Training:
+def build_trainer(params: Params, total_steps: int, cluster: Cluster = ONE_PROCESS) -> Training:
     """The predictor from `model`, wrapped for training as `train` says, compiled for
     `total_steps` optimiser steps (the cosine schedule's length), on the devices
-    `plan_compute` picks: the one setup the stage, the benchmarks and the tests use."""
+    `plan_compute` picks (of every process of `cluster`, joined already): the one setup the
+    stage, the benchmarks and the tests use."""
     set_global_determinism(params.seed)
     data, train = params.data, params.train
-    compute = plan_compute(train)
+    compute = plan_compute(train, cluster)
     with compute.scope(), dtype_policy(train.precision):
         predictor = build_model(params.model, data.horizon, FrameFormat.of(data))
         trainer = SequenceTrainer(predictor, train.context_frames, train.feedback, name="trainer")
@@ -314,7 +325,7 @@ def train(
         "epochs_run": len(rows),
         "params_count": int(training.predictor.count_params()),
     }
-    model = float32_copy(training.predictor)
+    model = float32_copy(training.predictor, always=training.compute.cluster.joined)
     return TrainingResult(model, rows, summary)
 
 
@@ -324,11 +335,16 @@ def training_window(params: Params) -> int:
 
 
 def training_batches(
-    params: Params, train_windows, train_digits: np.ndarray, val_windows
+    params: Params,
+    train_windows,
+    train_digits: np.ndarray,
+    val_windows,
+    cluster: Cluster = ONE_PROCESS,
 ) -> tuple[IndexedBatches, ClipBatches]:
     """Endless training batches (windows of the train split, or sequences drawn fresh from the
-    digits every epoch) and one epoch of validation clips. Validation clips end with the
-    frames evaluation predicts: the last `training_window` of each window."""
+    digits every epoch) and one epoch of validation clips, this process's share of each batch
+    in a `cluster`. Validation clips end with the frames evaluation predicts: the last
+    `training_window` of each window."""
     train, window = params.train, training_window(params)
     if train.sequences == "fresh":
         spec = SequenceSpec.of(params.data).with_frames(window)
@@ -344,4 +360,7 @@ def training_batches(
             repeat=True,
             window=window,
         )
-    return batches, ClipBatches(val_windows, train.batch_size, shuffle=False, window=window)
+    val = ClipBatches(val_windows, train.batch_size, shuffle=False, window=window)
+    for each in (batches, val):
+        each.share(cluster.process, cluster.processes)
+    return batches, val

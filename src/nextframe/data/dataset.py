@@ -21,24 +21,44 @@ _FRESH_STREAM = 0x66726573
 
 
 class IndexedBatches(keras.utils.PyDataset):
-    """Batches by index: endless (`repeat`, for fit with `steps_per_epoch`) or one epoch."""
+    """Batches by index: endless (`repeat`, for fit with `steps_per_epoch`) or one epoch.
+
+    In a cluster of training processes (`share`), each process feeds its own contiguous
+    share of every global batch, so together they see the batches one process would."""
 
     def __init__(self, batches_per_epoch: int, *, repeat: bool, workers: int = 1):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.batches_per_epoch = batches_per_epoch
         self.repeat = repeat
         self.first_batch = 0
+        self.process, self.processes = 0, 1
 
     @property
     def num_batches(self) -> int | None:
         return None if self.repeat else self.batches_per_epoch
 
+    def share(self, process: int, processes: int) -> None:
+        """Feed process `process`'s share of every batch, of `processes` in all."""
+        self.process, self.processes = process, processes
+
     def __getitem__(self, index: int):
         epoch, position = divmod(self.first_batch + index, self.batches_per_epoch)
-        return self.batch(epoch, position)
+        batch = self.batch(epoch, position)
+        if self.processes == 1:
+            return batch
+        return _share_of(batch, self.process, self.processes)
 
     def batch(self, epoch: int, position: int):
         raise NotImplementedError
+
+
+def _share_of(batch, process: int, processes: int):
+    """Rows [p * n, (p + 1) * n) of every array of `batch`, n = rows // processes (a last
+    batch that does not split evenly loses its remainder)."""
+    arrays = batch if isinstance(batch, dict) else {"": batch}
+    n = len(next(iter(arrays.values()))) // processes
+    shares = {k: v[process * n : (process + 1) * n] for k, v in arrays.items()}
+    return shares if isinstance(batch, dict) else shares[""]
 
 
 class ClipBatches(IndexedBatches):
