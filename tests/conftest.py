@@ -62,6 +62,7 @@ LONGEST_FIRST = [
     "test_jax_pipeline.py",
     "test_folder_pipeline.py",
     "test_data_parallel.py",
+    "test_cluster.py",
 ]
 
 

@@ -1,0 +1,129 @@
+"""Training across processes on JAX's distributed runtime, for real on this CPU: two OS
+processes of the train stage, one CPU device each, joined over localhost (gloo), against one
+process with two simulated devices. Process 0 alone writes and tracks; a killed process stops
+the other with one line, and the backup it leaves resumes the training."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nextframe.ops.processes import free_port, group_alive
+
+from .helpers import PATHS, clean_env, find_runs, stage_command
+
+pytestmark = pytest.mark.integration
+
+
+def workdir_with_data(trained, path: Path, **train_edits) -> Path:
+    """The tiny pipeline's data and params (train section edited), no outputs."""
+    path.mkdir(parents=True)
+    shutil.copytree(trained.path / "data", path / "data")
+    params = yaml.safe_load((trained.path / "params.yaml").read_text())
+    params["epochs"] = train_edits.pop("epochs", 2)
+    params["train"].update(train_edits)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def start(workdir: Path, process: int | None, port: int, processes: int = 2, **env):
+    """The train stage as DVC runs it; with `process`, as that process of a cluster."""
+    if process is not None:
+        env |= {
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": str(processes),
+            "KERAS_DISTRIBUTION_PROCESS_ID": str(process),
+        }
+    return subprocess.Popen(
+        stage_command("train", workdir),
+        cwd=workdir,
+        env=clean_env(DVC_ROOT=str(workdir), KERAS_BACKEND="jax", **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(processes: list[subprocess.Popen], seconds: float = 300) -> list[tuple[int, str]]:
+    """Each process's exit code and stderr; every process group ended whatever happens."""
+    try:
+        errors = [p.communicate(timeout=seconds)[1] for p in processes]
+        return [(p.returncode, err) for p, err in zip(processes, errors, strict=True)]
+    finally:
+        for p in processes:
+            if group_alive(p.pid):
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def losses(workdir: Path) -> list[float]:
+    with (workdir / PATHS["history"]).open() as rows:
+        return [float(r[k]) for r in csv.DictReader(rows) for k in ("loss", "val_loss")]
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_two_processes_train_as_one_process_on_two_devices(trained, tmp_path):
+    single = workdir_with_data(trained, tmp_path / "single")
+    cluster = workdir_with_data(trained, tmp_path / "cluster")
+    devices = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    ((code, err),) = finish([start(single, None, 0, **devices)])
+    assert code == 0, err[-3000:]
+    port = free_port()
+    results = finish([start(cluster, 0, port), start(cluster, 1, port)])
+    assert [code for code, _ in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
+
+    one, two = losses(single), losses(cluster)
+    largest = max(abs(a - b) for a, b in zip(one, two, strict=True))
+    print(f"two processes vs two devices of one: largest loss difference {largest:.1e}")
+    assert largest <= 1e-6  # the same sums in the same order: identical here
+    assert md5(cluster / PATHS["model"]) == md5(single / PATHS["model"])  # the same weights
+    assert len(find_runs(cluster)) == 1  # process 1 tracked nothing
+    assert not (cluster / PATHS["backup"]).exists()
+
+
+def test_a_killed_process_ends_the_other_with_one_line_and_the_backup_resumes(trained, tmp_path):
+    workdir = workdir_with_data(
+        trained, tmp_path / "work", epochs=3, sequences="fresh", sequences_per_epoch=160
+    )
+    port = free_port()
+    chief, worker = start(workdir, 0, port), start(workdir, 1, port)
+    checkpoint = workdir / PATHS["backup"] / "checkpoint.json"
+    try:
+        deadline = time.monotonic() + 240
+        while not checkpoint.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert checkpoint.exists(), "no epoch was backed up"
+        time.sleep(2)  # into the next epoch
+        os.killpg(worker.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        ((code, err),) = finish([chief], seconds=60)
+        seconds = time.monotonic() - killed
+    finally:
+        finish([chief, worker], seconds=5)
+    print(f"the chief stopped {seconds:.1f} s after process 1 was killed")
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: training stopped: process 1 of 2 left the cluster"), last
+    assert seconds < 30
+    assert not group_alive(chief.pid) and not group_alive(worker.pid)
+    assert {run.info.status for run in find_runs(workdir)} == {"FAILED"}  # none RUNNING
+    assert not (workdir / PATHS["model"]).exists()
+
+    port = free_port()
+    results = finish([start(workdir, 0, port), start(workdir, 1, port)])
+    assert [code for code, _ in results] == [0, 0], results[0][1][-3000:]
+    assert len(losses(workdir)) == 2 * 3  # every epoch, those before the kill included
+    (run,) = find_runs(workdir)
+    assert run.info.status == "FINISHED" and "resumed_at_epoch" in run.data.tags
