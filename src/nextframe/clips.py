@@ -23,13 +23,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from nextframe.errors import NextframeError
 from nextframe.params import DataParams
+
+if TYPE_CHECKING:  # Pillow is imported where frames are resized or images read
+    from PIL import Image
 
 MIN_CONTEXT_FRAMES = 2
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -190,6 +192,8 @@ def resize_square(frame: np.ndarray, fmt: FrameFormat, notes: ReadNotes) -> np.n
     else:
         top, left, box_h, box_w = square_box(height, width, fmt.aspect)
         frame = frame[top : top + box_h, left : left + box_w]
+    from PIL import Image  # here, not at the top: training and prediction never resize
+
     size = (fmt.size, fmt.size)
     if frame.dtype == np.uint8:
         mode = "L" if frame.shape[2] == 1 else "RGB"
@@ -368,6 +372,8 @@ def _pil_frames(images: Iterator[Image.Image], clip: Clip, fmt, notes) -> Iterat
 
 
 def _gif_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
     try:
         with Image.open(clip.path) as image:
             yield from _pil_frames(ImageSequence.Iterator(image), clip, fmt, notes)
@@ -387,6 +393,8 @@ def _natural_key(name: str) -> list:
 
 
 def _image_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
     def opened() -> Iterator[Image.Image]:
         for path in numbered_images(clip.path):
             try:

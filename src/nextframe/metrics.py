@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 from nextframe.errors import NextframeError
 
@@ -54,7 +53,8 @@ class PerStep:
     """Each metric's per-step sums over sequences added batch by batch (`add`), so a test set
     of any size is scored with one batch in memory; `means` divides by the sequences seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...] = METRIC_NAMES) -> None:
+        self.names = names  # SSIM (scikit-image) only if asked for
         self.sums: dict[str, np.ndarray] | None = None
         self.n_sequences = 0
 
@@ -62,7 +62,7 @@ class PerStep:
         pred, true = _check_pair(pred, true)
         n_sequences, n_steps = pred.shape[:2]
         if self.sums is None:
-            self.sums = {name: np.zeros(n_steps, dtype=np.float64) for name in METRIC_NAMES}
+            self.sums = {name: np.zeros(n_steps, dtype=np.float64) for name in self.names}
         sums = self.sums
         pixel_axes = tuple(range(2, pred.ndim))
         channel_axis = -1 if pred.ndim == 5 else None
@@ -71,14 +71,21 @@ class PerStep:
             true_chunk = np.asarray(true[start : start + _CHUNK_SEQUENCES], dtype=np.float64)
 
             error = pred_chunk - true_chunk
-            sums["mse"] += np.sum(error**2, axis=pixel_axes).sum(axis=0)
-            sums["mae"] += np.sum(np.abs(error), axis=pixel_axes).sum(axis=0)
+            if "mse" in sums:
+                sums["mse"] += np.sum(error**2, axis=pixel_axes).sum(axis=0)
+            if "mae" in sums:
+                sums["mae"] += np.sum(np.abs(error), axis=pixel_axes).sum(axis=0)
 
             pred_clipped = np.clip(pred_chunk, 0.0, 1.0)
-            frame_mse = np.mean((pred_clipped - true_chunk) ** 2, axis=pixel_axes)
-            with np.errstate(divide="ignore"):
-                frame_psnr = -10.0 * np.log10(frame_mse)
-            sums["psnr"] += np.minimum(frame_psnr, PSNR_CAP_DB).sum(axis=0)
+            if "psnr" in sums:
+                frame_mse = np.mean((pred_clipped - true_chunk) ** 2, axis=pixel_axes)
+                with np.errstate(divide="ignore"):
+                    frame_psnr = -10.0 * np.log10(frame_mse)
+                sums["psnr"] += np.minimum(frame_psnr, PSNR_CAP_DB).sum(axis=0)
+
+            if "ssim" not in sums:
+                continue
+            from skimage.metrics import structural_similarity
 
             for seq_index in range(pred_chunk.shape[0]):
                 for step in range(n_steps):
@@ -97,12 +104,15 @@ class PerStep:
         return {name: total / self.n_sequences for name, total in self.sums.items()}
 
 
-def per_step(pred: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
-    """Each metric per predicted step (length-T float64 arrays, averaged over the N sequences).
+def per_step(
+    pred: np.ndarray, true: np.ndarray, names: tuple[str, ...] = METRIC_NAMES
+) -> dict[str, np.ndarray]:
+    """Each metric (of `names`) per predicted step (length-T float64 arrays, averaged over the
+    N sequences).
 
     Error grows with the horizon in closed loop, so the per-step curve is what tells models apart.
     """
-    scores = PerStep()
+    scores = PerStep(names)
     scores.add(pred, true)
     return scores.means()
 

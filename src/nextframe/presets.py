@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ruamel.yaml import YAML, YAMLError
-from ruamel.yaml.comments import CommentedSeq
 
 from nextframe.errors import NextframeError
 from nextframe.io import write_text
@@ -54,6 +52,8 @@ def _merge_into(target: dict, overrides: dict, prefix: str = "") -> list[str]:
             changed += _merge_into(target[key], value, f"{dotted}.")
         elif target[key] != value:
             if isinstance(value, list):
+                from ruamel.yaml.comments import CommentedSeq
+
                 value = CommentedSeq(value)
                 value.fa.set_flow_style()  # [64, 64, 64] on one line, as params.yaml writes lists
             target[key] = value
@@ -63,6 +63,8 @@ def _merge_into(target: dict, overrides: dict, prefix: str = "") -> list[str]:
 
 def apply_preset(preset_path: Path, params_path: Path) -> list[str]:
     """Merge a preset into params.yaml, validated first; returns the dotted keys it changed."""
+    from ruamel.yaml import YAML, YAMLError  # only here: training reads presets without it
+
     overrides = load_preset(preset_path)
     round_trip = YAML()  # keeps comments, order and flow-style lists
     round_trip.width = 4096

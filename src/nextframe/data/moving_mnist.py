@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from importlib import resources
 
 import numpy as np
-from tqdm import tqdm
 
 from nextframe.errors import NextframeError
 from nextframe.params import DataParams
@@ -153,12 +152,19 @@ def generate(
     """Sequences (n_sequences, n_frames, frame_size, frame_size) uint8, drawn in chunks."""
     size = spec.frame_size
     out = np.empty((n_sequences, spec.n_frames, size, size), dtype=np.uint8)
-    with tqdm(total=n_sequences, desc=desc, unit="seq", leave=False, disable=not progress) as bar:
-        for start in range(0, n_sequences, chunk):
-            n = min(chunk, n_sequences - start)
-            recipes = draw_recipes(rng, digit_pool_uint8, n, spec)
-            out[start : start + n] = render(recipes, size)
+    bar = None
+    if progress:  # tqdm only then: the GPU benchmark runs where it is not installed
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_sequences, desc=desc, unit="seq", leave=False)
+    for start in range(0, n_sequences, chunk):
+        n = min(chunk, n_sequences - start)
+        recipes = draw_recipes(rng, digit_pool_uint8, n, spec)
+        out[start : start + n] = render(recipes, size)
+        if bar is not None:
             bar.update(n)
+    if bar is not None:
+        bar.close()
     return out
 
 

@@ -80,21 +80,15 @@ def run_tags(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
 
 def device_tags(devices: list[str]) -> dict[str, str]:
     """Which device trained: `device` (e.g. "1 x NVIDIA H200 (gpu)", "2 x cpu"), and the
-    Keras backend. The device's model name comes from JAX where it runs; Keras gives kinds."""
+    Keras backend."""
     import keras
 
-    backend = keras.backend.backend()
-    kind = devices[0].split(":")[0]
-    name = kind
-    if backend == "jax":
-        import jax
+    from nextframe.train import describe_devices
 
-        name = jax.devices(kind)[0].device_kind
-        name = kind if name == kind else f"{name} ({kind})"
     return {
-        "device": f"{len(devices)} x {name}",
+        "device": describe_devices(devices),
         "device_count": str(len(devices)),
-        "keras_backend": backend,
+        "keras_backend": keras.backend.backend(),
     }
 
 
