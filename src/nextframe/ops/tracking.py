@@ -83,7 +83,7 @@ def device_tags(devices: list[str]) -> dict[str, str]:
     Keras backend."""
     import keras
 
-    from nextframe.train import describe_devices
+    from nextframe.devices import describe_devices
 
     return {
         "device": describe_devices(devices),
