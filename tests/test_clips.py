@@ -229,3 +229,13 @@ def test_the_bundled_example_clip_is_ten_generated_frames_of_held_out_digits():
     read, _ = read_clip(EXAMPLE_CLIP, FrameFormat(data.frame_size, 1))
     np.testing.assert_array_equal(read[..., 0], sequence / np.float32(255))
     assert EXAMPLE_CLIP.stat().st_size < 20_000
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".webm", ".mp4"])
+def test_the_same_frames_are_written_as_the_same_bytes(tmp_path, suffix):
+    """No random container ids: an exported clip's bytes (its split, its DVC cache entry)
+    depend on its frames alone."""
+    frames = np.random.default_rng(3).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    write_clip(tmp_path / f"a{suffix}", frames)
+    write_clip(tmp_path / f"b{suffix}", frames)
+    assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()

@@ -81,7 +81,13 @@ def _write_video(path: Path, frames_uint8: np.ndarray, fps: float) -> None:
     height, width = frames_uint8.shape[1:3]
     if codec != "ffv1" and (height % 2 or width % 2):
         raise NextframeError(f"{path}: {codec} needs even frame sizes, got {width}x{height}")
-    with atomic_path(path) as tmp, av.open(str(tmp), "w", format=_container(path)) as container:
+    # bitexact: no random ids or muxer version in the file (Matroska and WebM would write a
+    # random segment id), so the same frames give the same bytes: the same split by content,
+    # one copy in DVC's cache.
+    with (
+        atomic_path(path) as tmp,
+        av.open(str(tmp), "w", format=_container(path), container_options=BITEXACT) as container,
+    ):
         stream = container.add_stream(codec, rate=_rate(fps))
         stream.width, stream.height = width, height
         stream.pix_fmt = grey_format if channels == 1 else rgb_format
@@ -93,6 +99,9 @@ def _write_video(path: Path, frames_uint8: np.ndarray, fps: float) -> None:
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), source_format)
             container.mux(stream.encode(video_frame))
         container.mux(stream.encode())
+
+
+BITEXACT = {"fflags": "+bitexact"}
 
 
 def _container(path: Path) -> str:
