@@ -87,7 +87,9 @@ def fit_and_save(args, params, manifest, cluster, train_windows, train_digits, v
             "digest": digits,
             "source": str(args.train_digits),
         }
-    with tracking.training_run(flat_params, tags, opened, dataset, training.predictor) as run_id:
+    with tracking.training_run(
+        flat_params, tags, opened.resume_run_id, opened.abandoned, dataset, training.predictor
+    ) as run_id:
         backup.record_run(run_id)
         result = train(
             training, params, train_batches, val_batches, backup, [tracking.epoch_logger()]

@@ -15,10 +15,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from nextframe.resume import OpenedBackup
 
 EXPERIMENT_NAME = "nextframe"
 # What the experiment holds, as MLflow's UI reads it: model training, so the experiment opens
@@ -233,18 +229,20 @@ def _run_exists(run_id: str) -> bool:
 def training_run(
     params: dict[str, str],
     tags: dict[str, str],
-    resume: OpenedBackup,
+    resume_run_id: str | None,
+    abandoned: tuple[str, str] | None,
     dataset: dict[str, str],
     predictor,
 ) -> Iterator[str]:
-    """The train stage's MLflow run, its id yielded: a new one, or the one the backup's
-    interrupted run left (a run whose backup was discarded ends FAILED first). It records
+    """The train stage's MLflow run, its id yielded: a new one, or `resume_run_id`, the run an
+    interruption left (the `abandoned` run, whose backup was discarded, ends FAILED first:
+    run id, reason; see `nextframe.resume.OpenedBackup`). It records
     `params`, `tags`, the training `dataset` (`log_training_data`) and the architecture;
     `epoch_logger` is the Keras callback for the epochs."""
-    if resume.abandoned is not None:
-        run_id, reason = resume.abandoned
+    if abandoned is not None:
+        run_id, reason = abandoned
         end_abandoned_run(run_id, f"abandoned: {reason} before it was resumed")
-    with tracked_run(params, tags, resume.resume_run_id) as run_id:
+    with tracked_run(params, tags, resume_run_id) as run_id:
         log_training_data(**dataset)
         log_architecture(predictor)
         yield run_id
