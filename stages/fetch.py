@@ -1,6 +1,6 @@
 """DVC stage `fetch`: windows (N, T, H, W, C) uint8 from `data.source` (generated Moving MNIST,
-the real file, OpenSTL's protocol, or a folder of your own clips), the digits fresh training
-sequences are drawn from, and what preprocess needs to split them."""
+the real file, OpenSTL's protocol, a folder of your own clips or a weather-radar archive), the
+digits fresh training sequences are drawn from, and what preprocess needs to split them."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from nextframe.params import load_params
 
 
 def main() -> None:
-    args = cli.stage_args(__doc__, "params", "folder", "downloads", "windows", "digits", "info")
+    args = cli.stage_args(
+        __doc__, "params", "folder", "radar_root", "downloads", "windows", "digits", "info"
+    )
     params = load_params(args.params)
     if params.data.source == "folder":
         find_clips(args.folder)  # the folder is there and holds clips, before anything goes
     remove_outputs(args.windows, args.digits, args.info)
-    info, summary = fetch(params, args.folder, Fetched(args.windows, args.digits, args.downloads))
+    out = Fetched(args.windows, args.digits, args.downloads, args.radar_root)
+    info, summary = fetch(params, args.folder, out)
     write_json(args.info, info)
     print(f"fetch: {summary}")
 

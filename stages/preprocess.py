@@ -1,5 +1,5 @@
 """DVC stage `preprocess`: the deterministic train/val/test split of the fetched windows, by
-clip for a folder, kept uint8, with a manifest of digests."""
+clip for a folder and by event for a radar archive, kept uint8, with a manifest of digests."""
 
 from __future__ import annotations
 
@@ -25,10 +25,21 @@ def main() -> None:
     )
     params = load_params(args.params)
     data = params.data
-    windows = open_windows(args.windows, data.n_frames, data.frame_size, data.channels)
     info = load_json(args.info)
-    digits = check_digits(load_npy(args.digits, mmap=False), args.digits)
     outputs = {"train": args.train, "val": args.val, "test": args.test}
+    if data.is_radar:
+        from nextframe.data.radar_windows import write_radar_splits
+        from nextframe.data.windows import open_radar_windows
+
+        windows = open_radar_windows(args.windows, data.n_frames)
+        remove_outputs(*outputs.values(), args.train_digits, args.manifest)
+        summary = write_radar_splits(
+            params, windows, info, outputs, args.train_digits, args.manifest
+        )
+        print(f"preprocess: {summary}")
+        return
+    windows = open_windows(args.windows, data.n_frames, data.frame_size, data.channels)
+    digits = check_digits(load_npy(args.digits, mmap=False), args.digits)
     remove_outputs(*outputs.values(), args.train_digits, args.manifest)
     summary = write_splits(params, windows, info, digits, outputs, args.train_digits, args.manifest)
     print(f"preprocess: {summary}")

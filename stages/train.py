@@ -33,7 +33,7 @@ def main() -> None:
     cluster = cluster_from_env()
     data, fresh = params.data, params.train.sequences == "fresh"
     manifest = load_manifest(args.manifest)
-    shape = (data.n_frames, data.frame_size, data.channels)
+    shape = (data.n_frames, data.train_size, data.channels)  # radar: crops
     val_windows = open_windows(args.val, *shape)
     train_windows = None if fresh else open_windows(args.train, *shape)
     train_digits = load_npy(args.train_digits, mmap=False) if fresh else None

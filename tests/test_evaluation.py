@@ -33,7 +33,7 @@ def report_and_rows(tiny_params, dark_then_white):
 def test_baselines_score_the_frames_after_the_context(report_and_rows):
     """Every baseline predicts black here, and the truth is white: a full frame of error."""
     _, report, _ = report_and_rows
-    assert set(report["baselines"]) == {"zeros", "copy_last", "mean_context"}
+    assert set(report["baselines"]) == {"zeros", "copy_last", "mean_context", "extrapolation"}
     for scores in report["baselines"].values():
         assert scores["mse"] == pytest.approx(FRAME_PIXELS)
         assert scores["mae"] == pytest.approx(FRAME_PIXELS)

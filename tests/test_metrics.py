@@ -144,7 +144,7 @@ def test_mean_context_baseline_repeats_the_mean_frame(context):
 
 
 def test_baselines_keep_a_channel_axis_and_reject_a_bad_horizon(context):
-    assert set(BASELINES) == {"zeros", "copy_last", "mean_context"}
+    assert set(BASELINES) == {"zeros", "copy_last", "mean_context", "extrapolation"}
     for baseline in BASELINES.values():
         assert baseline(context[..., None], 2).shape == (2, 2, 4, 4, 1)
         with pytest.raises(NextframeError, match="horizon"):

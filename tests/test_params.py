@@ -52,7 +52,7 @@ BAD_EDITS = [
     ),
     (
         {"data": {"channels": 3}},
-        "params.yaml: data.channels must be 1 with source generated (Moving MNIST is grey), got 3",
+        "params.yaml: data.channels must be 1 with source generated (one value per pixel), got 3",
     ),
     (
         {"data": {"val_fraction": 0.5, "test_fraction": 0.5}},

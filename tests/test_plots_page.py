@@ -26,13 +26,13 @@ PER_STEP_CSV = (
         ["step"]
         + [
             f"{who}_{metric}"
-            for who in ("model", "zeros", "copy_last", "mean_context")
+            for who in ("model", "zeros", "copy_last", "mean_context", "extrapolation")
             for metric in ("mse", "mae", "ssim", "psnr")
         ]
     )
     + "\n"
     + "\n".join(
-        f"{step}," + ",".join(str(step * (i + 1) * 0.7) for i in range(16)) for step in (1, 2, 3)
+        f"{step}," + ",".join(str(step * (i + 1) * 0.7) for i in range(20)) for step in (1, 2, 3)
     )
     + "\n"
 )

@@ -29,6 +29,7 @@ import numpy as np
 
 from nextframe.errors import NextframeError
 from nextframe.params import DataParams
+from nextframe.rain import RainScale
 
 if TYPE_CHECKING:  # Pillow is imported where frames are resized or images read
     from PIL import Image
@@ -48,18 +49,27 @@ LUMA = np.array([0.299, 0.587, 0.114])
 @dataclass(frozen=True)
 class FrameFormat:
     """The model's frames: `size` x `size` pixels of `channels`, reached from other shapes by
-    `aspect` (crop | pad | stretch); float input is read in `value_range` units."""
+    `aspect` (crop | pad | stretch); float input is read in `value_range` units. A radar
+    model's frames are rain rates on its `rain` scale, of any size (`size` is its training
+    crop's): it reads whole composites as they are."""
 
     size: int
     channels: int
     aspect: str = "crop"
     value_range: tuple[float, float] | None = None
+    rain: RainScale | None = None
 
     @classmethod
     def of(cls, data: DataParams) -> FrameFormat:
         """The frames `data` params ask for."""
+        if data.is_radar:
+            return cls(data.radar.crop, 1, rain=RainScale.of(data.radar))
         value_range = None if data.value_range is None else tuple(data.value_range)
         return cls(data.frame_size, data.channels, data.aspect, value_range)
+
+    @property
+    def is_rain(self) -> bool:
+        return self.rain is not None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -67,16 +77,21 @@ class FrameFormat:
         return self.size, self.size, self.channels
 
     def to_config(self) -> dict[str, Any]:
-        return asdict(self)
+        config = asdict(self)
+        if self.rain is None:
+            config.pop("rain")  # the config of a model of any other source, as before
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FrameFormat:
         value_range = config.get("value_range")
+        rain = config.get("rain")
         return cls(
             int(config["size"]),
             int(config["channels"]),
             str(config.get("aspect", "crop")),
             None if value_range is None else (float(value_range[0]), float(value_range[1])),
+            None if rain is None else RainScale.from_config(rain),
         )
 
 

@@ -14,6 +14,9 @@ from keras import ops
 # value / 255 for every uint8 value, rounded once here: XLA on CPU divides with a reciprocal,
 # which differs from numpy's division in the last bit for half of the values.
 UNIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(255.0)
+# A rain code's model value (`nextframe.rain`): code / 254, and no data (255) read as dry.
+RAIN_VALUES = np.append(np.arange(255, dtype=np.float32) / np.float32(254.0), np.float32(0.0))
+RAIN_NO_DATA = 255
 
 
 def to_float_frames(sequences_uint8: np.ndarray) -> np.ndarray:
@@ -52,8 +55,18 @@ def render_recipes(digits_uint8, top_left, frame_size: int):
     return uint8_to_unit(ops.max(placed, axis=1))[..., None]
 
 
-def batch_to_frames(batch, frame_size: int):
+def rain_codes_to_frames(codes_uint8):
+    """Radar clips of rain codes (B, T, H, W, 1) -> float32 model values, no data as dry."""
+    return ops.take(ops.convert_to_tensor(RAIN_VALUES), ops.cast(codes_uint8, "int32"))
+
+
+def rain_valid(codes_uint8):
+    """1.0 where a radar clip has data, 0.0 where it has none (outside the domain)."""
+    return ops.cast(ops.not_equal(ops.cast(codes_uint8, "int32"), RAIN_NO_DATA), "float32")
+
+
+def batch_to_frames(batch, frame_size: int, rain: bool = False):
     """A training batch as `nextframe.data.dataset` hands it out -> float32 frames."""
     if isinstance(batch, dict):
         return render_recipes(batch["digits"], batch["top_left"], frame_size)
-    return clips_to_frames(batch)
+    return rain_codes_to_frames(batch) if rain else clips_to_frames(batch)

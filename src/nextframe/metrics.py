@@ -153,8 +153,21 @@ def mean_context_baseline(context: np.ndarray, horizon: int) -> np.ndarray:
     return np.repeat(mean_frame, horizon, axis=1)
 
 
+def extrapolation_baseline(context: np.ndarray, horizon: int) -> np.ndarray:
+    """pysteps' optical-flow nowcast: Lucas-Kanade motion of the context, the last frame
+    advected along it (`nextframe.nowcast.extrapolate_frames`): what a model that learned
+    only the motion, and nothing of the shapes, would do."""
+    from nextframe.nowcast import extrapolate_frames
+
+    context = _check_context(context, horizon)
+    if context.ndim == 4:
+        return extrapolate_frames(context[..., None], horizon)[..., 0]
+    return extrapolate_frames(context, horizon)
+
+
 BASELINES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "zeros": zeros_baseline,
     "copy_last": copy_last_baseline,
     "mean_context": mean_context_baseline,
+    "extrapolation": extrapolation_baseline,
 }

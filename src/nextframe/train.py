@@ -22,9 +22,10 @@ from nextframe.cluster import ONE_PROCESS, Cluster
 from nextframe.data.dataset import ClipBatches, FreshBatches, IndexedBatches
 from nextframe.data.moving_mnist import SequenceSpec
 from nextframe.errors import NextframeError
-from nextframe.frames import batch_to_frames
+from nextframe.frames import batch_to_frames, rain_valid
 from nextframe.model import NextFramePredictor, build_model
 from nextframe.params import Params, TrainParams
+from nextframe.rain import RainScale
 from nextframe.resume import Backup
 
 
@@ -36,6 +37,31 @@ def l1_plus_l2(y_true, y_pred):
 
 
 LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error", "l1+l2": l1_plus_l2}
+# HKO-7's balanced loss (Shi et al. 2017): a pixel's squared plus absolute error weighs more
+# the heavier its observed rain, so rare heavy rain is not traded for the many dry pixels.
+BALANCED_WEIGHTS_MMH = ((2.0, 2.0), (5.0, 5.0), (10.0, 10.0), (30.0, 30.0))  # (from, weight)
+
+
+def pixel_losses(kind: str, targets, predictions, scale: RainScale | None = None):
+    """Each pixel's loss (B, T, H, W, C): what the masked radar loss averages over pixels
+    with data."""
+    error = predictions - targets
+    if kind == "bce":
+        return ops.binary_crossentropy(targets, ops.clip(predictions, 1e-7, 1.0 - 1e-7))
+    if kind == "mse":
+        return ops.square(error)
+    if kind == "l1+l2":
+        return ops.abs(error) + ops.square(error)
+    weights = ops.ones_like(targets)
+    for from_mmh, weight in BALANCED_WEIGHTS_MMH:
+        level = float(scale.to_unit(np.float64(from_mmh)))
+        weights = ops.where(targets >= level, weight, weights)
+    return weights * (ops.abs(error) + ops.square(error))
+
+
+def masked_mean(values, valid):
+    """The mean of `values` over the pixels where `valid` is 1: no-data pixels weigh nothing."""
+    return ops.sum(values * valid) / ops.maximum(ops.sum(valid), 1.0)
 
 
 class SequenceTrainer(keras.Model):
@@ -49,12 +75,21 @@ class SequenceTrainer(keras.Model):
     targets: they are the clip's own later frames (`compute_loss`).
     """
 
-    def __init__(self, predictor: NextFramePredictor, n_context: int, feedback: str, **kwargs):
+    def __init__(
+        self,
+        predictor: NextFramePredictor,
+        n_context: int,
+        feedback: str,
+        loss_kind: str = "bce",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.predictor = predictor
         self.n_context = n_context
         self.feedback = feedback
         self.frame_size = predictor.frames.size
+        self.rain = predictor.frames.rain  # radar: rain codes in, no-data pixels masked
+        self.loss_kind = loss_kind
 
     def build(self, input_shape=None):
         # No weights of its own; built once the predictor is (BackupAndRestore checks).
@@ -63,7 +98,7 @@ class SequenceTrainer(keras.Model):
         self.built = True
 
     def call(self, batch, training=None):
-        frames = batch_to_frames(batch, self.frame_size)[:, :-1]
+        frames = batch_to_frames(batch, self.frame_size, self.rain is not None)[:, :-1]
         if self.feedback == "teacher_forcing":
             return self.predictor.encode(frames, training=training)[0]
         context_predictions, states = self.predictor.encode(
@@ -76,6 +111,10 @@ class SequenceTrainer(keras.Model):
         return ops.concatenate([context_predictions, future], axis=1)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.rain is not None:  # radar: the mean over pixels with data, in model values
+            targets = batch_to_frames(x, self.frame_size, rain=True)[:, 1:]
+            losses = pixel_losses(self.loss_kind, targets, y_pred, self.rain)
+            return masked_mean(losses, rain_valid(x)[:, 1:])
         targets = batch_to_frames(x, self.frame_size)[:, 1:]
         return super().compute_loss(x, targets, y_pred, sample_weight, training=training)
 
@@ -162,7 +201,8 @@ def make_optimizer(train: TrainParams, total_steps: int) -> keras.optimizers.Opt
 
 
 def compile_model(model: keras.Model, train: TrainParams, total_steps: int) -> None:
-    model.compile(optimizer=make_optimizer(train, total_steps), loss=LOSSES[train.loss])
+    # "balanced" is the radar trainer's own (`SequenceTrainer.compute_loss`): no Keras loss.
+    model.compile(optimizer=make_optimizer(train, total_steps), loss=LOSSES.get(train.loss))
 
 
 class EpochStats(keras.callbacks.Callback):
@@ -276,7 +316,9 @@ def build_trainer(params: Params, total_steps: int, cluster: Cluster = ONE_PROCE
     compute = plan_compute(train, cluster)
     with compute.scope(), dtype_policy(train.precision):
         predictor = build_model(params.model, data.horizon, FrameFormat.of(data))
-        trainer = SequenceTrainer(predictor, train.context_frames, train.feedback, name="trainer")
+        trainer = SequenceTrainer(
+            predictor, train.context_frames, train.feedback, train.loss, name="trainer"
+        )
         trainer.build()
         compile_model(trainer, train, total_steps=total_steps)
     return Training(compute, predictor, trainer)

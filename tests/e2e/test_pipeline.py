@@ -53,7 +53,7 @@ def test_repro_writes_every_output(repo):
         assert (repo / path).stat().st_size > 0, path
     assert len(list((repo / PATHS["gifs"]).glob("*.gif"))) == 2
     report = json.loads((repo / PATHS["eval_metrics"]).read_text())
-    assert set(report["baselines"]) == {"zeros", "copy_last", "mean_context"}
+    assert set(report["baselines"]) == {"zeros", "copy_last", "mean_context", "extrapolation"}
     assert report["model"]["mse"] > 0
 
 

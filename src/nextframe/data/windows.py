@@ -93,3 +93,16 @@ def open_windows(
     if n == 0 or t < n_frames or (h, w, c) != (frame_size, frame_size, channels):
         raise NextframeError(f"{path}: expected {expected}, got shape {windows.shape}")
     return windows
+
+
+def open_radar_windows(path: str | os.PathLike[str], n_frames: int) -> WindowFile:
+    """Windows of rain codes (`nextframe.rain`) of any frame size, at least `n_frames` frames,
+    one value a pixel."""
+    windows = WindowFile(path)
+    n, t, _, _, c = windows.shape
+    if n == 0 or t < n_frames or c != 1:
+        raise NextframeError(
+            f"{path}: expected radar windows (N, {n_frames}, H, W, 1) uint8, got shape "
+            f"{windows.shape}"
+        )
+    return windows

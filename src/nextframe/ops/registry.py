@@ -24,6 +24,9 @@ from nextframe.ops import tracking
 # to the best one (`models:/nextframe-convlstm@champion`).
 REGISTERED_MODEL = "nextframe-convlstm"
 CHAMPION_ALIAS = "champion"
+# Radar models are judged by their rain rates' squared error, among radar models only: they
+# take this alias, never `champion` (`make serve MODEL=models:/nextframe-convlstm@radar`).
+RADAR_ALIAS = "radar"
 # The code MLflow logs with the model and runs to load it (see `nextframe.ops.serving`).
 SERVED_MODEL_CODE = str(Path(__file__).with_name("served_model.py"))
 PREDICTOR_ARTIFACT = "predictor"  # the saved .keras predictor inside the logged model
@@ -109,10 +112,12 @@ def _recorded_mse(client, run_id: str) -> float | None:
         return None
 
 
-def crown_if_best(run_id: str, mse: float) -> ChampionDecision:
+def crown_if_best(run_id: str, mse: float, alias: str | None = None) -> ChampionDecision:
     """Move the `champion` alias to the version the run registered if its closed-loop MSE
     beats the current champion's recorded `eval.model.mse`; a worse or equal one never
-    takes it. The run's version must exist (the train stage registers it)."""
+    takes it. The run's version must exist (the train stage registers it). `alias`: another
+    alias than `champion`, for models that are judged apart (radar: `RADAR_ALIAS`)."""
+    alias = CHAMPION_ALIAS if alias is None else alias
     import mlflow
 
     tracking.configure()
@@ -125,7 +130,7 @@ def crown_if_best(run_id: str, mse: float) -> ChampionDecision:
         )
     version = str(max(int(v.version) for v in versions))
     try:
-        current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        current = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
     except mlflow.exceptions.MlflowException:
         current = None
     previous = None if current is None else str(current.version)
@@ -135,7 +140,7 @@ def crown_if_best(run_id: str, mse: float) -> ChampionDecision:
     better = previous_mse is None or not math.isfinite(previous_mse) or mse < previous_mse
     champion = previous
     if previous is None or (previous != version and better):
-        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
+        client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
         champion = version
     return ChampionDecision(version, mse, champion, previous, previous_mse)
 

@@ -266,19 +266,33 @@ def resumed_run(run_id: str) -> Iterator[None]:
         yield
 
 
-def log_evaluation(run_id: str, report: dict, rows: list[dict[str, float]]) -> None:
-    """Overall metrics as `eval.<who>.<metric>` and per-step values as a metric history."""
+def _numbers(values: dict, prefix: str) -> dict[str, float]:
+    """Nested scores flattened to dotted metric names (`eval.model.at_30min.csi_1`)."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_numbers(value, f"{prefix}{key}."))
+        elif isinstance(value, int | float):
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
+
+
+def log_evaluation(
+    run_id: str, report: dict, rows: list[dict[str, float]], step_key: str = "step"
+) -> None:
+    """Overall metrics as `eval.<who>.<metric>` and per-step values as a metric history,
+    stepped by `step_key` (the horizon step, or a radar nowcast's lead time in minutes)."""
     import mlflow
 
-    flat = {f"eval.model.{k}": v for k, v in report["model"].items()}
+    flat = _numbers(report["model"], "eval.model.")
     for name, values in report["baselines"].items():
-        flat.update({f"eval.{name}.{k}": v for k, v in values.items()})
+        flat.update(_numbers(values, f"eval.{name}."))
     with resumed_run(run_id):
         mlflow.log_metrics(flat)
         for row in rows:
-            step = int(row["step"])
+            step = int(row[step_key])
             mlflow.log_metrics(
-                {f"eval_per_step.{k}": v for k, v in row.items() if k != "step"}, step=step
+                {f"eval_per_step.{k}": v for k, v in row.items() if k != step_key}, step=step
             )
 
 
@@ -292,16 +306,24 @@ def log_renders(run_id: str, paths: list[Path]) -> None:
 
 
 def log_training_data(
-    name: str, digest: str, source: str, clips: dict | None = None, windows: dict | None = None
+    name: str,
+    digest: str,
+    source: str,
+    clips: dict | None = None,
+    windows: dict | None = None,
+    events: dict | None = None,
 ) -> None:
     """Record the training data as an MLflow dataset input, named and digested by the
     preprocess manifest: for a folder of clips, its name, the digest of its clip list and
-    contents, and the clips and windows of each split as the dataset's profile."""
+    contents, and the clips and windows of each split as the dataset's profile; for a radar
+    archive, the events (start times) and windows of each split."""
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
 
     profile = {"clips": clips, "windows": windows} if clips is not None else None
+    if events is not None:
+        profile = {"events": events, "windows": windows}
 
     class _Profiled(MetaDataset):  # MetaDataset records no profile of its own
         @property
