@@ -41,6 +41,42 @@ TINY = {
 }
 
 
+# The real radar composites of pysteps' example archive (../shared/data/pysteps-data).
+SHARED_RADAR = REPO_ROOT.parent / "shared" / "data" / "pysteps-data"
+# A tiny radar run: 4 frames in, 3 out, one window per event of the archive `radar_archive`
+# writes, 32 px crops, a size-free normalisation.
+RADAR_TINY = {
+    "data": {
+        "source": "radar",
+        "n_frames": 7,
+        "n_context": 4,
+        "window_stride": 4,
+        "radar": {"crop": 32, "crops_per_window": 4},
+    },
+    "model": {"normalization": "group", "norm_groups": 1},
+    "train": {"loss": "balanced"},
+    "render": {"n_sequences": 1},
+}
+
+
+def require_shared_radar() -> Path:
+    """The shared MeteoSwiss archive, or a skip saying it is absent."""
+    if not (SHARED_RADAR / "radar" / "mch").is_dir():
+        pytest.skip(f"the shared radar archive is absent ({SHARED_RADAR})")
+    return SHARED_RADAR
+
+
+def radar_archive(dest: Path, frames_per_event: int = 8) -> Path:
+    """A small MeteoSwiss archive in pysteps-data's layout: the first `frames_per_event`
+    frames of each of the shared archive's three events (skips where it is absent)."""
+    source = require_shared_radar() / "radar" / "mch"
+    for day in sorted(p for p in source.iterdir() if p.is_dir()):
+        (dest / "radar" / "mch" / day.name).mkdir(parents=True)
+        for gif in sorted(day.glob("*.gif"))[:frames_per_event]:
+            shutil.copy2(gif, dest / "radar" / "mch" / day.name / gif.name)
+    return dest
+
+
 def default_params() -> dict:
     return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 

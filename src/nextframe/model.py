@@ -197,6 +197,15 @@ def build_model(settings: ModelParams, horizon: int, frames: FrameFormat) -> Nex
     return predictor
 
 
+def resized_predictor(model: NextFramePredictor, height: int, width: int) -> NextFramePredictor:
+    """The same weights built for frames of `height` x `width` (multiples of the patch): Keras'
+    ConvLSTM layers are built for one frame size, their weights fit any."""
+    copy = NextFramePredictor(model.settings, model.horizon, model.frames, name=model.name)
+    copy.build((None, None, height, width, model.frames.channels))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def save_predictor(model: NextFramePredictor, path: str | os.PathLike[str]) -> None:
     """Save atomically, as a `.keras` file that is byte for byte the same for the same weights:
     Keras stamps the save time into the archive (an entry's date and `date_saved`), which

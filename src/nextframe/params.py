@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -330,6 +331,12 @@ class Params(_Section):
                 "train.sequences fresh needs digits to draw from: data.source generated or "
                 f"openstl, got {self.data.source}"
             )
+        if self.data.is_radar and self.model.normalization == "layer":
+            raise ValueError(
+                "model.normalization layer learns a scale per pixel, which ties the model to "
+                "one frame size: with data.source radar (any domain size) use group "
+                "(norm_groups 1 normalises like layer, with a scale per channel), batch or none"
+            )
         if self.train.loss == "balanced" and not self.data.is_radar:
             raise ValueError(
                 "train.loss balanced weighs pixels by their rain rate: it needs data.source "
@@ -427,7 +434,10 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     except ValidationError as exc:
         raise NextframeError(format_validation_error(exc, source)) from None
     if os.environ.get(READS_ENV):
-        record_reads(params, Path(os.environ[READS_ENV]))
+        target = Path(os.environ[READS_ENV])
+        if target.is_dir():  # one file per stage script: `dvc repro` runs them all
+            target = target / f"{Path(sys.argv[0]).stem}.json"
+        record_reads(params, target)
     return params
 
 
@@ -447,7 +457,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw, str(path.name))
 
 
-# Where a stage writes the params keys it read (tests/test_dvc_yaml.py sets it).
+# Where a stage writes the params keys it read (tests/test_dvc_yaml.py sets it): a file, or a
+# folder that gets one `<stage script>.json` per stage.
 READS_ENV = "NEXTFRAME_PARAMS_READS"
 # The sections that describe a training: what the train stage's MLflow run records.
 TRAINING_SECTIONS = ("seed", "epochs", "data", "model", "train")

@@ -71,6 +71,10 @@ class RainScale:
         """mm/h with NaN -> uint8 codes: 0..254 for [0, 1], `NO_DATA` for NaN."""
         unit = self.to_unit(rain_mmh)
         codes = np.rint(np.nan_to_num(unit, nan=0.0) * VALUE_STEPS).astype(np.uint8)
+        # Rain at the threshold must not round down to dry: its code is the first above it.
+        lowest_rain = math.ceil(self.threshold_unit * VALUE_STEPS)
+        raining = np.nan_to_num(unit, nan=0.0) >= self.threshold_unit
+        codes[raining] = np.maximum(codes[raining], lowest_rain)
         codes[np.isnan(unit)] = NO_DATA
         return codes
 

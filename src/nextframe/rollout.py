@@ -19,7 +19,7 @@ from keras import ops
 
 from nextframe.clips import MIN_CONTEXT_FRAMES
 from nextframe.frames import to_float_frames
-from nextframe.model import NextFramePredictor
+from nextframe.model import NextFramePredictor, resized_predictor
 from nextframe.rain import padded_shape
 
 
@@ -56,32 +56,47 @@ class CompiledRollout:
 
     def _programs_for(self, frame_shape: tuple[int, int, int]) -> tuple[Callable, Callable]:
         if frame_shape not in self._programs:
+            model = self.model
+            if frame_shape != model.frames.shape:  # a radar model on a whole composite
+                model = resized_predictor(model, frame_shape[0], frame_shape[1])
             self._programs[frame_shape] = (
-                self._compile(self._encode_body, "encode", frame_shape),
-                self._compile(self._step_body, "step", frame_shape),
+                self._compile(model, self._encode_body(model), "encode", frame_shape),
+                self._compile(model, self._step_body(model), "step", frame_shape),
             )
         return self._programs[frame_shape]
 
-    def _encode_body(self, context):
-        self.traces += 1  # runs only while the backend traces the function
-        predictions, states = self.model.encode(context, training=False)
-        return predictions[:, -1], states
+    def _encode_body(self, model: NextFramePredictor) -> Callable:
+        def encode(context):
+            self.traces += 1  # runs only while the backend traces the function
+            predictions, states = model.encode(context, training=False)
+            return predictions[:, -1], states
 
-    def _step_body(self, frame, states):
-        self.traces += 1
-        return self.model.step(frame, states, training=False)
+        return encode
 
-    def _compile(self, body: Callable, name: str, frame_shape: tuple[int, int, int]) -> Callable:
+    def _step_body(self, model: NextFramePredictor) -> Callable:
+        def step(frame, states):
+            self.traces += 1
+            return model.step(frame, states, training=False)
+
+        return step
+
+    def _compile(
+        self,
+        model: NextFramePredictor,
+        body: Callable,
+        name: str,
+        frame_shape: tuple[int, int, int],
+    ) -> Callable:
         """`body` compiled by the backend: a `tf.function` with free batch and time axes on
         TensorFlow, `jax.jit` over the model's variables on JAX, eager elsewhere."""
         h, w, c = frame_shape
         if self.backend == "tensorflow":
             import tensorflow as tf
 
-            p = self.model.settings.patch_size
+            p = model.settings.patch_size
             states = [
                 [tf.TensorSpec((None, h // p, w // p, f), "float32")] * 2
-                for f in self.model.settings.filters
+                for f in model.settings.filters
             ]
             signature = {
                 "encode": [tf.TensorSpec((None, None, h, w, c), "float32")],
@@ -91,7 +106,7 @@ class CompiledRollout:
         if self.backend == "jax":
             import jax
 
-            variables = self.model.variables
+            variables = model.variables
 
             def stateless(values, *args):
                 with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):

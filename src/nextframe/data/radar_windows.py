@@ -12,7 +12,8 @@ the `val_events` before them validation, the rest training. Test keeps whole-dom
 (evaluation and render read the whole composite, so rain can enter from outside any crop);
 training reads `crop` x `crop` crops, `crops_per_window` of each training window (see
 `draw_crops`); validation crops come from the validation events, or with `val_events: 0`
-from the training events (a separate draw: it tracks the fit, it is not a held-out score).
+from the training events (a separate draw of a quarter as many: it tracks the fit, it is not
+a held-out score).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MIN_INSIDE = 0.5
 # A candidate's chance: this floor plus the share of its pixels raining >= RAINY_MMH.
 DRY_WEIGHT = 0.01
 RAINY_MMH = 1.0
+VAL_SHARE = 4  # validation crops from training events: crops_per_window // 4 a window
 _VAL_STREAM = 0x76616C  # the val draw from training events never repeats the training draw
 
 
@@ -100,12 +102,12 @@ def draw_crops(
 
 
 def _crops(
-    windows: WindowFile, indices: list[int], radar: RadarParams, rng, scale: RainScale
+    windows: WindowFile, indices: list[int], crop: int, count: int, rng, scale: RainScale
 ) -> Iterator[np.ndarray]:
     for index in indices:
         window = windows[index]
-        for top, left in draw_crops(window[..., 0], radar.crop, radar.crops_per_window, rng, scale):
-            yield window[None, :, top : top + radar.crop, left : left + radar.crop]
+        for top, left in draw_crops(window[..., 0], crop, count, rng, scale):
+            yield window[None, :, top : top + crop, left : left + crop]
 
 
 def _window_indices(info: dict, events: list[int]) -> list[int]:
@@ -143,11 +145,15 @@ def write_radar_splits(
                 outputs["test"], shape, windows.chunks(np.array(indices["test"]))
             )
         else:
-            source_windows = (
-                indices["train"] if split == "val" and val_from_train else indices[split]
-            )
+            from_train = split == "val" and val_from_train
+            source_windows = indices["train"] if from_train else indices[split]
+            # Validation drawn from the training events only tracks the fit: a quarter as many.
+            count = radar.crops_per_window
+            if from_train:
+                count = max(1, count // VAL_SHARE)
+            crops = _crops(windows, source_windows, radar.crop, count, streams[split], scale)
             with npy_appender(outputs[split], crop_shape) as appender:
-                for chunk in _crops(windows, source_windows, radar, streams[split], scale):
+                for chunk in crops:
                     appender.append(chunk)
             digest, shape = appender.digest, (appender.n_rows, *crop_shape)
             if appender.n_rows == 0:

@@ -1,0 +1,158 @@
+"""A radar archive as the pipeline's windows: events split in time, never a window across an
+event's end, test events sharing no frame with training, rainy crops preferred, and each bad
+archive or param refused in one line with nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nextframe.data.radar_windows import draw_crops, events_per_split, write_radar_splits
+from nextframe.data.sources import Fetched, fetch
+from nextframe.data.windows import WindowFile
+from nextframe.errors import NextframeError
+from nextframe.params import parse_params
+from nextframe.presets import merged
+from nextframe.rain import NO_DATA, RainScale
+
+from ..helpers import RADAR_TINY, radar_archive, tiny_params
+
+
+def radar_params(root: Path, **data):
+    edits = merged(RADAR_TINY, {"data": {"radar": {"root": str(root)}, **data}})
+    return parse_params(tiny_params(edits))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    return radar_archive(tmp_path_factory.mktemp("archive"), frames_per_event=9)
+
+
+def fetched(tmp: Path, params, root: Path):
+    out = Fetched(tmp / "windows.npy", tmp / "digits.npy", tmp / "downloads", root)
+    info, summary = fetch(params, tmp, out)
+    return out, info, summary
+
+
+def test_each_event_is_cut_into_windows_of_its_own_frames(archive, tmp_path):
+    params = radar_params(archive, window_stride=2)
+    out, info, summary = fetched(tmp_path, params, archive)
+    assert "3 events" in summary and "27 files" in summary
+    windows = WindowFile(out.windows)
+    assert windows.shape[1:] == (7, 640, 710, 1)
+    # 9 frames an event, 7 a window, one every 2: starts 0 and 2, so 2 windows an event.
+    assert [e["n_windows"] for e in info["events"]] == [2, 2, 2]
+    assert [e["first_window"] for e in info["events"]] == [0, 2, 4]
+    starts = [e["start"] for e in info["events"]]
+    assert starts == sorted(starts) and starts[0].startswith("2015-05-15T15:45")
+    first = windows[0]
+    assert (first == NO_DATA).mean() == pytest.approx(0.31, abs=0.02)  # outside Switzerland's
+    assert np.array_equal(windows[1][:5], first[2:])  # the event's frames, one stride on
+
+
+def test_test_events_share_no_frame_with_training(archive, tmp_path):
+    params = radar_params(archive)
+    out, info, _ = fetched(tmp_path, params, archive)
+    split_paths = {s: tmp_path / f"{s}.npy" for s in ("train", "val", "test")}
+    summary = write_radar_splits(
+        params,
+        WindowFile(out.windows),
+        info,
+        split_paths,
+        tmp_path / "train_digits.npy",
+        tmp_path / "manifest.json",
+    )
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    events = manifest["dataset"]["events"]
+    assert events["test"] == [info["events"][-1]["start"]]  # the last in time
+    assert set(events["train"]).isdisjoint(events["test"])
+    assert max(events["train"]) < min(events["test"])
+    assert "test 1 whole-domain windows" in summary
+    test = WindowFile(split_paths["test"])
+    assert test.shape[2:4] == (640, 710)  # the whole domain
+    train = WindowFile(split_paths["train"])
+    assert train.shape[2:] == (32, 32, 1)
+    # Every training crop comes from a training event's frames, none from the test event's.
+    test_frames = {test[0][t].tobytes() for t in range(test.shape[1])}
+    whole = WindowFile(out.windows)
+    train_windows = [whole[i] for i in range(info["events"][-1]["first_window"])]
+    for index in range(len(train)):
+        crop = train[index]
+        assert crop[0].tobytes() not in test_frames
+        assert any(_contains(window, crop) for window in train_windows)
+
+
+def _contains(window: np.ndarray, crop: np.ndarray) -> bool:
+    size = crop.shape[1]
+    first = crop[0, :, :, 0]
+    rows, cols = np.nonzero(window[0, :, :, 0] == first[0, 0])
+    for r, c in zip(rows, cols, strict=True):
+        if np.array_equal(window[:, r : r + size, c : c + size], crop):
+            return True
+    return False
+
+
+def test_crops_prefer_rain_and_stay_inside_the_domain():
+    scale = RainScale()
+    codes = np.zeros((3, 64, 64), np.uint8)
+    codes[:, :, 48:] = NO_DATA  # the right quarter is outside the domain
+    codes[:, :16, :16] = 200  # heavy rain in the top-left corner only
+    rng = np.random.default_rng(0)
+    corners = [c for _ in range(50) for c in draw_crops(codes, 16, 1, rng, scale)]
+    assert all(left + 16 <= 48 + 8 for _, left in corners)  # at least half inside
+    # Of the 90 candidates, 12 (13 %) overlap the rain; most draws are one of them.
+    assert sum(top < 16 and left < 16 for top, left in corners) > 35
+    rng = np.random.default_rng(0)
+    again = [c for _ in range(50) for c in draw_crops(codes, 16, 1, rng, scale)]
+    assert corners == again  # the same seed, the same crops
+
+
+def test_too_many_held_out_events_is_one_line(archive, tmp_path):
+    params = radar_params(archive)
+    _, info, _ = fetched(tmp_path, params, archive)
+    edits = merged(RADAR_TINY, {"data": {"radar": {"test_events": 2, "val_events": 1}}})
+    with pytest.raises(NextframeError, match=r"test_events \+ data.radar.val_events is 3 but"):
+        events_per_split(info, parse_params(tiny_params(edits)).data.radar)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"radar": {"crop": 800}}, "data.radar.crop must be <= the radar domain's 640x710"),
+        ({"n_frames": 12}, "no event of the archive has data.n_frames \\(12\\) consecutive"),
+    ],
+)
+def test_bad_archive_params_are_one_line_and_write_nothing(archive, tmp_path, data, message):
+    params = radar_params(archive, **data)
+    with pytest.raises(NextframeError, match=message):
+        fetched(tmp_path, params, archive)
+    assert not (tmp_path / "windows.npy").exists()
+
+
+def test_an_archive_of_nothing_names_the_pattern_and_folder(tmp_path):
+    (tmp_path / "radar" / "mch").mkdir(parents=True)
+    with pytest.raises(NextframeError, match=r"no file matching AQC%y%j%H%M\?_00005.801.gif"):
+        fetched(tmp_path, radar_params(tmp_path), tmp_path)
+
+
+def test_an_all_nan_frame_is_skipped_and_counted(archive, tmp_path):
+    """A frame with no data (a radar outage) splits its event, counted in the summary."""
+    import shutil
+
+    from PIL import Image
+
+    copy = tmp_path / "archive"
+    shutil.copytree(archive, copy)
+    day = sorted((copy / "radar" / "mch").iterdir())[0]
+    frames = sorted(day.glob("*.gif"))
+    Image.new("P", (710, 640), 255).save(frames[2])  # 255: no coverage in MeteoSwiss' palette
+    params = radar_params(copy, n_frames=5, window_stride=5)
+    _, info, summary = fetched(tmp_path / "out", params, copy)
+    assert info["empty_frames"] == 1
+    assert "1 all-NaN frames skipped" in summary
+    # The first event becomes 2 + 6 frames: the 6 hold one window, the 2 none.
+    assert [e["n_frames"] for e in info["events"]] == [6, 9, 9]
+    assert info["too_short_events"] == 1
