@@ -334,3 +334,38 @@ def nowcast_grid(
     for y, name in zip(row_y, names, strict=True):
         draw.text((pad, y + (tile_h - line_h) // 2), name, TEXT_RGB, font)
     return np.asarray(image).copy()
+
+
+def nowcast_sequence(
+    context_mmh: np.ndarray, nowcast_mmh: np.ndarray, timestep_minutes: float, scale: float = 1.0
+) -> np.ndarray:
+    """One map a frame (T + L, H', W', 3) uint8, for a nowcast with no truth to show beside it
+    (`nextframe predict`): the observed context, then the forecast, each frame labelled with
+    its time in minutes, the colour bar beside it."""
+    context, nowcast, _ = _check_inputs(context_mmh, nowcast_mmh, {}, timestep_minutes, scale)
+    maps_rgb = precip_rgb(_resample(np.concatenate([context, nowcast]), scale))
+    tile_h, tile_w = maps_rgb.shape[1:3]
+    font = _label_font(tile_w)
+    line_h = _line_height(font)
+    pad = max(4, line_h // 2)
+    map_y, map_x = pad + line_h + pad, 2 * pad
+    bar_rgb = _colour_bar(tile_h + 2, font)
+    bar_x = map_x + tile_w + 2 * pad
+    out_w = bar_x + bar_rgb.shape[1] + pad
+    out_h = max(map_y + tile_h + pad + 1, map_y - 1 + bar_rgb.shape[0] + pad)
+    template = np.empty((out_h, out_w, 3), dtype=np.uint8)
+    template[:] = PAGE_RGB
+    template[map_y - 1 : map_y - 1 + bar_rgb.shape[0], bar_x : out_w - pad] = bar_rgb
+    frames_rgb = np.empty((len(maps_rgb), out_h, out_w, 3), dtype=np.uint8)
+    for t, map_rgb in enumerate(maps_rgb):
+        canvas = template.copy()
+        _framed(canvas, map_rgb, map_y, map_x)
+        image = Image.fromarray(canvas)
+        step = t - len(context)
+        minutes = (step + 1) * timestep_minutes
+        observed = step < 0
+        label = f"{_minutes_label(minutes)}  {'observed' if observed else 'forecast'}"
+        colour = OBSERVED_RGB if observed else FORECAST_RGB
+        ImageDraw.Draw(image).text((map_x, pad), label, colour, font)
+        frames_rgb[t] = np.asarray(image)
+    return frames_rgb

@@ -416,3 +416,46 @@ def check_same_grid(grid: Grid, first: Grid, path: Path) -> None:
             f"{path}: frame on another grid ({_describe(grid, first)}, "
             f"expected {_describe(first, grid)})"
         )
+
+
+def latest_context(
+    root: Path,
+    network: str,
+    overrides: Mapping[str, Any],
+    n_frames: int,
+    end: datetime | None = None,
+) -> tuple[np.ndarray, list[RadarFrame], ArchiveLayout]:
+    """The `n_frames` consecutive frames ending at `end` (default: the archive's last frame)
+    of the archive under `root`, or of the files directly in the folder `root` (flat), as
+    rain rates (T, H, W) in mm/h with NaN outside the domain: what a nowcast starts from."""
+    layout = ArchiveLayout.resolve(network, root, overrides)
+    try:
+        frames = find_frames(layout)
+    except NextframeError as first_error:
+        flat = {**overrides, "root_path": "", "path_fmt": ""}
+        try:
+            layout = ArchiveLayout.resolve(network, root, flat)
+            frames = find_frames(layout)
+        except NextframeError:
+            raise first_error from None
+    if end is not None:
+        frames = [frame for frame in frames if frame.time <= end]
+        if not frames or frames[-1].time != end:
+            raise NextframeError(
+                f"{layout.folder}: no {network} frame at {end:%Y-%m-%d %H:%M} to nowcast from"
+            )
+    run = split_sequences(frames, layout.timestep_minutes)[-1] if frames else []
+    if len(run) < n_frames:
+        raise NextframeError(
+            f"{layout.folder}: a nowcast needs {n_frames} consecutive frames "
+            f"{layout.timestep_minutes:g} minutes apart up to {frames[-1].time:%Y-%m-%d %H:%M}, "
+            f"found {len(run)}"
+        )
+    picked = run[-n_frames:]
+    rain, first = read_rain_rate(picked[0], layout)
+    maps = [rain]
+    for frame in picked[1:]:
+        rain, grid = read_rain_rate(frame, layout)
+        check_same_grid(grid, first, frame.path)
+        maps.append(rain)
+    return np.stack(maps), picked, layout

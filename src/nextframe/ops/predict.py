@@ -19,6 +19,7 @@ from nextframe.errors import NextframeError
 from nextframe.ops.layout import pipeline_path
 from nextframe.ops.registry import frame_format_of, is_model_uri, load_model
 
+DEFAULT_HORIZON = 10
 GIF_SCALE = 4  # pixels per frame pixel in the GIF
 GIF_FPS = 4
 VIDEO_FPS = 10
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "clip",
         type=Path,
         help="a video (.mp4 .avi .mov .mkv .webm), a GIF, a .npy/.npz of frames (T, H, W[, C]), "
-        "or a folder of numbered PNG/JPEG frames",
+        "or a folder of numbered PNG/JPEG frames; for a radar model, a radar archive (pysteps' "
+        "layout) or a folder of radar files",
     )
     parser.add_argument(
         "--model",
@@ -37,7 +39,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the pipeline's model, paths.model in dvc.yaml)",
     )
     parser.add_argument(
-        "--horizon", type=int, default=10, help="frames to predict, any number >= 1 (default: 10)"
+        "--horizon",
+        type=int,
+        help="frames to predict, any number >= 1 (default: 10; a radar model's own horizon)",
+    )
+    radar = parser.add_argument_group("radar models")
+    radar.add_argument(
+        "--start",
+        help="the time of the last observed frame, YYYYmmddHHMM (default: the archive's last)",
+    )
+    radar.add_argument(
+        "--network",
+        help="the pysteps data source of the files (default: params.yaml's data.radar.network)",
+    )
+    radar.add_argument(
+        "--context",
+        type=int,
+        help="observed frames to start from (default: params.yaml's data.n_context, else 4)",
     )
     parser.add_argument(
         "--out",
@@ -63,10 +81,17 @@ def _model_spec(given: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.horizon < 1:
+    if args.horizon is not None and args.horizon < 1:
         raise NextframeError(f"--horizon must be at least 1, got {args.horizon}")
-    clips_of(args.clip)  # a readable kind of clip, before anything slow
     spec = _model_spec(args.model)
+    if not is_model_uri(spec) and frame_format_of(Path(spec)).is_rain:
+        return run_nowcast(args, spec)
+    if is_model_uri(spec):
+        model = load_model(spec)
+        if model.frames.is_rain:
+            return run_nowcast(args, spec, model)
+    args.horizon = args.horizon or DEFAULT_HORIZON
+    clips_of(args.clip)  # a readable kind of clip, before anything slow
     npy_path, gif_path, video_path = output_paths(args.clip, args.out)
     if not is_model_uri(spec):  # read the clip before Keras loads: bad clips fail fast
         context, notes = read_clip(args.clip, frame_format_of(Path(spec)))
@@ -76,8 +101,9 @@ def run(args: argparse.Namespace) -> None:
     from nextframe.render import context_then_prediction, save_gif
     from nextframe.rollout import predict_future
 
-    model = load_model(spec)  # TensorFlow's start-up notices are dropped (nextframe/__init__)
-    if is_model_uri(spec):
+    if not is_model_uri(spec):
+        model = load_model(spec)  # TensorFlow's start-up notices are dropped (nextframe/__init__)
+    else:
         context, notes = read_clip(args.clip, model.frames)
     for note in notes.describe(model.frames):
         print(f"predict: note: {note}")
@@ -94,3 +120,74 @@ def run(args: argparse.Namespace) -> None:
         f"predict: {args.horizon} frames after {len(context)} given in {seconds:.2f} s: "
         f"{', '.join(map(str, written))} (float32 {predicted.shape})"
     )
+
+
+def _radar_settings(args: argparse.Namespace) -> tuple[str, dict, int]:
+    """The network, layout overrides and context length: the arguments', else those of the
+    pipeline's params.yaml (when it names a radar source), else the defaults."""
+    from nextframe.params import load_params
+
+    params_path = Path("params.yaml")
+    params = load_params(params_path) if params_path.is_file() else None
+    radar = params.data.radar if params is not None else None
+    network = args.network or (radar.network if radar is not None else None)
+    if network is None:
+        raise NextframeError("a radar model needs --network (a pysteps data source, e.g. mch)")
+    overrides: dict = {}
+    if radar is not None and network == radar.network:
+        keys = ("root_path", "path_fmt", "fn_pattern", "fn_ext", "importer", "timestep")
+        overrides = {key: getattr(radar, key) for key in (*keys, "importer_kwargs")}
+    n_context = args.context or (params.data.n_context if params is not None else 4)
+    if n_context < 2:
+        raise NextframeError(f"--context must be at least 2, got {n_context}")
+    return network, overrides, n_context
+
+
+def run_nowcast(args: argparse.Namespace, spec: str, model=None) -> None:
+    """A radar model: the latest frames of an archive (or those up to --start) in, the next
+    frames in mm/h out (`.npy`, NaN outside the domain), maps as a GIF and an MP4."""
+    from datetime import datetime
+
+    from nextframe.data.radar import latest_context
+
+    end = None
+    if args.start is not None:
+        try:
+            end = datetime.strptime(args.start, "%Y%m%d%H%M")
+        except ValueError:
+            raise NextframeError(f"--start must be YYYYmmddHHMM, got {args.start!r}") from None
+    if not args.clip.is_dir():
+        raise NextframeError(f"{args.clip}: not a folder of radar files or a radar archive")
+    network, overrides, n_context = _radar_settings(args)
+    context, frames, layout = latest_context(args.clip, network, overrides, n_context, end)
+    npy_path, gif_path, video_path = output_paths(
+        Path(f"{network}_{frames[-1].time:%Y%m%d%H%M}"), args.out
+    )
+
+    from nextframe.data.export import write_clip
+    from nextframe.io import save_npy
+    from nextframe.radar_render import nowcast_sequence
+    from nextframe.render import save_gif
+    from nextframe.rollout import predict_rain
+
+    model = model or load_model(spec)
+    horizon = args.horizon or model.horizon
+    started = time.perf_counter()
+    nowcast = predict_rain(model, context[None], horizon)[0]
+    seconds = time.perf_counter() - started
+    save_npy(npy_path, nowcast)
+    maps = nowcast_sequence(context, nowcast, layout.timestep_minutes, RADAR_MAP_SCALE)
+    save_gif(gif_path, maps, RADAR_FPS)
+    even = maps[:, : maps.shape[1] // 2 * 2, : maps.shape[2] // 2 * 2]  # MPEG-4: even sizes
+    written = [npy_path, gif_path, write_clip(video_path, even, RADAR_FPS)]
+    step = layout.timestep_minutes
+    leads = f"+{step:g} to +{horizon * step:g} min"
+    print(
+        f"predict: {network} nowcast {leads} every {step:g} min after "
+        f"{frames[-1].time:%Y-%m-%d %H:%M} ({n_context} frames given) in {seconds:.2f} s: "
+        f"{', '.join(map(str, written))} (float32 mm/h {nowcast.shape}, NaN outside the domain)"
+    )
+
+
+RADAR_MAP_SCALE = 0.5  # a 640x710 composite drawn 320x355
+RADAR_FPS = 2

@@ -68,6 +68,10 @@ def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[
     from nextframe.clips import MIN_CONTEXT_FRAMES
     from nextframe.io import encode_npy
 
+    if frames.is_rain:  # rain rates in mm/h, NaN outside the radar's domain
+        clip = np.zeros((MIN_CONTEXT_FRAMES, frames.size, frames.size), np.float32)
+        clip[:, 0, 0] = np.nan
+        return [encode_npy(clip)], {"horizon": horizon}
     clip = np.zeros((MIN_CONTEXT_FRAMES, *frames.shape), np.uint8)
     return [encode_npy(clip)], {"horizon": horizon}
 

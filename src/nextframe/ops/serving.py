@@ -9,6 +9,8 @@ here instead, and a bad one is answered 400 with the reason while the server goe
 A clip is either nested lists (T, H, W, C), floats in [0, 1] or integers 0-255, or a base64
 string of a `.npy` file (uint8 or float): the compact form, ~4x smaller than the JSON numbers
 and decoded at memory speed. Each clip's future comes back in the form its context came in.
+A radar model takes rain rates in mm/h (T, H, W) of any domain size, NaN outside the domain
+(a base64 float32 `.npy`, as JSON has no NaN), and answers in mm/h the same way.
 
 It is logged as code (`served_model.py`, MLflow's models from code), not pickled, and it
 loads the saved predictor in Keras safe mode.
@@ -72,6 +74,40 @@ def check_request(context: np.ndarray, horizon: int, frames: FrameFormat) -> np.
     if context.shape[2:] != frames.shape:
         raise NextframeError(f"context must be {expected}, got shape {context.shape}")
     return to_unit(to_unit_range(context, frames, "context", ReadNotes()))
+
+
+def check_rain_request(context: np.ndarray, horizon: int, patch_size: int) -> np.ndarray:
+    """A radar model's request: rain rates in mm/h (N, T, H, W) or (N, T, H, W, 1) of any
+    domain size, NaN outside the domain; as float32 (N, T, H, W), or one reason to refuse it."""
+    if not 1 <= horizon <= MAX_SERVED_HORIZON:
+        raise NextframeError(f"horizon must be between 1 and {MAX_SERVED_HORIZON}, got {horizon}")
+    if context.ndim == 5 and context.shape[-1] == 1:
+        context = context[..., 0]
+    expected = "(N, T, H, W) rain rates in mm/h (NaN outside the radar's domain)"
+    if context.ndim != 4 or context.shape[0] < 1 or context.shape[1] < MIN_CONTEXT_FRAMES:
+        raise NextframeError(
+            f"context must be {expected} with N >= 1 clips of T >= {MIN_CONTEXT_FRAMES} "
+            f"frames, got shape {context.shape}"
+        )
+    if min(context.shape[2:]) < patch_size:
+        raise NextframeError(
+            f"frames must be at least {patch_size}x{patch_size} pixels, got {context.shape[2:]}"
+        )
+    if context.dtype.kind != "f":
+        raise NextframeError(f"context must be {expected} as floats, got {context.dtype}")
+    rain = context.astype(np.float32)
+    if np.isinf(rain).any() or (rain < 0).any():
+        raise NextframeError("rain rates must be >= 0 mm/h, finite or NaN (no data)")
+    return rain
+
+
+def _rain_answer(future_mmh: np.ndarray, form: str) -> Any:
+    """A radar nowcast in mm/h: a base64 .npy (NaN outside the domain) or lists (null there)."""
+    if form == "npy":
+        return encode_npy(future_mmh)
+    return [
+        [[None if np.isnan(v) else float(v) for v in row] for row in frame] for frame in future_mmh
+    ]
 
 
 def read_request(model_input: Any) -> tuple[np.ndarray, list[str]]:
@@ -141,6 +177,8 @@ class RolloutModel(PythonModel):
 
         frames = self.predictor.frames
         horizon = (params or {}).get("horizon", self.predictor.horizon)
+        if frames.is_rain:
+            return self._nowcast(model_input, horizon)
         try:
             clips, forms = read_request(model_input)
             unit_frames = check_request(clips, int(horizon), frames)
@@ -153,3 +191,15 @@ class RolloutModel(PythonModel):
             return from_unit(predicted, frames)
         answers = zip(predicted, forms, strict=True)
         return [_answer(future, form, clips.dtype, frames) for future, form in answers]
+
+    def _nowcast(self, model_input: list[Any], horizon: Any) -> list[Any]:
+        """A radar model: rain rates in, the nowcast in mm/h out, NaN outside the domain."""
+        from nextframe.rollout import predict_rain
+
+        try:
+            clips, forms = read_request(model_input)
+            rain = check_rain_request(clips, int(horizon), self.predictor.settings.patch_size)
+        except (NextframeError, TypeError, ValueError) as exc:
+            raise MlflowException.invalid_parameter_value(str(exc)) from None
+        nowcast = predict_rain(self.predictor, rain, int(horizon))
+        return [_rain_answer(future, form) for future, form in zip(nowcast, forms, strict=True)]
