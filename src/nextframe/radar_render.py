@@ -369,3 +369,12 @@ def nowcast_sequence(
         ImageDraw.Draw(image).text((map_x, pad), label, colour, font)
         frames_rgb[t] = np.asarray(image)
     return frames_rgb
+
+
+def map_frames(rain_mmh: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Rain maps (T, H, W) in mm/h as (T, H', W', 3) uint8 on pysteps' colour scale, resized
+    by `scale`: one panel of an animation (`make demo`)."""
+    rain = np.asarray(rain_mmh, dtype=np.float32)
+    if rain.ndim != 3:
+        raise NextframeError(f"radar render: maps must be (frames, H, W), got {rain.shape}")
+    return precip_rgb(_resample(rain, scale))

@@ -76,6 +76,7 @@ def test_repro_trains_and_evaluates_in_colour(colour):
         "zeros",
         "copy_last",
         "mean_context",
+        "extrapolation",
     }
     model = load_predictor(repo / PATHS["model"])
     assert model.frames == FrameFormat(SIZE, 3)

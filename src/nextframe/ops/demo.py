@@ -47,16 +47,22 @@ class Shown:
 class Predictor:
     """The model and the test split behind the page; writes the GIFs it shows."""
 
-    def __init__(self, model, test_uint8, n_context: int, out_dir: Path):
+    def __init__(
+        self, model, test_uint8, n_context: int, out_dir: Path, timestep_minutes: float = 5.0
+    ):
         self.model = model
         self.test_uint8 = test_uint8
         self.n_context = n_context
         self.out_dir = out_dir
+        self.timestep_minutes = timestep_minutes  # a radar archive's time step
 
     def test_sequence(self, index: int, horizon: int) -> Shown:
         if not 0 <= index < len(self.test_uint8):
             raise NextframeError(f"pick a test sequence from 0 to {len(self.test_uint8) - 1}")
-        sequence = np.asarray(self.test_uint8[index], dtype=np.float32) / np.float32(255.0)
+        if self.model.frames.is_rain:  # a held-out event's window, in mm/h
+            sequence = self.model.frames.rain.decode_mmh(self.test_uint8[index][..., 0])
+        else:
+            sequence = np.asarray(self.test_uint8[index], dtype=np.float32) / np.float32(255.0)
         context, truth = sequence[: self.n_context], sequence[self.n_context :][:horizon]
         shown = self._predict(context, horizon, truth)
         caption = f"Test sequence {index}: {shown.caption}"
@@ -65,6 +71,11 @@ class Predictor:
         return Shown(shown.context_gif, shown.prediction_gif, shown.truth_gif, caption)
 
     def upload(self, path: str, horizon: int) -> Shown:
+        if self.model.frames.is_rain:
+            raise NextframeError(
+                "a radar model's page shows the held-out events: pick one; for your own "
+                "archive, `nextframe predict <archive>`"
+            )
         # named by its file name, not Gradio's cache path
         context, notes = read_clip(path, self.model.frames, name=Path(path).name)
         described = notes.describe(self.model.frames)
@@ -83,6 +94,8 @@ class Predictor:
 
         if not 1 <= horizon <= MAX_HORIZON:
             raise NextframeError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
+        if self.model.frames.is_rain:
+            return self._nowcast(context, horizon, truth)
         predicted = predict_future(self.model, context[None], horizon)[0]
         paths = {}
         for kind, frames in (("context", context), ("predicted", predicted), ("truth", truth)):
@@ -92,6 +105,30 @@ class Predictor:
             save_gif(paths[kind], panel_frames(frames, kind, GIF_SCALE), GIF_FPS)
         caption = f"{len(context)} frames given, {horizon} predicted closed loop"
         return Shown(paths["context"], paths["predicted"], paths.get("truth"), caption)
+
+    def _nowcast(self, context_mmh: np.ndarray, horizon: int, truth_mmh) -> Shown:
+        """A radar model: maps on pysteps' colour scale, half size, lead times in minutes."""
+        from nextframe.radar_render import map_frames
+        from nextframe.render import save_gif
+        from nextframe.rollout import predict_rain
+
+        nowcast = predict_rain(self.model, context_mmh[None], horizon)[0]
+        paths = {}
+        for kind, maps in (("context", context_mmh), ("predicted", nowcast), ("truth", truth_mmh)):
+            if maps is None or len(maps) == 0:
+                continue
+            paths[kind] = str(self.out_dir / f"{kind}-{uuid.uuid4().hex}.gif")
+            save_gif(paths[kind], map_frames(maps, RADAR_MAP_SCALE), RADAR_FPS)
+        step = self.timestep_minutes
+        caption = (
+            f"{len(context_mmh)} radar frames given ({step:g} min apart), nowcast +{step:g} to "
+            f"+{horizon * step:g} min in mm/h on pysteps' colour scale (grey: no data)"
+        )
+        return Shown(paths["context"], paths["predicted"], paths.get("truth"), caption)
+
+
+RADAR_MAP_SCALE = 0.5
+RADAR_FPS = 2
 
 
 def build_page(predictor: Predictor, default_horizon: int):
@@ -114,11 +151,18 @@ def build_page(predictor: Predictor, default_horizon: int):
     with gr.Blocks(
         title="nextframe demo", analytics_enabled=False, delete_cache=(3600, 3600)
     ) as page:
+        about = (
+            "Pick a window of a held-out radar event (the whole composite; training never saw "
+            "the event), set how many frames to nowcast, and press **Predict**: rain rates in "
+            "mm/h on pysteps' colour scale."
+            if predictor.model.frames.is_rain
+            else "Pick a held-out test sequence (digits training never saw) or upload your own "
+            "clip, set how many frames to predict, and press **Predict**."
+        )
         gr.Markdown(
             "## nextframe: next-frame prediction\n"
-            "Pick a held-out test sequence (digits training never saw) or upload your own "
-            "clip, set how many frames to predict, and press **Predict**. Every predicted "
-            "frame is made from the model's own previous predictions (closed loop)."
+            f"{about} Every predicted frame is made from the model's own previous predictions "
+            "(closed loop)."
         )
         with gr.Row():
             index = gr.Number(
@@ -192,14 +236,23 @@ def _main() -> None:
             f"got {test_windows.shape}"
         )
     model = load_model(str(args.model or pipeline_path("model")))
-    if test_windows.shape[2:] != model.frames.shape:
+    timestep_minutes = 5.0
+    if model.frames.is_rain:  # whole composites of the held-out events, any size
+        manifest_path = pipeline_path("manifest")
+        if manifest_path is not None and manifest_path.is_file():
+            from nextframe.io import load_json
+
+            timestep_minutes = (
+                load_json(manifest_path).get("radar", {}).get("timestep_minutes", 5.0)
+            )
+    elif test_windows.shape[2:] != model.frames.shape:
         raise NextframeError(
             f"{test_path}: frames of {test_windows.shape[2:]}, the model's are {model.frames.shape}"
         )
     compiled_rollout(model).warm_up()  # the first Predict answers as fast as the rest
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
     with tempfile.TemporaryDirectory(prefix="nextframe-demo-") as out_dir:
-        predictor = Predictor(model, test_windows, data.n_context, Path(out_dir))
+        predictor = Predictor(model, test_windows, data.n_context, Path(out_dir), timestep_minutes)
         page = build_page(predictor, data.horizon)
         print(f"demo: http://127.0.0.1:{args.port}/ (Ctrl-C stops it)", flush=True)
         try:  # until Ctrl-C or SIGTERM; then the server stops before the temp files go

@@ -1,0 +1,160 @@
+"""Weather radar, the whole way: the real `dvc repro` with `data.source: radar` on MeteoSwiss
+composites of pysteps' example archive (tiny params), scored per lead time beside pysteps'
+own nowcasts, then `nextframe predict` on the archive and `make serve` answering rain rates
+with NaN outside the domain. Skipped, with the reason, where the shared archive is absent."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nextframe.presets import merged
+from nextframe.rain import NO_DATA, RainScale
+
+from ..browser import free_port, process_group, wait_until_serving
+from ..helpers import (
+    PATHS,
+    RADAR_TINY,
+    clean_env,
+    make_recipe,
+    nextframe_command,
+    radar_archive,
+    recorded_run,
+    run,
+    tiny_repo,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class Reproduced:
+    path: Path
+    archive: Path
+    reads: Path
+
+
+@pytest.fixture(scope="module")
+def radar(tmp_path_factory) -> Reproduced:
+    """A tiny copy reproduced once on a 3-event MeteoSwiss archive (8 frames an event), the
+    params keys each stage read recorded (for tests/test_dvc_yaml.py's kind of check)."""
+    root = tmp_path_factory.mktemp("radar")
+    archive = radar_archive(root / "archive")
+    repo = tiny_repo(root / "repo", merged(RADAR_TINY, {"data": {"radar": {"root": str(archive)}}}))
+    reads = root / "reads"
+    reads.mkdir()
+    run(["dvc", "repro"], repo, NEXTFRAME_PARAMS_READS=str(reads))
+    return Reproduced(repo, archive, reads)
+
+
+def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
+    report = json.loads((radar.path / PATHS["eval_metrics"]).read_text())
+    assert set(report["baselines"]) == {"persistence", "extrapolation", "sprog"}
+    for scores in (report["model"], *report["baselines"].values()):
+        at_5 = scores["at_5min"]
+        for key in ("csi_0.5", "csi_1", "pod_5", "far_10", "ets_1", "fss_1_16km", "fss_5_32km"):
+            assert key in at_5
+        assert 0.0 <= at_5["csi_1"] <= 1.0 and at_5["mae"] >= 0.0
+    # Extrapolation of real rain beats persistence at 5 minutes, as it does in pysteps.
+    assert (
+        report["baselines"]["extrapolation"]["at_5min"]["csi_1"]
+        > (report["baselines"]["persistence"]["at_5min"]["csi_1"])
+    )
+    assert report["test_events"] == ["2017-01-31T09:45:00"]
+    assert report["timestep_minutes"] == 5.0
+    rows = (radar.path / PATHS["per_step"]).read_text().splitlines()
+    header = rows[0].split(",")
+    assert header[0] == "lead_minutes" and "sprog_csi_1" in header and "model_fss_1_4km" in header
+    assert [float(r.split(",")[0]) for r in rows[1:]] == [5.0, 10.0, 15.0]
+
+
+def test_test_windows_are_the_whole_domain_of_the_last_event(radar):
+    test = np.load(radar.path / PATHS["test"])
+    assert test.shape[2:] == (640, 710, 1)
+    assert 0.25 < (test == NO_DATA).mean() < 0.35  # outside the radar's domain: masked
+    train = np.load(radar.path / PATHS["train"])
+    assert train.shape[2:] == (32, 32, 1)
+    test_frames = {frame.tobytes() for window in test for frame in window}
+    whole = np.load(radar.path / PATHS["windows"])
+    train_windows = whole[: len(whole) - len(test)]
+    assert not any(frame.tobytes() in test_frames for w in train_windows for frame in w)
+
+
+def test_the_mlflow_run_records_the_events_of_each_split(radar):
+    run_ = recorded_run(radar.path)
+    (dataset_input,) = run_.inputs.dataset_inputs
+    profile = json.loads(dataset_input.dataset.profile)
+    assert profile["events"]["test"] == ["2017-01-31T09:45:00"]
+    assert len(profile["events"]["train"]) == 2
+    assert run_.data.metrics["eval.sprog.at_5min.csi_1"] > 0.5
+    assert run_.data.params["data.source"] == "radar"
+
+
+def test_render_draws_precipitation_maps_with_lead_times(radar):
+    grid = np.asarray(Image.open(radar.path / PATHS["grid"]).convert("RGB"))
+    assert grid.shape[0] > 4 * 300  # truth, ConvLSTM, extrapolation, S-PROG rows
+    grey = np.all(grid == 128, axis=-1)  # outside the domain
+    assert grey.mean() > 0.05
+    (gif,) = (radar.path / PATHS["gifs"]).glob("*.gif")
+    with Image.open(gif) as image:
+        assert image.n_frames == 7  # 4 observed, 3 forecast
+
+
+def test_predict_nowcasts_from_the_archive_in_mm_per_hour(radar, tmp_path):
+    out = tmp_path / "nowcast.npy"
+    args = ["predict", str(radar.archive), "--start", "201701311015", "--out", str(out)]
+    result = run(nextframe_command(*args), radar.path)
+    nowcast = np.load(out)
+    assert nowcast.shape == (3, 640, 710) and nowcast.dtype == np.float32
+    assert 0.25 < np.isnan(nowcast).mean() < 0.35
+    assert np.nanmin(nowcast) >= 0.0
+    assert "mch nowcast +5 to +15 min every 5 min after 2017-01-31 10:15" in result.stdout
+    assert out.with_suffix(".gif").stat().st_size > 0 and out.with_suffix(".mp4").is_file()
+    bad = run(nextframe_command("predict", str(radar.archive), "--start", "201701312355"),
+              radar.path, check=False)  # fmt: skip
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no mch frame at" in bad.stderr
+
+
+def _npy(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_make_serve_answers_rain_rates_with_nan_of_any_domain(radar, tmp_path):
+    port = free_port()
+    model = "MODEL=models:/nextframe-convlstm@radar"
+    command = make_recipe("serve", f"PORT={port}", f"STORE={radar.path}", model, "WORKERS=1")
+    log = tmp_path / "serve.log"
+    test = np.load(radar.path / PATHS["test"])[0, :4, 100:180, 200:296, 0]  # 80 x 96 km
+    context = RainScale().decode_mmh(test)
+    context[:, :5, :] = np.nan  # a strip outside the domain
+    body = json.dumps({"inputs": [_npy(context)], "params": {"horizon": 2}})
+    negative = json.dumps({"inputs": [_npy(-np.ones((4, 16, 16), np.float32))]})
+    with process_group(["bash", "-c", command], log, cwd=radar.path, env=clean_env()) as server:
+        wait_until_serving(f"http://127.0.0.1:{port}/ping", server, log)
+        answers = []
+        for request in (body, negative):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            connection.request(
+                "POST", "/invocations", request, {"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            answers.append((response.status, json.loads(response.read())))
+            connection.close()
+    status, answer = answers[0]
+    assert status == 200, answer
+    (encoded,) = answer["predictions"]
+    nowcast = np.load(io.BytesIO(base64.b64decode(encoded)), allow_pickle=False)
+    assert nowcast.shape == (2, 80, 96) and nowcast.dtype == np.float32
+    assert np.isnan(nowcast[:, :5]).all() and not np.isnan(nowcast[:, 5:]).any()
+    status, answer = answers[1]
+    assert status == 400 and "rain rates must be >= 0 mm/h" in answer["message"]
