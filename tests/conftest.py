@@ -55,6 +55,7 @@ def trained(tmp_path_factory) -> helpers.Trained:
 # The longest test files, first: `make test`'s workers take files in this order, so none is
 # left running alone at the end (the rest keep their collection order).
 LONGEST_FIRST = [
+    "test_radar_pipeline.py",
     "test_train_stage.py",
     "test_pipeline.py",
     "test_team.py",

@@ -81,6 +81,34 @@ BAD_EDITS = [
         "params.yaml: train.context_frames must be <= data.n_context (10), got 11",
     ),
     ({"render": {"n_sequences": 5000}}, "params.yaml: render.n_sequences must be <= 64, got 5000"),
+    (
+        {"evaluate": {"thresholds": []}},
+        "params.yaml: evaluate.thresholds must have at least 1 item(s), got []",
+    ),
+    (
+        {"evaluate": {"thresholds": [1.0, -5.0]}},
+        "params.yaml: evaluate.thresholds must all be > 0, got [1.0, -5.0]",
+    ),
+    (
+        {"evaluate": {"scales": [16.0, 4.0]}},
+        "params.yaml: evaluate.scales must be sorted ascending without repeats, got [16.0, 4.0]",
+    ),
+    (
+        {"data": {"source": "radar", "radar": {"crop": 4}}},
+        "params.yaml: data.radar.crop must be >= 8, got 4",
+    ),
+    (
+        {
+            "data": {"source": "radar"},
+            "model": {"normalization": "group", "norm_groups": 1, "patch_size": 3},
+        },
+        "params.yaml: model.patch_size must divide data.radar.crop (128), got 3",
+    ),
+    (
+        {"data": {"radar": {"zerovalue_db": -5.0}}},
+        "params.yaml: data.radar.zerovalue_db must be < 10 log10(data.radar.threshold_mmh) = -10",
+    ),
+    ({"train": {"loss": "balanced"}}, "params.yaml: train.loss balanced weighs pixels by their"),
 ]
 
 

@@ -227,6 +227,7 @@ class ModelParams(_Section):
     norm_groups: PositiveInt
     head_kernel_size: PositiveInt
     head_bias_init: Float
+    residual: bool
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelParams:
@@ -293,8 +294,8 @@ class EvaluateParams(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> EvaluateParams:
         _sorted_positive(self.thresholds, "thresholds")
-        _sorted_positive(self.fss_thresholds, "evaluate.fss_thresholds")
-        _sorted_positive(self.scales, "evaluate.scales")
+        _sorted_positive(self.fss_thresholds, "fss_thresholds")
+        _sorted_positive(self.scales, "scales")
         return self
 
 
