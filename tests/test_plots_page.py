@@ -88,14 +88,15 @@ def repo(tmp_path, template) -> Path:
 
 
 def chart_titles() -> list[str]:
-    """Titles of the vega (not image) plots this repo's dvc.yaml declares."""
+    """Titles of the vega (not image) plots this repo's dvc.yaml declares for Moving MNIST
+    (the radar source's, against lead time, have no data here)."""
     plots = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["plots"]
     return [
         props["title"]
         for plot in plots
         if isinstance(plot, dict)
         for props in plot.values()
-        if "title" in props
+        if "title" in props and props.get("x") != "lead_minutes"
     ]
 
 
@@ -119,7 +120,7 @@ def assert_charts_drawn(browser, page: Path, n_images: int) -> None:
                 .filter(p => (p.getAttribute('d') || '').length > 20).length,
         }))""",
     )
-    assert len(charts) == len(titles)
+    assert len(charts) >= len(titles)
     for title in titles:
         [chart] = [c for c in charts if title in c["text"]]
         assert chart["lines"] > 0, f"{title}: no line drawn"
