@@ -14,6 +14,7 @@ and an info mapping for preprocess (how to split, what was read).
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,8 @@ def _fetch_folder(params: Params, folder: Path, out: Fetched) -> tuple[dict, str
 
 @dataclass
 class _Event:
+    """A run of frames with data, one time step apart, and where its windows are."""
+
     start: str
     end: str
     n_frames: int
@@ -126,9 +129,43 @@ class _Event:
     n_windows: int
 
 
+class _EventWindows:
+    """Cuts events into windows as their frames arrive, holding only the last window's
+    frames: memory stays flat however long an archive runs on."""
+
+    def __init__(self, appender, n_frames: int, stride: int):
+        self.appender, self.n_frames, self.stride = appender, n_frames, stride
+        self.events: list[_Event] = []
+        self.too_short = 0
+        self.n_windows = 0
+        self._recent: deque = deque(maxlen=n_frames)
+        self._times: list = []
+
+    def add(self, time, codes: np.ndarray) -> None:
+        self._recent.append(codes)
+        self._times.append(time)
+        count = len(self._times)
+        if count >= self.n_frames and (count - self.n_frames) % self.stride == 0:
+            self.appender.append(np.stack(self._recent)[None, ..., None])
+
+    def end_event(self) -> None:
+        count = len(self._times)
+        if count:
+            n_windows = (count - self.n_frames) // self.stride + 1 if count >= self.n_frames else 0
+            if n_windows:
+                start, end = self._times[0].isoformat(), self._times[-1].isoformat()
+                self.events.append(_Event(start, end, count, self.n_windows, n_windows))
+                self.n_windows += n_windows
+            else:
+                self.too_short += 1
+        self._recent.clear()
+        self._times = []
+
+
 def _fetch_radar(params: Params, root: Path, windows_out: Path) -> tuple[dict, str]:
-    """Read the archive under `root` as `data.radar` describes it, write its windows of rain
-    codes to `windows_out`; (info for preprocess, a summary line)."""
+    """Read the archive under `root` as `data.radar` describes it, write every event's windows
+    of rain codes (whole domain) to `windows_out`; (info for preprocess, a summary line). An
+    event is a run of frames one time step apart; an all-NaN frame is skipped and ends one."""
     from nextframe.data.radar import (
         ArchiveLayout,
         check_same_grid,
@@ -140,53 +177,29 @@ def _fetch_radar(params: Params, root: Path, windows_out: Path) -> tuple[dict, s
 
     data, radar = params.data, params.data.radar
     scale = RainScale.of(radar)
-    layout = ArchiveLayout.resolve(radar.network, root, _overrides(radar))
+    layout = ArchiveLayout.resolve(radar.network, root, _radar_overrides(radar))
     frames = find_frames(layout)
-    first_rain, grid = read_rain_rate(frames[0], layout)
+    _, grid = read_rain_rate(frames[0], layout)
     height, width = grid.shape
     if radar.crop > min(height, width):
         raise NextframeError(
             f"params.yaml: data.radar.crop must be <= the radar domain's {height}x{width} "
             f"pixels, got {radar.crop}"
         )
-    events: list[_Event] = []
-    empty_frames = too_short = 0
-    n_windows = 0
+    empty_frames = 0
     with npy_appender(windows_out, (data.n_frames, height, width, 1)) as appender:
+        cutter = _EventWindows(appender, data.n_frames, data.window_stride)
         for sequence in split_sequences(frames, layout.timestep_minutes):
-            run: list[np.ndarray] = []
-            runs: list[tuple[list[np.ndarray], object, object]] = []
-            run_start = None
-            previous = None
             for frame in sequence:
-                rain, frame_grid = (
-                    (first_rain, grid) if frame is frames[0] else read_rain_rate(frame, layout)
-                )
+                rain, frame_grid = read_rain_rate(frame, layout)
                 check_same_grid(frame_grid, grid, frame.path)
                 if is_empty(rain):
                     empty_frames += 1
-                    if run:
-                        runs.append((run, run_start, previous))
-                    run, run_start = [], None
-                    continue
-                if not run:
-                    run_start = frame.time
-                run.append(scale.encode(rain))
-                previous = frame.time
-            if run:
-                runs.append((run, run_start, previous))
-            for codes, start, end in runs:
-                starts = list(range(0, len(codes) - data.n_frames + 1, data.window_stride))
-                if not starts:
-                    too_short += 1
-                    continue
-                stack = np.stack(codes)[..., None]
-                for first in starts:
-                    appender.append(stack[None, first : first + data.n_frames])
-                events.append(
-                    _Event(start.isoformat(), end.isoformat(), len(codes), n_windows, len(starts))
-                )
-                n_windows += len(starts)
+                    cutter.end_event()
+                else:
+                    cutter.add(frame.time, scale.encode(rain))
+            cutter.end_event()
+        events, too_short, n_windows = cutter.events, cutter.too_short, cutter.n_windows
         if not events:
             raise NextframeError(
                 f"{layout.folder}: no event of the archive has data.n_frames "
@@ -213,6 +226,6 @@ def _fetch_radar(params: Params, root: Path, windows_out: Path) -> tuple[dict, s
     return info, summary
 
 
-def _overrides(radar: RadarParams) -> dict:
+def _radar_overrides(radar: RadarParams) -> dict:
     keys = ("root_path", "path_fmt", "fn_pattern", "fn_ext", "importer", "timestep")
     return {key: getattr(radar, key) for key in (*keys, "importer_kwargs")}
