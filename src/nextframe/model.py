@@ -24,8 +24,6 @@ from nextframe.io import atomic_path
 from nextframe.params import ModelParams
 
 State = list  # [h, c] of one ConvLSTM2D layer
-# A residual model reads frames clipped this far inside (0, 1): logit 0 is -6.9, a sure dry.
-RESIDUAL_EPSILON = 1e-3
 
 
 def space_to_depth(frames, patch_size: int):
@@ -78,10 +76,7 @@ class NextFramePredictor(keras.Model):
         self, settings: ModelParams | dict, horizon: int, frames: FrameFormat | dict, **kwargs
     ):
         super().__init__(**kwargs)
-        # Dicts when Keras loads a saved model: validated like params.yaml's `model` section
-        # (a model saved before `residual` existed predicted frames outright).
-        if isinstance(settings, dict):
-            settings = {"residual": False, **settings}
+        # Dicts when Keras loads a saved model: validated like params.yaml's `model` section.
         self.settings = ModelParams.model_validate(settings)
         self.frames = frames if isinstance(frames, FrameFormat) else FrameFormat.from_config(frames)
         self.horizon = horizon
@@ -104,13 +99,11 @@ class NextFramePredictor(keras.Model):
         ]
         # Per frame: a spatial kernel only, so no prediction mixes time steps. Frames are
         # mostly black: a negative bias starts the sigmoid near 0 (-3: 0.05) instead of 0.5.
-        # `residual`: the head's output is added to the logit of the frame just read, so the
-        # model starts out as persistence and learns the change (its bias then starts at 0).
         self.head = layers.Conv2D(
             s.patch_size * s.patch_size * self.frames.channels,
             s.head_kernel_size,
             padding="same",
-            activation=None if s.residual else "sigmoid",
+            activation="sigmoid",
             bias_initializer=keras.initializers.Constant(s.head_bias_init),
             name="head",
         )
@@ -131,18 +124,12 @@ class NextFramePredictor(keras.Model):
         norm = self.norms[i] if i < len(self.norms) else None
         return x if norm is None else norm(x, training=training)
 
-    def _predict_frame(self, top_output, frame_read):
+    def _predict_frame(self, top_output):
         """Top layer's output (B, h, w, filters) -> next frame (B, H, W, C) in [0, 1], float32
-        also under mixed precision (the loss and the fed-back frame stay exact); with
-        `residual`, a change to `frame_read` (B, H, W, C), the frame the step read."""
+        also under mixed precision (the loss and the fed-back frame stay exact)."""
         patches = self.head(top_output)
-        frame = ops.cast(
-            depth_to_space(patches, self.settings.patch_size, self.frames.channels), "float32"
-        )
-        if not self.settings.residual:
-            return frame
-        read = ops.clip(ops.cast(frame_read, "float32"), RESIDUAL_EPSILON, 1 - RESIDUAL_EPSILON)
-        return ops.sigmoid(frame + ops.log(read) - ops.log1p(-read))
+        frame = depth_to_space(patches, self.settings.patch_size, self.frames.channels)
+        return ops.cast(frame, "float32")
 
     def encode(self, context, training=None):
         """Run the context through the stack once: next-frame predictions for every context
@@ -158,9 +145,8 @@ class NextFramePredictor(keras.Model):
                 x = ops.reshape(self._normalize(i, merged, training), shape)
         shape = ops.shape(x)
         top = ops.reshape(x, (-1, *shape[2:]))
-        read = ops.reshape(context, (-1, *context.shape[2:]))
         predictions = ops.reshape(
-            self._predict_frame(top, read), (shape[0], shape[1], *context.shape[2:])
+            self._predict_frame(top), (shape[0], shape[1], *context.shape[2:])
         )
         return predictions, states
 
@@ -173,7 +159,7 @@ class NextFramePredictor(keras.Model):
             new_states.append(state)
             if i < len(self.recurrent) - 1:
                 x = self._normalize(i, x, training)
-        return self._predict_frame(x, frame), new_states
+        return self._predict_frame(x), new_states
 
     def continue_rollout(self, frame, states: list[State], n_frames: int, training=None):
         """Feed `frame` (a prediction) back and keep predicting: (B, n_frames, H, W, C)."""

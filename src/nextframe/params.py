@@ -227,7 +227,6 @@ class ModelParams(_Section):
     norm_groups: PositiveInt
     head_kernel_size: PositiveInt
     head_bias_init: Float
-    residual: bool
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelParams:
