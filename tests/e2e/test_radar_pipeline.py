@@ -26,11 +26,13 @@ from ..helpers import (
     clean_env,
     make_recipe,
     nextframe_command,
+    pipeline,
     radar_archive,
     recorded_run,
     run,
     tiny_repo,
 )
+from ..test_dvc_yaml import RADAR_ONLY_KEYS, declared_params
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +76,21 @@ def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
     header = rows[0].split(",")
     assert header[0] == "lead_minutes" and "sprog_csi_1" in header and "model_fss_1_4km" in header
     assert [float(r.split(",")[0]) for r in rows[1:]] == [5.0, 10.0, 15.0]
+
+
+def test_each_stage_reads_exactly_its_declared_radar_params(radar):
+    """tests/test_dvc_yaml.py's check, for what only the radar source reads: on this run no
+    stage reads an undeclared key, and every radar key a stage declares it reads."""
+    templated = {"data.radar.root"}  # reaches fetch as its dep and argument
+    all_read = set()
+    for name in pipeline()["stages"]:
+        read = set(json.loads((radar.reads / f"{name}.json").read_text()))
+        declared = declared_params(name)
+        assert not read - declared, f"stage {name} reads {sorted(read - declared)}: declare them"
+        stale = (declared & RADAR_ONLY_KEYS) - read
+        assert not stale, f"stage {name} never reads {sorted(stale)} on radar: drop them"
+        all_read |= read
+    assert RADAR_ONLY_KEYS - all_read - templated == set()
 
 
 def test_test_windows_are_the_whole_domain_of_the_last_event(radar):
