@@ -89,7 +89,7 @@ class Predictor:
         )
 
     def _predict(self, context: np.ndarray, horizon: int, truth: np.ndarray | None) -> Shown:
-        from nextframe.render import panel_frames, save_gif
+        from nextframe.render import panel_frames
         from nextframe.rollout import predict_future
 
         if not 1 <= horizon <= MAX_HORIZON:
@@ -97,28 +97,38 @@ class Predictor:
         if self.model.frames.is_rain:
             return self._nowcast(context, horizon, truth)
         predicted = predict_future(self.model, context[None], horizon)[0]
+        paths = self._gifs(
+            {"context": context, "predicted": predicted, "truth": truth},
+            lambda frames, kind: panel_frames(frames, kind, GIF_SCALE),
+            GIF_FPS,
+        )
+        caption = f"{len(context)} frames given, {horizon} predicted closed loop"
+        return Shown(paths["context"], paths["predicted"], paths.get("truth"), caption)
+
+    def _gifs(self, panels: dict, draw, fps: float) -> dict[str, str]:
+        """Each panel's frames drawn (`draw(frames, kind)`) as a GIF in the page's folder;
+        their paths by kind (a panel with no frames has none)."""
+        from nextframe.render import save_gif
+
         paths = {}
-        for kind, frames in (("context", context), ("predicted", predicted), ("truth", truth)):
+        for kind, frames in panels.items():
             if frames is None or len(frames) == 0:
                 continue
             paths[kind] = str(self.out_dir / f"{kind}-{uuid.uuid4().hex}.gif")
-            save_gif(paths[kind], panel_frames(frames, kind, GIF_SCALE), GIF_FPS)
-        caption = f"{len(context)} frames given, {horizon} predicted closed loop"
-        return Shown(paths["context"], paths["predicted"], paths.get("truth"), caption)
+            save_gif(paths[kind], draw(frames, kind), fps)
+        return paths
 
     def _nowcast(self, context_mmh: np.ndarray, horizon: int, truth_mmh) -> Shown:
         """A radar model: maps on pysteps' colour scale, half size, lead times in minutes."""
         from nextframe.radar_render import map_frames
-        from nextframe.render import save_gif
         from nextframe.rollout import predict_rain
 
         nowcast = predict_rain(self.model, context_mmh[None], horizon)[0]
-        paths = {}
-        for kind, maps in (("context", context_mmh), ("predicted", nowcast), ("truth", truth_mmh)):
-            if maps is None or len(maps) == 0:
-                continue
-            paths[kind] = str(self.out_dir / f"{kind}-{uuid.uuid4().hex}.gif")
-            save_gif(paths[kind], map_frames(maps, RADAR_MAP_SCALE), RADAR_FPS)
+        paths = self._gifs(
+            {"context": context_mmh, "predicted": nowcast, "truth": truth_mmh},
+            lambda maps, _kind: map_frames(maps, RADAR_MAP_SCALE),
+            RADAR_FPS,
+        )
         step = self.timestep_minutes
         caption = (
             f"{len(context_mmh)} radar frames given ({step:g} min apart), nowcast +{step:g} to "
