@@ -51,21 +51,30 @@ class FrameFormat:
     """The model's frames: `size` x `size` pixels of `channels`, reached from other shapes by
     `aspect` (crop | pad | stretch); float input is read in `value_range` units. A radar
     model's frames are rain rates on its `rain` scale, of any size (`size` is its training
-    crop's): it reads whole composites as they are."""
+    crop's): it reads whole composites as they are. `frame_stride`: the model was trained on
+    every k-th frame of its clips, so a clip is read at that rate; `n_context`: the context
+    frames it was trained on (None: not recorded; no part of the format's identity)."""
 
     size: int
     channels: int
     aspect: str = "crop"
     value_range: tuple[float, float] | None = None
     rain: RainScale | None = None
+    frame_stride: int = 1
+    n_context: int | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, data: DataParams) -> FrameFormat:
-        """The frames `data` params ask for."""
+    def of(cls, data: DataParams, n_context: int | None = None) -> FrameFormat:
+        """The frames `data` params ask for; a model's format also records its `n_context`."""
+        stride = data.frame_stride  # read for every source: one entry in dvc.yaml's params
+        if data.source != "folder":  # only a folder's clips are strided at ingest
+            stride = 1
         if data.is_radar:
-            return cls(data.radar.crop, 1, rain=RainScale.of(data.radar))
+            return cls(data.radar.crop, 1, rain=RainScale.of(data.radar), n_context=n_context)
         value_range = None if data.value_range is None else tuple(data.value_range)
-        return cls(data.frame_size, data.channels, data.aspect, value_range)
+        return cls(
+            data.frame_size, data.channels, data.aspect, value_range, None, stride, n_context
+        )
 
     @property
     def is_rain(self) -> bool:
@@ -92,6 +101,8 @@ class FrameFormat:
             str(config.get("aspect", "crop")),
             None if value_range is None else (float(value_range[0]), float(value_range[1])),
             None if rain is None else RainScale.from_config(rain),
+            int(config.get("frame_stride", 1)),  # saved before strides were recorded: 1
+            None if config.get("n_context") is None else int(config["n_context"]),
         )
 
 
@@ -558,3 +569,101 @@ def read_clip(
             f"got {len(frames)}"
         )
     return np.stack(frames), notes
+
+
+# -- the end of a user's clip, at the model's rate ----------------------------------------------
+
+
+def read_clip_tail(
+    path: str | os.PathLike[str], fmt: FrameFormat, n_frames: int, name: str | None = None
+) -> tuple[np.ndarray, ReadNotes, int]:
+    """The last `n_frames` frames of one clip at the model's rate (every `fmt.frame_stride`-th,
+    counting back from the clip's last frame), conformed to `fmt` as `read_clip` does; with
+    what reading changed and how many frames the clip has. Never more than the frames that
+    can be kept is held: video, GIFs and images are decoded a frame at a time into a bounded
+    queue; of an array only those frames are read (a `.npy` memory-mapped, an `.npz` member
+    streamed)."""
+    from collections import deque
+
+    clips = clips_of(Path(path), name)
+    if len(clips) != 1:
+        raise NextframeError(f"{clips[0].name.split('[')[0]}: holds {len(clips)} clips, not one")
+    clip, notes = clips[0], ReadNotes()
+    stride, span = fmt.frame_stride, (n_frames - 1) * fmt.frame_stride + 1
+    if clip.kind == "array":
+        n_total, indexed = _array_tail(clip, span)
+        tail = [conform(frame, fmt, clip.name, notes, t) for t, frame in indexed]
+    else:
+        window: deque[np.ndarray] = deque(maxlen=span)
+        n_total = 0
+        for frame in clip.frames(fmt, notes):
+            window.append(frame)
+            n_total += 1
+        tail = list(window)
+    kept = tail[(len(tail) - 1) % stride :: stride]
+    if len(kept) < MIN_CONTEXT_FRAMES:
+        every = f" (one in {stride} of its {n_total})" if stride > 1 else ""
+        raise NextframeError(
+            f"{clip.name}: needs at least {MIN_CONTEXT_FRAMES} context frames, got "
+            f"{len(kept)}{every}"
+        )
+    return np.stack([to_unit(frame) for frame in kept]), notes, n_total
+
+
+def _array_tail(clip: Clip, span: int) -> tuple[int, list[tuple[int, np.ndarray]]]:
+    """An array clip's frame count and its last `span` frames, each with its index."""
+    if clip.key is not None:
+        streamed = _npz_member_tail(clip, span)
+        if streamed is not None:
+            return streamed
+    array = _load_array(clip)  # a .npy is memory-mapped: only the frames taken are read
+    n_total = len(array)
+    first = max(0, n_total - span)
+    return n_total, [(t, np.asarray(array[t])) for t in range(first, n_total)]
+
+
+def _npz_member_tail(clip: Clip, span: int) -> tuple[int, list[tuple[int, np.ndarray]]] | None:
+    """`_array_tail` for an `.npz` member, read as a stream: the frames before the tail are
+    decompressed and passed over, never held. None for a member this cannot stream (a
+    Fortran-ordered or structured array): it is loaded whole instead."""
+    import zipfile
+    import zlib
+
+    try:
+        with zipfile.ZipFile(clip.path) as archive, archive.open(f"{clip.key}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            if version not in ((1, 0), (2, 0)):
+                return None
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran_order, dtype = read_header(member)
+            if fortran_order or dtype.hasobject or len(shape) < 3:
+                return None
+            clip_shape = shape if clip.index is None else shape[1:]
+            n_total, frame_shape = clip_shape[0], clip_shape[1:]
+            frame_bytes = int(np.prod(frame_shape)) * dtype.itemsize
+            first = max(0, n_total - span)
+            before = (0 if clip.index is None else clip.index * n_total) + first
+            _pass_over(member, before * frame_bytes)
+            frames = []
+            for t in range(first, n_total):
+                data = member.read(frame_bytes)
+                if len(data) != frame_bytes:
+                    raise EOFError(f"frame {t + 1} of {n_total} is cut short")
+                frames.append((t, np.frombuffer(data, dtype).reshape(frame_shape)))
+            return n_total, frames
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise NextframeError(f"{clip.name}: truncated or corrupt array ({exc})") from None
+
+
+def _pass_over(stream, n_bytes: int, chunk: int = 1 << 16) -> None:
+    """Read `n_bytes` of `stream` and drop them, a chunk at a time (a zip member's own
+    forward seek reads 16 MiB at once)."""
+    while n_bytes > 0:
+        data = stream.read(min(chunk, n_bytes))
+        if not data:
+            raise EOFError("the array ends before its last frame")
+        n_bytes -= len(data)

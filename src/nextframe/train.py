@@ -315,7 +315,7 @@ def build_trainer(params: Params, total_steps: int, cluster: Cluster = ONE_PROCE
     data, train = params.data, params.train
     compute = plan_compute(train, cluster)
     with compute.scope(), dtype_policy(train.precision):
-        predictor = build_model(params.model, data.horizon, FrameFormat.of(data))
+        predictor = build_model(params.model, data.horizon, FrameFormat.of(data, data.n_context))
         trainer = SequenceTrainer(
             predictor, train.context_frames, train.feedback, train.loss, name="trainer"
         )

@@ -2,24 +2,28 @@
 
 The clip (a video, GIF, `.npy`/`.npz` or folder of numbered images) and the model path are
 checked before Keras loads, so a bad file is refused in a fraction of a second; the clip is
-brought to the model's frames as training brought its data (`nextframe.clips`); outputs are
-written, atomically, only once the prediction exists.
+brought to the model's frames as training brought its data (`nextframe.clips`): its last
+`n_context` frames at the model's rate (every `frame_stride`-th, counting back from the last),
+each change noted; outputs are written, atomically, only once the prediction exists.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from nextframe.clips import clips_of, from_unit, read_clip
+from nextframe.clips import FrameFormat, from_unit, read_clip_tail
 from nextframe.errors import NextframeError
 from nextframe.ops.layout import pipeline_path
 from nextframe.ops.registry import frame_format_of, is_model_uri, load_model
 
 DEFAULT_HORIZON = 10
+DEFAULT_CONTEXT = 4  # context frames of a model that recorded none, with no params.yaml here
 GIF_SCALE = 4  # pixels per frame pixel in the GIF
 GIF_FPS = 4
 VIDEO_FPS = 10
@@ -43,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="frames to predict, any number >= 1 (default: 10; a radar model's own horizon)",
     )
+    parser.add_argument(
+        "--context",
+        type=int,
+        help="observed frames to start from, the clip's last (default: the model's own "
+        "data.n_context, else params.yaml's, else 4)",
+    )
     radar = parser.add_argument_group("radar models")
     radar.add_argument(
         "--start",
@@ -51,11 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     radar.add_argument(
         "--network",
         help="the pysteps data source of the files (default: params.yaml's data.radar.network)",
-    )
-    radar.add_argument(
-        "--context",
-        type=int,
-        help="observed frames to start from (default: params.yaml's data.n_context, else 4)",
     )
     parser.add_argument(
         "--out",
@@ -80,32 +85,68 @@ def _model_spec(given: str | None) -> str:
     return spec
 
 
+def _params_here():
+    """params.yaml of the pipeline here, or None."""
+    from nextframe.params import load_params
+
+    params_path = Path("params.yaml")
+    return load_params(params_path) if params_path.is_file() else None
+
+
+def context_length(given: int | None, frames: FrameFormat) -> int:
+    """How many frames to start from: `--context`, else the model's own, else the pipeline's."""
+    n_context = given or frames.n_context
+    if n_context is None:
+        params = _params_here()
+        n_context = params.data.n_context if params is not None else DEFAULT_CONTEXT
+    if n_context < 2:
+        raise NextframeError(f"--context must be at least 2, got {n_context}")
+    return n_context
+
+
+def read_context(clip: Path, frames: FrameFormat, n_context: int) -> tuple[np.ndarray, list[str]]:
+    """The clip's last `n_context` frames as the model takes them, and a note for each change
+    made to them; a corrupt file is one error naming it."""
+    try:
+        context, notes, n_total = read_clip_tail(clip, frames, n_context)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise NextframeError(f"{clip}: truncated or corrupt file ({reason})") from None
+    described = notes.describe(frames)
+    stride = frames.frame_stride
+    if stride > 1:
+        described.append(f"one frame in {stride} kept, as the model was trained (frame_stride)")
+    span = (len(context) - 1) * stride + 1
+    if n_total > span:
+        described.append(f"the last {len(context)} of the clip's {n_total} frames given")
+    return context, described
+
+
 def run(args: argparse.Namespace) -> None:
     if args.horizon is not None and args.horizon < 1:
         raise NextframeError(f"--horizon must be at least 1, got {args.horizon}")
     spec = _model_spec(args.model)
-    if not is_model_uri(spec) and frame_format_of(Path(spec)).is_rain:
-        return run_nowcast(args, spec)
+    model = None
     if is_model_uri(spec):
         model = load_model(spec)
-        if model.frames.is_rain:
-            return run_nowcast(args, spec, model)
+        frames = model.frames
+    else:
+        frames = frame_format_of(Path(spec))
+    if frames.is_rain:
+        return run_nowcast(args, spec, model)
     args.horizon = args.horizon or DEFAULT_HORIZON
-    clips_of(args.clip)  # a readable kind of clip, before anything slow
+    # the clip is read before Keras loads a model file: a bad clip fails fast
+    context, notes = read_context(args.clip, frames, context_length(args.context, frames))
     npy_path, gif_path, video_path = output_paths(args.clip, args.out)
-    if not is_model_uri(spec):  # read the clip before Keras loads: bad clips fail fast
-        context, notes = read_clip(args.clip, frame_format_of(Path(spec)))
 
     from nextframe.data.export import write_clip
     from nextframe.io import save_npy
     from nextframe.render import context_then_prediction, save_gif
     from nextframe.rollout import predict_future
 
-    if not is_model_uri(spec):
-        model = load_model(spec)  # TensorFlow's start-up notices are dropped (nextframe/__init__)
-    else:
-        context, notes = read_clip(args.clip, model.frames)
-    for note in notes.describe(model.frames):
+    # TensorFlow's start-up notices are dropped (nextframe/__init__)
+    model = model or load_model(spec)
+    for note in notes:
         print(f"predict: note: {note}")
     started = time.perf_counter()
     predicted = predict_future(model, context[None], args.horizon)[0]
@@ -122,13 +163,10 @@ def run(args: argparse.Namespace) -> None:
     )
 
 
-def _radar_settings(args: argparse.Namespace) -> tuple[str, dict, int]:
+def _radar_settings(args: argparse.Namespace, frames: FrameFormat) -> tuple[str, dict, int]:
     """The network, layout overrides and context length: the arguments', else those of the
     pipeline's params.yaml (when it names a radar source), else the defaults."""
-    from nextframe.params import load_params
-
-    params_path = Path("params.yaml")
-    params = load_params(params_path) if params_path.is_file() else None
+    params = _params_here()
     radar = params.data.radar if params is not None else None
     network = args.network or (radar.network if radar is not None else None)
     if network is None:
@@ -137,10 +175,7 @@ def _radar_settings(args: argparse.Namespace) -> tuple[str, dict, int]:
     if radar is not None and network == radar.network:
         keys = ("root_path", "path_fmt", "fn_pattern", "fn_ext", "importer", "timestep")
         overrides = {key: getattr(radar, key) for key in (*keys, "importer_kwargs")}
-    n_context = args.context or (params.data.n_context if params is not None else 4)
-    if n_context < 2:
-        raise NextframeError(f"--context must be at least 2, got {n_context}")
-    return network, overrides, n_context
+    return network, overrides, context_length(args.context, frames)
 
 
 def run_nowcast(args: argparse.Namespace, spec: str, model=None) -> None:
@@ -158,7 +193,8 @@ def run_nowcast(args: argparse.Namespace, spec: str, model=None) -> None:
             raise NextframeError(f"--start must be YYYYmmddHHMM, got {args.start!r}") from None
     if not args.clip.is_dir():
         raise NextframeError(f"{args.clip}: not a folder of radar files or a radar archive")
-    network, overrides, n_context = _radar_settings(args)
+    fmt = model.frames if model is not None else frame_format_of(Path(spec))
+    network, overrides, n_context = _radar_settings(args, fmt)
     context, frames, layout = latest_context(args.clip, network, overrides, n_context, end)
     npy_path, gif_path, video_path = output_paths(
         Path(f"{network}_{frames[-1].time:%Y%m%d%H%M}"), args.out
