@@ -24,11 +24,12 @@ from .helpers import tiny_params
 
 def numbered_frames(n_frames: int, size: int = 8) -> np.ndarray:
     """uint8 (T, size, size): frame t is filled with t, so a frame read tells its index."""
-    return np.broadcast_to(np.arange(n_frames, dtype=np.uint8)[:, None, None], (n_frames, size, size))
+    steps = np.arange(n_frames, dtype=np.uint8)[:, None, None]
+    return np.broadcast_to(steps, (n_frames, size, size))
 
 
 def indices(context: np.ndarray) -> list[int]:
-    return [int(round(float(frame.mean()) * 255)) for frame in context]
+    return [round(float(frame.mean()) * 255) for frame in context]
 
 
 def saved_model_format(tmp_path, fmt: FrameFormat):
@@ -132,7 +133,8 @@ def test_an_npz_member_is_streamed_not_loaded_whole(tmp_path):
 
 
 def corrupt(tmp_path, name: str, how: str):
-    np.savez_compressed(tmp_path / name, frames=np.arange(40 * 64, dtype=np.uint8).reshape(40, 8, 8))
+    frames = np.arange(40 * 64, dtype=np.uint8).reshape(40, 8, 8)
+    np.savez_compressed(tmp_path / name, frames=frames)
     data = bytearray((tmp_path / name).read_bytes())
     if how == "truncated":
         data = data[: len(data) // 2]
