@@ -6,11 +6,18 @@ Its signature comes from `predict`'s type hints (a list of clips), which tells M
 server to hand the request's `inputs` over as parsed, without the per-number copy and cast a
 tensor signature costs (~0.5 s for one 10-frame clip as nested lists); every clip is checked
 here instead, and a bad one is answered 400 with the reason while the server goes on serving.
-A clip is either nested lists (T, H, W, C), floats in [0, 1] or integers 0-255, or a base64
-string of a `.npy` file (uint8 or float): the compact form, ~4x smaller than the JSON numbers
-and decoded at memory speed. Each clip's future comes back in the form its context came in.
-A radar model takes rain rates in mm/h (T, H, W) of any domain size, NaN outside the domain
-(a base64 float32 `.npy`, as JSON has no NaN), and answers in mm/h the same way.
+A clip is either nested lists of numbers (T, H, W, C) in the model's units ([0, 1], or its
+value range), read alike whether JSON wrote `1` or `1.0` (JavaScript writes 1.0 as 1), or a
+base64 string of a `.npy` file (uint8 0-255, or float in the model's units): the compact form,
+~4x smaller than the JSON numbers and decoded at memory speed, its header checked before a
+byte is allocated. Each clip's future comes back in the form its context came in. Clips are
+sent at their own frame rate: a model trained on every k-th frame (`frame_stride`) keeps
+every k-th, counting back from the last. A radar model takes rain rates in mm/h (T, H, W) of
+any domain size, NaN outside the domain (a base64 float32 `.npy`, as JSON has no NaN), and
+answers in mm/h the same way. A request beyond the limits (`RequestLimits`) is refused.
+
+Every refusal is a 400 with one reason, and no answer ever carries a stack trace: an
+unexpected failure is a 500 with a line saying so, its traceback in the server's log only.
 
 It is logged as code (`served_model.py`, MLflow's models from code), not pickled, and it
 loads the saved predictor in Keras safe mode.
@@ -18,69 +25,227 @@ loads the saved predictor in Keras safe mode.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gc
+import io
+import logging
+import math
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 from mlflow.pyfunc import PythonModel
 
-from nextframe.clips import MIN_CONTEXT_FRAMES, FrameFormat, ReadNotes, to_unit, to_unit_range
+from nextframe.clips import MIN_CONTEXT_FRAMES, FrameFormat, from_unit, to_unit
 from nextframe.errors import NextframeError
-from nextframe.io import decode_npy, encode_npy
+from nextframe.io import encode_npy
 from nextframe.ops.registry import PREDICTOR_ARTIFACT
 
 # A longer rollout is refused: it would hold a worker for minutes.
 MAX_SERVED_HORIZON = 100
+NPY_HEADER_MAX = 64 * 1024  # bytes: numpy writes headers of a few hundred
+# The environment variable that sets each of `RequestLimits`.
+LIMIT_ENV = {
+    "max_mb": "NEXTFRAME_SERVE_MAX_MB",
+    "max_clips": "NEXTFRAME_SERVE_MAX_CLIPS",
+    "max_context": "NEXTFRAME_SERVE_MAX_CONTEXT",
+    "max_side": "NEXTFRAME_SERVE_MAX_SIDE",
+}
+_log = logging.getLogger(__name__)
 
 
-def _as_array(clip: Any, index: int) -> tuple[np.ndarray, str]:
-    """One clip of the request as an array, and the form it came in: `npy` or `lists`."""
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may hold, checked before its clips are decoded; each is set where the
+    server starts, by its environment variable (`NEXTFRAME_SERVE_MAX_MB=256 make serve`): the
+    operator's choice, not the model's, so changing one needs no retraining, and no client can.
+    `max_mb`: the clips' data, as their `.npy` bytes (base64 text is 4/3 of that) or 4 bytes a
+    number of nested lists; `max_clips` per request; `max_context`: frames per clip as sent
+    (before a model's frame stride); `max_side`: a frame's height or width in pixels."""
+
+    max_mb: float = 64.0
+    max_clips: int = 64
+    max_context: int = 256
+    max_side: int = 4096
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> RequestLimits:
+        values: dict[str, Any] = {}
+        for name, variable in LIMIT_ENV.items():
+            text = environ.get(variable)
+            if not text:
+                continue
+            kind = float if name == "max_mb" else int
+            try:
+                value = kind(text)
+            except ValueError:
+                value = 0
+            if not (value > 0 and math.isfinite(value)):
+                raise NextframeError(f"{variable} must be a positive number, got {text!r}")
+            values[name] = value
+        return cls(**values)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1024 * 1024)
+
+    def check_clip_shape(self, shape: tuple[int, ...], index: int) -> None:
+        """A clip (T, H, W[, C]) within the frame limits, by its shape alone."""
+        if len(shape) not in (3, 4):
+            raise NextframeError(
+                f"clip {index}: must be frames (T, H, W, C) or (T, H, W), got shape {shape}"
+            )
+        if shape[0] > self.max_context:
+            raise NextframeError(
+                f"clip {index}: {shape[0]} frames, more than this server's limit of "
+                f"{self.max_context} ({LIMIT_ENV['max_context']})"
+            )
+        if max(shape[1:3]) > self.max_side:
+            raise NextframeError(
+                f"clip {index}: frames of {shape[2]}x{shape[1]}, larger than this server's limit "
+                f"of {self.max_side} pixels a side ({LIMIT_ENV['max_side']})"
+            )
+
+    def too_big(self, n_bytes: int) -> NextframeError:
+        return NextframeError(
+            f"the request's clips hold {n_bytes / 2**20:.3g} MB, more than this server's limit "
+            f"of {self.max_mb:g} MB ({LIMIT_ENV['max_mb']})"
+        )
+
+
+DEFAULT_LIMITS = RequestLimits()
+
+
+def decode_npy_text(text: str, index: int, limits: RequestLimits) -> np.ndarray:
+    """A clip sent as the base64 text of a `.npy` file: its header read first, and the array
+    it claims checked against the bytes that follow and the limits before it is made."""
+    where = f"clip {index}"
+    if len(text) > (limits.max_bytes + NPY_HEADER_MAX) * 4 // 3 + 4:
+        raise limits.too_big(len(text) * 3 // 4)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise NextframeError(f"{where}: text must be a base64 .npy file (not base64)") from None
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"a .npy format version {version[0]}.{version[1]} is not read")
+    except (ValueError, EOFError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise NextframeError(f"{where}: text must be a base64 .npy file ({reason})") from None
+    if dtype.hasobject or dtype.kind not in "uif":
+        raise NextframeError(
+            f"{where}: text must be a base64 .npy file of numbers, got dtype {dtype}"
+            + (" (Python objects, pickled)" if dtype.hasobject else "")
+        )
+    limits.check_clip_shape(shape, index)
+    claimed = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    present = len(data) - stream.tell()
+    if claimed != present:
+        raise NextframeError(
+            f"{where}: its .npy header claims {shape} {dtype} ({claimed} bytes), but "
+            f"{present} bytes follow it"
+        )
+    order = "F" if fortran_order else "C"
+    return np.ndarray(shape, dtype, buffer=data, offset=stream.tell(), order=order)
+
+
+def _as_array(clip: Any, index: int, limits: RequestLimits) -> tuple[np.ndarray, str]:
+    """One clip of the request as an array, and the form it came in: `npy` or `lists`. Numbers
+    in lists are read as floats, whatever JSON wrote (`1` or `1.0`)."""
     if isinstance(clip, str):
-        try:
-            return decode_npy(clip), "npy"
-        except NextframeError as exc:
-            raise NextframeError(f"clip {index}: {exc}") from None
+        return decode_npy_text(clip, index, limits), "npy"
     try:
         frames = np.asarray(clip)
     except ValueError:
         frames = np.asarray(clip, dtype=object)
-    if frames.dtype.kind in "iu":  # JSON integers: frames of 0-255
-        if frames.size and (frames.min() < 0 or frames.max() > 255):
-            raise NextframeError(f"clip {index}: integer frames must lie in 0-255")
-        return frames.astype(np.uint8), "lists"
-    if frames.dtype.kind != "f":
+    if frames.dtype.kind not in "iuf":
         got = "ragged or mixed lists" if frames.dtype.kind == "O" else str(frames.dtype)
         raise NextframeError(
             f"clip {index}: must be nested lists of numbers (T, H, W, C) of one shape or a "
             f"base64 .npy, got {got}"
         )
-    return frames, "lists"
+    limits.check_clip_shape(frames.shape, index)
+    return frames.astype(np.float64, copy=False), "lists"
+
+
+def _strided(context: np.ndarray, stride: int) -> np.ndarray:
+    """Every `stride`-th frame of each clip (N, T, ...), counting back from the last."""
+    return context[:, (context.shape[1] - 1) % stride :: stride]
+
+
+def _in_model_units(context: np.ndarray, frames: FrameFormat) -> np.ndarray:
+    """uint8 frames (0-255) or numbers in the model's units -> float32 in [0, 1]; numbers
+    outside the model's range, or not finite, are refused with the range."""
+    if context.dtype == np.uint8:
+        return to_unit(context)
+    if context.dtype.kind != "f":
+        raise NextframeError(
+            f"context: dtype {context.dtype} is neither uint8 (0-255) nor float (in the "
+            "model's units)"
+        )
+    n_bad = int(np.count_nonzero(~np.isfinite(context)))
+    if n_bad:
+        raise NextframeError(f"context: {n_bad} values are NaN or infinite")
+    low, high = frames.value_range or (0.0, 1.0)
+    found_low, found_high = float(context.min()), float(context.max())
+    if found_low < low or found_high > high:
+        units = "the model's data.value_range" if frames.value_range else "the model's units"
+        hint = ""
+        if frames.value_range is None and found_high <= 255:
+            hint = "; frames of 0-255 go as a base64 uint8 .npy"
+        raise NextframeError(
+            f"context: values must lie in [{low:g}, {high:g}] ({units}), found "
+            f"{found_low:.4g} to {found_high:.4g}{hint}"
+        )
+    if frames.value_range is None:
+        return context.astype(np.float32)
+    return ((context - low) / (high - low)).astype(np.float32)
 
 
 def check_request(context: np.ndarray, horizon: int, frames: FrameFormat) -> np.ndarray:
-    """The context as the model's float32 frames in [0, 1], or one reason to refuse it: too
-    few frames, frames of another shape, values outside [0, 1] (or the model's value range)
-    or not finite, a horizon out of range."""
-    if not 1 <= horizon <= MAX_SERVED_HORIZON:
-        raise NextframeError(f"horizon must be between 1 and {MAX_SERVED_HORIZON}, got {horizon}")
+    """The context as the model's float32 frames in [0, 1], every `frames.frame_stride`-th
+    frame kept, or one reason to refuse it: too few frames, frames of another shape, values
+    outside [0, 1] (or the model's value range) or not finite, a horizon out of range."""
+    _check_horizon(horizon)
     expected = f"(N, T, {', '.join(map(str, frames.shape))})"
-    if context.ndim != 5 or context.shape[0] < 1 or context.shape[1] < MIN_CONTEXT_FRAMES:
+    stride = frames.frame_stride
+    at_least = (MIN_CONTEXT_FRAMES - 1) * stride + 1
+    if context.ndim != 5 or context.shape[0] < 1 or context.shape[1] < at_least:
+        rate = f" at their own rate (the model keeps one in {stride})" if stride > 1 else ""
         raise NextframeError(
-            f"context must be {expected} with N >= 1 clips of T >= {MIN_CONTEXT_FRAMES} "
-            f"frames, got shape {context.shape}"
+            f"context must be {expected} with N >= 1 clips of T >= {at_least} "
+            f"frames{rate}, got shape {context.shape}"
         )
     if context.shape[2:] != frames.shape:
         raise NextframeError(f"context must be {expected}, got shape {context.shape}")
-    return to_unit(to_unit_range(context, frames, "context", ReadNotes()))
+    return _in_model_units(_strided(context, stride), frames)
+
+
+def _check_horizon(horizon: Any) -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, float, np.integer)):
+        raise NextframeError(f"horizon must be an integer, got {horizon!r}")
+    if not (math.isfinite(horizon) and horizon == int(horizon)):
+        raise NextframeError(f"horizon must be an integer, got {horizon!r}")
+    if not 1 <= horizon <= MAX_SERVED_HORIZON:
+        raise NextframeError(f"horizon must be between 1 and {MAX_SERVED_HORIZON}, got {horizon}")
+    return int(horizon)
 
 
 def check_rain_request(context: np.ndarray, horizon: int, patch_size: int) -> np.ndarray:
     """A radar model's request: rain rates in mm/h (N, T, H, W) or (N, T, H, W, 1) of any
     domain size, NaN outside the domain; as float32 (N, T, H, W), or one reason to refuse it."""
-    if not 1 <= horizon <= MAX_SERVED_HORIZON:
-        raise NextframeError(f"horizon must be between 1 and {MAX_SERVED_HORIZON}, got {horizon}")
+    _check_horizon(horizon)
     if context.ndim == 5 and context.shape[-1] == 1:
         context = context[..., 0]
     expected = "(N, T, H, W) rain rates in mm/h (NaN outside the radar's domain)"
@@ -110,30 +275,52 @@ def _rain_answer(future_mmh: np.ndarray, form: str) -> Any:
     ]
 
 
-def read_request(model_input: Any) -> tuple[np.ndarray, list[str]]:
+def read_request(
+    model_input: Any, limits: RequestLimits = DEFAULT_LIMITS
+) -> tuple[np.ndarray, list[str]]:
     """The request's clips as one (N, T, H, W, C) array, and the form each came in (`npy` or
-    `lists`). A model logged with a tensor signature (before this one) is handed one array."""
+    `lists`), within `limits`. A model logged with a tensor signature (before this one) is
+    handed one array."""
     if isinstance(model_input, dict) and "context" in model_input:
         model_input = model_input["context"]
     if isinstance(model_input, np.ndarray):
+        _check_clip_count(len(model_input) if model_input.ndim else 0, limits)
+        limits.check_clip_shape(model_input.shape[1:], 0)
+        if model_input.nbytes > limits.max_bytes:
+            raise limits.too_big(model_input.nbytes)
         return model_input, ["lists"] * len(model_input)
     if not isinstance(model_input, list) or not model_input:
         raise NextframeError("inputs must be a list of clips, one or more")
-    clips, forms = zip(*(_as_array(c, i) for i, c in enumerate(model_input)), strict=True)
+    _check_clip_count(len(model_input), limits)
+    text_bytes = sum(len(c) * 3 // 4 for c in model_input if isinstance(c, str))
+    if text_bytes > limits.max_bytes + NPY_HEADER_MAX * len(model_input):
+        raise limits.too_big(text_bytes)
+    clips, forms = zip(*(_as_array(c, i, limits) for i, c in enumerate(model_input)), strict=True)
     shapes = {c.shape for c in clips}
     if len(shapes) > 1:
         raise NextframeError(f"the clips of one request must have one shape, got {sorted(shapes)}")
     dtypes = {str(c.dtype) for c in clips}
     if len(dtypes) > 1:
         raise NextframeError(f"the clips of one request must have one dtype, got {sorted(dtypes)}")
+    # a .npy's own bytes; a number of nested lists as 4 (a float32's)
+    pairs = zip(clips, forms, strict=True)
+    n_bytes = sum(c.nbytes if form == "npy" else 4 * c.size for c, form in pairs)
+    if n_bytes > limits.max_bytes:
+        raise limits.too_big(n_bytes)
     return np.stack(clips), list(forms)
+
+
+def _check_clip_count(n_clips: int, limits: RequestLimits) -> None:
+    if n_clips > limits.max_clips:
+        raise NextframeError(
+            f"{n_clips} clips, more than this server's limit of {limits.max_clips} "
+            f"({LIMIT_ENV['max_clips']})"
+        )
 
 
 def _answer(future: np.ndarray, form: str, dtype: np.dtype, frames: FrameFormat) -> Any:
     """One clip's predicted frames (float32 in [0, 1]) in the form and dtype its context came
-    in: uint8 frames get uint8 frames back, float frames float32 (in the model's units)."""
-    from nextframe.clips import from_unit
-
+    in: uint8 frames get uint8 frames back, others float32 (in the model's units)."""
     if dtype == np.uint8:
         future = np.rint(np.clip(future, 0.0, 1.0) * 255.0).astype(np.uint8)
     else:
@@ -154,6 +341,22 @@ def _limit_backend_threads(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
+def refused(exc: Exception) -> MlflowException:
+    """A 400 with the reason alone (MLflow's own, for an exception, carries the traceback)."""
+    return MlflowException.invalid_parameter_value(" ".join(str(exc).split()) or repr(exc))
+
+
+def failed(message: str) -> MlflowException:
+    """A 500 that says what failed and no more: the traceback goes to the server's log."""
+    _log.exception("nextframe: %s", message)
+    return MlflowException(f"{message} (the server's log has the details)", INTERNAL_ERROR)
+
+
+# Reasons to refuse a request, not failures of the server: ours, and numpy's or Python's on
+# values no check foresaw (a number too large for an int, say).
+REQUEST_ERRORS = (NextframeError, TypeError, ValueError, OverflowError)
+
+
 class RolloutModel(PythonModel):
     """A list of clips, each (T, H, W, C) context frames -> a list of the next `horizon`
     frames of each (horizon, H, W, C), predicted closed loop, in the form each clip came in."""
@@ -163,6 +366,7 @@ class RolloutModel(PythonModel):
         from nextframe.model import load_predictor
         from nextframe.rollout import compiled_rollout
 
+        self.limits = RequestLimits.from_environ(os.environ)
         self.predictor = load_predictor(context.artifacts[PREDICTOR_ARTIFACT])
         compiled_rollout(self.predictor).warm_up()  # compiled before the first request
         # Keep the collector off the ~10^5 objects the backend holds from here on: every
@@ -173,33 +377,43 @@ class RolloutModel(PythonModel):
     def predict(
         self, context, model_input: list[Any], params: dict[str, Any] | None = None
     ) -> list[Any]:
+        """Every refusal a 400 with its reason; anything else a 500 with no traceback."""
+        try:
+            return self._predict(model_input, params)
+        except MlflowException:
+            raise
+        except MemoryError:
+            raise failed("the prediction needed more memory than the server has") from None
+        except Exception:
+            raise failed("the prediction failed on the server") from None
+
+    def _predict(self, model_input: list[Any], params: dict[str, Any] | None) -> list[Any]:
         from nextframe.rollout import predict_future
 
         frames = self.predictor.frames
+        limits = getattr(self, "limits", DEFAULT_LIMITS)
         horizon = (params or {}).get("horizon", self.predictor.horizon)
         if frames.is_rain:
-            return self._nowcast(model_input, horizon)
+            return self._nowcast(model_input, horizon, limits)
         try:
-            clips, forms = read_request(model_input)
-            unit_frames = check_request(clips, int(horizon), frames)
-        except (NextframeError, TypeError, ValueError) as exc:
-            raise MlflowException.invalid_parameter_value(str(exc)) from None
+            clips, forms = read_request(model_input, limits)
+            unit_frames = check_request(clips, horizon, frames)
+        except REQUEST_ERRORS as exc:
+            raise refused(exc) from None
         predicted = predict_future(self.predictor, unit_frames, int(horizon))
         if isinstance(model_input, (np.ndarray, dict)):  # a tensor-signature model's answer
-            from nextframe.clips import from_unit
-
             return from_unit(predicted, frames)
         answers = zip(predicted, forms, strict=True)
         return [_answer(future, form, clips.dtype, frames) for future, form in answers]
 
-    def _nowcast(self, model_input: list[Any], horizon: Any) -> list[Any]:
+    def _nowcast(self, model_input: list[Any], horizon: Any, limits: RequestLimits) -> list[Any]:
         """A radar model: rain rates in, the nowcast in mm/h out, NaN outside the domain."""
         from nextframe.rollout import predict_rain
 
         try:
-            clips, forms = read_request(model_input)
-            rain = check_rain_request(clips, int(horizon), self.predictor.settings.patch_size)
-        except (NextframeError, TypeError, ValueError) as exc:
-            raise MlflowException.invalid_parameter_value(str(exc)) from None
+            clips, forms = read_request(model_input, limits)
+            rain = check_rain_request(clips, horizon, self.predictor.settings.patch_size)
+        except REQUEST_ERRORS as exc:
+            raise refused(exc) from None
         nowcast = predict_rain(self.predictor, rain, int(horizon))
         return [_rain_answer(future, form) for future, form in zip(nowcast, forms, strict=True)]
