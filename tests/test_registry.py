@@ -8,6 +8,7 @@ import json
 import mlflow
 import pytest
 
+from nextframe.clips import FrameFormat
 from nextframe.errors import NextframeError
 from nextframe.ops import registry, tracking
 
@@ -27,14 +28,18 @@ def store(monkeypatch, tmp_path) -> mlflow.MlflowClient:
     mlflow.set_tracking_uri(None)
 
 
-def evaluated_version(client: mlflow.MlflowClient, mse: float) -> str:
-    """A run with `eval.model.mse` logged and a registered version from it: its run id."""
+def evaluated_version(
+    client: mlflow.MlflowClient, mse: float, frames: FrameFormat | None = None
+) -> str:
+    """A run with `eval.model.mse` logged and a registered version from it, tagged with
+    `frames` as training tags it: its run id."""
     experiment = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
     run_id = client.create_run(experiment.experiment_id).info.run_id
     client.log_metric(run_id, "eval.model.mse", mse)
     if not client.search_registered_models(f"name = '{NAME}'"):
         client.create_registered_model(NAME)
-    client.create_model_version(NAME, f"runs:/{run_id}/model", run_id=run_id)
+    tags = {} if frames is None else {registry.FRAMES_TAG: json.dumps(frames.to_config())}
+    client.create_model_version(NAME, f"runs:/{run_id}/model", run_id=run_id, tags=tags)
     return run_id
 
 
@@ -69,6 +74,41 @@ def test_the_alias_moves_only_to_a_strictly_better_mse_of_a_registered_version(s
     unregistered = store.create_run(experiment.experiment_id).info.run_id
     with pytest.raises(NextframeError, match=f"no version of the registered model {NAME}"):
         registry.crown_if_best(unregistered, 1.0)
+
+
+def holder(client: mlflow.MlflowClient, alias: str) -> str:
+    return str(client.get_model_version_by_alias(NAME, alias).version)
+
+
+def test_only_a_model_of_the_same_frames_takes_the_champion_and_each_format_has_its_own(store):
+    """A 32x32 colour model's lower MSE sums over other pixels: it never takes the alias of a
+    64x64 grey champion, but becomes the champion of its own frames."""
+    grey, colour = FrameFormat(64, 1, n_context=10), FrameFormat(32, 3, n_context=4)
+    assert registry.crown_if_best(evaluated_version(store, 100.0, grey), 100.0).crowned
+    decision = registry.crown_if_best(evaluated_version(store, 40.0, colour), 40.0)
+    assert (decision.champion, champion(store)) == ("1", "1")
+    assert decision.describe() == (
+        f"{NAME} v2 (MSE 40.00) takes other frames than the champion v1 (64x64x1), which "
+        f"stays; among its own frames it is the first champion ({NAME}@champion-32x32x3)"
+    )
+    worse_colour = registry.crown_if_best(evaluated_version(store, 50.0, colour), 50.0)
+    assert worse_colour.describe().endswith(
+        "it is no better than v2 (MSE 40.00), which stays (nextframe-convlstm@champion-32x32x3)"
+    )
+    strided = FrameFormat(32, 3, frame_stride=3)
+    registry.crown_if_best(evaluated_version(store, 1.0, strided), 1.0)
+    better_grey = registry.crown_if_best(evaluated_version(store, 90.0, grey), 90.0)
+    assert better_grey.describe() == (
+        f"{NAME} v5 (MSE 90.00) is the new champion, better than v1 (MSE 100.00)"
+    )
+    aliases = ("champion", "champion-64x64x1", "champion-32x32x3", "champion-32x32x3-stride3")
+    assert [holder(store, alias) for alias in aliases] == ["5", "5", "2", "4"]
+
+
+def test_format_keys_name_what_makes_mses_comparable():
+    assert registry.format_key(FrameFormat(64, 1, aspect="pad", n_context=3)) == "64x64x1"
+    ranged = FrameFormat(16, 1, value_range=(-1.5, 4095.0), frame_stride=2)
+    assert registry.format_key(ranged) == "16x16x1-rangem1p5to4095-stride2"
 
 
 def test_a_worse_second_training_leaves_the_champion_on_the_first(trained):

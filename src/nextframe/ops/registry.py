@@ -1,10 +1,13 @@
 """The model registry: every trained predictor is a new version of `nextframe-convlstm`, logged
-as the served pyfunc; evaluation moves the `champion` alias to a strictly better version; a
-model named by path or MLflow URI is loaded in Keras safe mode.
+as the served pyfunc and tagged with its frame format; evaluation moves the `champion` alias
+to a strictly better version of the same frames, and each frame format's own alias
+(`champion-64x64x1`) to the best of its kind; a model named by path or MLflow URI is loaded in
+Keras safe mode.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -27,6 +30,8 @@ CHAMPION_ALIAS = "champion"
 # Radar models are judged by their rain rates' squared error, among radar models only: they
 # take this alias, never `champion` (`make serve MODEL=models:/nextframe-convlstm@radar`).
 RADAR_ALIAS = "radar"
+# A version's frame format (`FrameFormat.to_config`, as JSON), so it is judged among its kind.
+FRAMES_TAG = "frames"
 # The code MLflow logs with the model and runs to load it (see `nextframe.ops.serving`).
 SERVED_MODEL_CODE = str(Path(__file__).with_name("served_model.py"))
 PREDICTOR_ARTIFACT = "predictor"  # the saved .keras predictor inside the logged model
@@ -38,6 +43,7 @@ def log_trained_model(model) -> str:
     """Log the predictor as the served pyfunc (`nextframe.ops.serving`), its signature from
     the pyfunc's type hints and a request example, with pinned requirements, and register it
     as a new version of `REGISTERED_MODEL`; its number."""
+    import mlflow
     import mlflow.pyfunc
 
     from nextframe.model import save_predictor
@@ -57,6 +63,8 @@ def log_trained_model(model) -> str:
             registered_model_name=REGISTERED_MODEL,
         )
     version = str(info.registered_model_version)
+    frames = json.dumps(model.frames.to_config(), sort_keys=True)
+    mlflow.MlflowClient().set_model_version_tag(REGISTERED_MODEL, version, FRAMES_TAG, frames)
     print(f"train: registered the model as {REGISTERED_MODEL} v{version}")
     return version
 
@@ -76,15 +84,47 @@ def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[
     return [encode_npy(clip)], {"horizon": horizon}
 
 
+def format_key(frames: FrameFormat) -> str:
+    """What makes two models' MSEs comparable, as an alias suffix: the frames' size and
+    channels (MSE sums over a frame's pixels), value range and stride, a radar model's rain
+    scale. `64x64x1`, `32x32x3-stride3`, `64x64x1-range0to4095`."""
+    key = f"{frames.size}x{frames.size}x{frames.channels}"
+    if frames.value_range is not None:
+        low, high = (
+            f"{v:g}".replace("+", "").replace("-", "m").replace(".", "p")
+            for v in frames.value_range
+        )
+        key += f"-range{low}to{high}"
+    if frames.frame_stride > 1:
+        key += f"-stride{frames.frame_stride}"
+    if frames.rain is not None:
+        scale = json.dumps(frames.rain.to_config(), sort_keys=True).encode()
+        key += f"-rain{hashlib.sha256(scale).hexdigest()[:8]}"
+    return key
+
+
+@dataclass(frozen=True)
+class Contest:
+    """One alias after an evaluation: who holds it, who held it before and their MSE."""
+
+    alias: str
+    holder: str | None  # the version holding it now
+    previous: str | None  # the version that held it before, None if none did
+    previous_mse: float | None
+
+
 @dataclass(frozen=True)
 class ChampionDecision:
-    """Where the `champion` alias points after an evaluation, and why."""
+    """Where the `champion` alias (and the alias of the model's frame format) point after an
+    evaluation, and why."""
 
     version: str  # the version just evaluated
     mse: float
-    champion: str  # the champion's version now
+    champion: str | None  # the champion's version now
     previous: str | None  # the champion's version before, None if there was none
     previous_mse: float | None
+    other_frames: str | None = None  # the champion's frame format, when it differs
+    own: Contest | None = None  # the alias of the version's frame format
 
     @property
     def crowned(self) -> bool:
@@ -92,6 +132,12 @@ class ChampionDecision:
 
     def describe(self) -> str:
         name = f"{REGISTERED_MODEL} v{self.version} (MSE {self.mse:.2f})"
+        if self.other_frames is not None and self.own is not None:
+            return (
+                f"{name} takes other frames than the champion v{self.previous} "
+                f"({self.other_frames}), which stays; among its own frames it "
+                f"{_outcome(self.version, self.own)} ({REGISTERED_MODEL}@{self.own.alias})"
+            )
         if self.previous is None:
             return f"{name} is the first champion"
         if self.previous == self.version:
@@ -100,6 +146,17 @@ class ChampionDecision:
         if self.crowned:
             return f"{name} is the new champion, better than {before}"
         return f"{name} is no better than the champion {before}, which stays"
+
+
+def _outcome(version: str, contest: Contest) -> str:
+    if contest.previous is None:
+        return "is the first champion"
+    if contest.previous == version:
+        return "stays the champion"
+    before = f"v{contest.previous} (MSE {_format_mse(contest.previous_mse)})"
+    if contest.holder == version:
+        return f"is the new champion, better than {before}"
+    return f"is no better than {before}, which stays"
 
 
 def _format_mse(mse: float | None) -> str:
@@ -116,11 +173,62 @@ def _recorded_mse(client, run_id: str) -> float | None:
         return None
 
 
+def version_frames(client, version) -> str | None:
+    """The `format_key` of a registered version: from its tag, else from the metadata logged
+    with it (versions registered before the tag); None if neither can be read."""
+    import mlflow
+
+    config = None
+    if FRAMES_TAG in version.tags:
+        config = json.loads(version.tags[FRAMES_TAG])
+    else:
+        try:
+            info = mlflow.models.get_model_info(f"models:/{REGISTERED_MODEL}/{version.version}")
+            config = (info.metadata or {}).get("frames")
+        except (mlflow.exceptions.MlflowException, OSError):
+            config = None
+    if config is None:
+        return None
+    try:
+        return format_key(FrameFormat.from_config(config))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _aliased(client, alias: str):
+    import mlflow
+
+    try:
+        return client.get_model_version_by_alias(REGISTERED_MODEL, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def _contest(client, alias: str, version: str, mse: float, current) -> Contest:
+    """Move `alias` to `version` if no version holds it or its MSE beats the holder's
+    recorded `eval.model.mse` (a worse or equal one never takes it)."""
+    previous = None if current is None else str(current.version)
+    previous_mse = None
+    if current is not None and previous != version:
+        previous_mse = _recorded_mse(client, current.run_id)
+    better = previous_mse is None or not math.isfinite(previous_mse) or mse < previous_mse
+    holder = previous
+    if previous is None or (previous != version and better):
+        client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+        holder = version
+    return Contest(alias, holder, previous, previous_mse)
+
+
 def crown_if_best(run_id: str, mse: float, alias: str | None = None) -> ChampionDecision:
-    """Move the `champion` alias to the version the run registered if its closed-loop MSE
-    beats the current champion's recorded `eval.model.mse`; a worse or equal one never
-    takes it. The run's version must exist (the train stage registers it). `alias`: another
-    alias than `champion`, for models that are judged apart (radar: `RADAR_ALIAS`)."""
+    """Move the `champion` alias to the version the run registered if it takes the same
+    frames as the champion (`format_key`) and its closed-loop MSE beats the champion's
+    recorded `eval.model.mse`; a worse or equal one never takes it, nor one of other frames
+    (MSEs over other frames do not compare). Each frame format's own alias (`champion-<key>`)
+    moves the same way among the versions of that format, so the best model of every kind
+    can be served. The run's version must exist (the train stage registers it). `alias`:
+    another alias than `champion`, for models that are judged apart (radar: `RADAR_ALIAS`).
+    A version whose frames cannot be read is judged by its MSE alone, as before formats
+    were recorded."""
     alias = CHAMPION_ALIAS if alias is None else alias
     import mlflow
 
@@ -132,21 +240,24 @@ def crown_if_best(run_id: str, mse: float, alias: str | None = None) -> Champion
             f"no version of the registered model {REGISTERED_MODEL} comes from run {run_id}: "
             "run the train stage again (`dvc repro --force train`)"
         )
-    version = str(max(int(v.version) for v in versions))
-    try:
-        current = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
-    except mlflow.exceptions.MlflowException:
-        current = None
-    previous = None if current is None else str(current.version)
-    previous_mse = None
-    if current is not None and previous != version:
-        previous_mse = _recorded_mse(client, current.run_id)
-    better = previous_mse is None or not math.isfinite(previous_mse) or mse < previous_mse
-    champion = previous
-    if previous is None or (previous != version and better):
-        client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
-        champion = version
-    return ChampionDecision(version, mse, champion, previous, previous_mse)
+    evaluated = max(versions, key=lambda v: int(v.version))
+    version = str(evaluated.version)
+    frames = version_frames(client, evaluated)
+    own = None
+    if frames is not None:
+        own_alias = f"{alias}-{frames}"
+        own = _contest(client, own_alias, version, mse, _aliased(client, own_alias))
+    current = _aliased(client, alias)
+    champion_frames = None
+    if current is not None and str(current.version) != version:
+        champion_frames = version_frames(client, current)
+    if frames is not None and champion_frames is not None and champion_frames != frames:
+        previous = str(current.version)
+        return ChampionDecision(
+            version, mse, previous, previous, None, other_frames=champion_frames, own=own
+        )
+    main = _contest(client, alias, version, mse, current)
+    return ChampionDecision(version, mse, main.holder, main.previous, main.previous_mse, own=own)
 
 
 def pinned_requirements() -> list[str]:
