@@ -88,15 +88,20 @@ def upload(page, path: Path) -> None:
     page.get_by_text(path.name).first.wait_for()
 
 
-def test_an_upload_is_predicted_and_a_bad_one_is_answered_on_the_page(demo, browser, tmp_path):
+def test_an_upload_is_predicted_and_a_bad_one_is_answered_on_the_page(
+    demo, trained, browser, tmp_path
+):
+    """The upload's last frames are its context, as many as the model was trained on."""
     page = browser.page
     page.goto(demo.url)
     upload(page, EXAMPLE_CLIP)
     page.get_by_label("number input for Frames to predict").fill("6")
     predict(page)
-    page.get_by_text("example_clip.gif: 10 frames given, 6 predicted").wait_for(timeout=120_000)
+    given = f"example_clip.gif: {trained.n_context} frames given, 6 predicted"
+    page.get_by_text(given).wait_for(timeout=120_000)
+    page.get_by_text(f"the last {trained.n_context} of the clip's 10 frames given").wait_for()
     assert shown_gif(page, "prediction")[1] == 6
-    assert shown_gif(page, "context")[1] == 10
+    assert shown_gif(page, "context")[1] == trained.n_context
     assert page.locator("#truth img").count() == 0  # no truth for an upload
 
     bad = tmp_path / "bad.npy"

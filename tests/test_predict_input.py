@@ -5,6 +5,7 @@ change, only those frames held, and one line for a corrupt file."""
 from __future__ import annotations
 
 import json
+import sys
 import tracemalloc
 import weakref
 import zipfile
@@ -150,3 +151,25 @@ def test_a_corrupt_npz_is_one_error_naming_it(tmp_path, how):
     with pytest.raises(NextframeError, match=f"{how}.npz") as error:
         read_context(path, FrameFormat(8, 1), 4)
     assert "\n" not in str(error.value)
+
+
+def test_the_demo_predicts_from_an_uploads_last_frames_at_the_models_rate(tmp_path, monkeypatch):
+    from types import ModuleType, SimpleNamespace
+
+    from nextframe.ops.demo import Predictor
+
+    given = []
+
+    def predict_future(model, context, horizon):
+        given.append(context)
+        return np.repeat(context[:, -1:], horizon, axis=1)
+
+    rollout = ModuleType("nextframe.rollout")
+    rollout.predict_future = predict_future
+    monkeypatch.setitem(sys.modules, "nextframe.rollout", rollout)
+    model = SimpleNamespace(frames=FrameFormat(8, 1, frame_stride=2, n_context=3))
+    np.save(tmp_path / "clip.npy", numbered_frames(12))
+    shown = Predictor(model, [], 10, tmp_path).upload(str(tmp_path / "clip.npy"), 2)
+    assert indices(given[0][0]) == [7, 9, 11]
+    assert shown.caption.startswith("clip.npy: 3 frames given, 2 predicted closed loop (")
+    assert "one frame in 2 kept" in shown.caption and "the last 3 of the clip's 12" in shown.caption

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nextframe import cli
-from nextframe.clips import CLIP_SUFFIXES, read_clip
+from nextframe.clips import CLIP_SUFFIXES
 from nextframe.errors import NextframeError
 
 # Before gradio is imported: it reads this once, and would otherwise report usage online.
@@ -76,9 +76,14 @@ class Predictor:
                 "a radar model's page shows the held-out events: pick one; for your own "
                 "archive, `nextframe predict <archive>`"
             )
-        # named by its file name, not Gradio's cache path
-        context, notes = read_clip(path, self.model.frames, name=Path(path).name)
-        described = notes.describe(self.model.frames)
+        from nextframe.ops.predict import read_context
+
+        # its last frames at the model's rate, as `nextframe predict` reads them; named by its
+        # file name, not Gradio's cache path
+        frames = self.model.frames
+        context, described = read_context(
+            Path(path), frames, frames.n_context or self.n_context, name=Path(path).name
+        )
         note = f" ({'; '.join(described)})" if described else ""
         shown = self._predict(context, horizon, None)
         return Shown(

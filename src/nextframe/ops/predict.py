@@ -104,14 +104,16 @@ def context_length(given: int | None, frames: FrameFormat) -> int:
     return n_context
 
 
-def read_context(clip: Path, frames: FrameFormat, n_context: int) -> tuple[np.ndarray, list[str]]:
+def read_context(
+    clip: Path, frames: FrameFormat, n_context: int, name: str | None = None
+) -> tuple[np.ndarray, list[str]]:
     """The clip's last `n_context` frames as the model takes them, and a note for each change
-    made to them; a corrupt file is one error naming it."""
+    made to them; a corrupt file is one error naming it (as `name`, if given)."""
     try:
-        context, notes, n_total = read_clip_tail(clip, frames, n_context)
+        context, notes, n_total = read_clip_tail(clip, frames, n_context, name)
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise NextframeError(f"{clip}: truncated or corrupt file ({reason})") from None
+        raise NextframeError(f"{name or clip}: truncated or corrupt file ({reason})") from None
     described = notes.describe(frames)
     stride = frames.frame_stride
     if stride > 1:
