@@ -86,7 +86,8 @@ def test_frames_are_brought_to_the_model_shape_with_a_note(tmp_path):
     assert read.shape == (6, 16, 16, 1)
     assert read.min() > 0.7  # only the centre square was kept
     assert notes.describe(GREY_16) == [
-        "frames of 64x32 centre-cropped and resized to the model's 16x16"
+        "frames of 64x32 centre-cropped and resized to the model's 16x16",
+        "RGB made grey",  # in FFmpeg's scaler, and noted as for any other clip
     ]
     padded, _ = read_clip(tmp_path / "wide.mkv", FrameFormat(16, 1, aspect="pad"))
     assert padded[:, 0].max() == 0.0 and padded[:, 8].max() > 0.7  # black bars above
@@ -239,3 +240,190 @@ def test_the_same_frames_are_written_as_the_same_bytes(tmp_path, suffix):
     write_clip(tmp_path / f"a{suffix}", frames)
     write_clip(tmp_path / f"b{suffix}", frames)
     assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+
+
+# -- what real cameras, phones, instruments and scripts write (issue 25) ------------------------
+
+
+def test_sixteen_bit_images_keep_their_depth_with_a_note(tmp_path):
+    """A 12-bit camera's 0-4080 in 16-bit PNG and TIFF frames: scaled by 65535 (the dtype's
+    maximum), or by data.value_range where it is given, never clipped at 255."""
+    levels = (np.arange(256, dtype=np.uint16).reshape(16, 16) * 16)[None].repeat(3, axis=0)
+    for suffix in (".png", ".tif"):
+        folder = tmp_path / suffix[1:]
+        folder.mkdir()
+        for t, frame in enumerate(levels):
+            Image.fromarray(frame).save(folder / f"frame{t}{suffix}")
+        read, notes = read_clip(folder, GREY_16)
+        np.testing.assert_allclose(read[..., 0], levels / 65535, atol=1e-6, err_msg=suffix)
+        assert any("16-bit" in note for note in notes.describe(GREY_16)), suffix
+        twelve_bit = FrameFormat(16, 1, value_range=(0.0, 4095.0))
+        read, _ = read_clip(folder, twelve_bit)
+        np.testing.assert_allclose(read[..., 0], levels / 4095, atol=1e-6, err_msg=suffix)
+
+
+def test_uint16_arrays_read_as_sixteen_bit_images_do(tmp_path):
+    frames = (np.arange(256, dtype=np.uint16).reshape(16, 16) * 256)[None].repeat(3, axis=0)
+    np.save(tmp_path / "deep.npy", frames)
+    read, _ = read_clip(tmp_path / "deep.npy", GREY_16)
+    np.testing.assert_allclose(read[..., 0], frames / 65535, atol=1e-6)
+
+
+def test_an_rgba_array_is_one_clip_with_its_alpha_dropped_and_noted(tmp_path):
+    rgba = clip_uint8(6, channels=3)
+    rgba = np.concatenate([rgba, np.full((6, 16, 16, 1), 255, np.uint8)], axis=-1)
+    np.save(tmp_path / "rgba.npy", rgba)
+    assert len(clips_of(tmp_path / "rgba.npy")) == 1
+    read, notes = read_clip(tmp_path / "rgba.npy", FrameFormat(16, 3))
+    np.testing.assert_array_equal(read, rgba[..., :3] / np.float32(255))
+    assert notes.describe(FrameFormat(16, 3)) == ["alpha channel dropped"]
+    np.save(tmp_path / "rgb.npy", rgba[..., :3])
+    assert len(clips_of(tmp_path / "rgb.npy")) == 1
+    np.save(tmp_path / "stack.npy", rgba[None].repeat(2, axis=0))  # (N, T, H, W, 4)
+    assert len(clips_of(tmp_path / "stack.npy")) == 2
+
+
+def test_rgba_images_note_their_dropped_alpha(tmp_path):
+    for t in range(3):
+        Image.fromarray(np.full((16, 16, 4), 100 + t, np.uint8), "RGBA").save(tmp_path / f"{t}.png")
+    _, notes = read_clip(tmp_path, FrameFormat(16, 3))
+    assert notes.describe(FrameFormat(16, 3)) == ["alpha channel dropped"]
+
+
+def test_hidden_files_in_an_image_folder_are_passed_over(tmp_path):
+    """macOS writes `._frame0.png` (AppleDouble) beside each file copied to some drives."""
+    frames = clip_uint8(3)
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame[..., 0]).save(tmp_path / f"frame{t}.png")
+        (tmp_path / f"._frame{t}.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    read, _ = read_clip(tmp_path, GREY_16)
+    np.testing.assert_array_equal(read, frames / np.float32(255))
+
+
+def _zip_member_span(path, member: str) -> tuple[int, int]:
+    """(offset, size) of a zip member's stored data in the file."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    raw = path.read_bytes()
+    name_len, extra_len = np.frombuffer(raw[info.header_offset + 26 :][:4], "<u2")
+    start = info.header_offset + 30 + int(name_len) + int(extra_len)
+    return start, info.compress_size
+
+
+def _corrupt_npz(path, how: str) -> None:
+    frames = clip_uint8(6)
+    if how == "truncated":
+        np.savez(path, frames=frames)
+        path.write_bytes(path.read_bytes()[:-40])
+    elif how == "crc":
+        np.savez(path, frames=frames)  # stored: a flipped byte is caught by the CRC only
+        start, size = _zip_member_span(path, "frames.npy")
+        raw = bytearray(path.read_bytes())
+        raw[start + size - 10] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    else:
+        np.savez_compressed(path, frames=frames)
+        start, size = _zip_member_span(path, "frames.npy")
+        raw = bytearray(path.read_bytes())
+        raw[start : start + 16] = b"\xff" * 16  # not a deflate stream: zlib's error
+        path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("how", ["truncated", "crc", "deflate"])
+def test_a_corrupt_npz_is_one_line_naming_the_file(tmp_path, how):
+    path = tmp_path / "bad.npz"
+    _corrupt_npz(path, how)
+    with pytest.raises(NextframeError) as error:
+        read_clip(path, GREY_16, name="bad.npz")
+    message = str(error.value)
+    assert message.startswith("bad.npz") and "\n" not in message
+    assert "truncated or corrupt" in message
+    if how != "truncated":
+        assert message.startswith("bad.npz:frames")
+
+
+def test_npz_members_that_are_no_clip_are_passed_over(tmp_path):
+    """An instrument's file: the frames beside their timestamps and a latitude grid."""
+    frames = clip_uint8(6)
+    np.savez(
+        tmp_path / "scan.npz", frames=frames, timestamps=np.arange(6.0), lat=np.zeros((16, 16))
+    )
+    passed_over: list[str] = []
+    clips = clips_of(tmp_path / "scan.npz", "scan.npz", passed_over=passed_over)
+    assert [c.name for c in clips] == ["scan.npz:frames"]
+    assert passed_over == ["scan.npz:lat (16, 16)", "scan.npz:timestamps (6,)"]
+    read, _ = read_clip(tmp_path / "scan.npz", GREY_16)
+    np.testing.assert_array_equal(read, frames / np.float32(255))
+
+
+def test_npz_members_can_be_picked_by_name(tmp_path):
+    np.savez(tmp_path / "two.npz", a=clip_uint8(), b=clip_uint8(channels=3), t=np.arange(5))
+    picked = clips_of(tmp_path / "two.npz", "two.npz", npz_members=["b"])
+    assert [c.name for c in picked] == ["two.npz:b"]
+    with pytest.raises(NextframeError, match=r"^two.npz: has no member c \(its members: a, b, t;"):
+        clips_of(tmp_path / "two.npz", "two.npz", npz_members=["c"])
+    with pytest.raises(NextframeError, match=r"^two.npz:t: an array of rank 1"):
+        clips_of(tmp_path / "two.npz", "two.npz", npz_members=["t"])
+
+
+def test_an_array_of_no_clips_is_one_line(tmp_path):
+    np.save(tmp_path / "none.npy", np.zeros((0, 5, 16, 16), np.uint8))
+    with pytest.raises(NextframeError, match=r"^none.npy: an empty array \(0, 5, 16, 16\)"):
+        read_clip(tmp_path / "none.npy", GREY_16, name="none.npy")
+
+
+def test_a_file_name_with_brackets_is_named_whole(tmp_path):
+    np.save(tmp_path / "take[2].npy", clip_uint8()[None].repeat(3, axis=0)[..., 0])
+    with pytest.raises(NextframeError, match=r"^take\[2\]\.npy: holds 3 clips, not one"):
+        read_clip(tmp_path / "take[2].npy", GREY_16, name="take[2].npy")
+
+
+def test_colour_video_read_grey_is_noted_and_grey_video_is_not(tmp_path):
+    write_clip(tmp_path / "colour.mkv", clip_uint8(channels=3))
+    _, notes = read_clip(tmp_path / "colour.mkv", GREY_16)
+    assert notes.describe(GREY_16) == ["RGB made grey"]
+    write_clip(tmp_path / "grey.mkv", clip_uint8(channels=1))
+    _, notes = read_clip(tmp_path / "grey.mkv", FrameFormat(16, 3))
+    assert notes.describe(FrameFormat(16, 3)) == ["grey frames repeated to RGB"]
+    write_clip(tmp_path / "grey.mp4", smooth_clip(channels=1))  # yuv420p, its chroma neutral
+    _, notes = read_clip(tmp_path / "grey.mp4", FrameFormat(32, 1))
+    assert notes.describe(FrameFormat(32, 1)) == []
+
+
+# The 3x3 display matrix of a phone held upright (16.16 fixed point, w in 2.30): the coded
+# frames are landscape, to be turned 90 degrees clockwise for display.
+PORTRAIT_MATRIX = (0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+
+
+def _with_display_matrix(path, matrix) -> None:
+    """Write `matrix` into the video track's `tkhd` box of an MP4 written by PyAV (PyAV
+    cannot set a stream's display matrix when it writes)."""
+    import struct
+
+    raw = bytearray(path.read_bytes())
+    box = raw.index(b"tkhd")
+    version = raw[box + 4]
+    matrix_at = box + 4 + 4 + (28 if version == 1 else 16) + 4 + 8 + 8
+    raw[matrix_at : matrix_at + 36] = struct.pack(">9i", *matrix)
+    path.write_bytes(bytes(raw))
+
+
+def test_a_phone_video_is_turned_upright_with_a_note(tmp_path):
+    """Upright: a bright top-left quadrant, portrait (32 high, 16 wide); stored sideways."""
+    upright = np.zeros((4, 32, 16, 3), np.uint8)
+    upright[:, :16, :8] = 255
+    stored = np.ascontiguousarray(np.rot90(upright, k=1, axes=(1, 2)))  # 16 high, 32 wide
+    write_clip(tmp_path / "phone.mp4", stored)
+    _with_display_matrix(tmp_path / "phone.mp4", PORTRAIT_MATRIX)
+    fmt = FrameFormat(16, 1, aspect="pad")
+    read, notes = read_clip(tmp_path / "phone.mp4", fmt)
+    assert read.shape == (4, 16, 16, 1)
+    assert read[:, :8, 4:8].mean() > 0.8 and read[:, 8:, 4:12].mean() < 0.2  # upright
+    assert read[:, :, :3].max() < 0.1 and read[:, :, 13:].max() < 0.1  # bars left and right
+    assert notes.describe(fmt) == [
+        "frames turned upright (rotated 90° clockwise, as the video asks)",
+        "frames of 16x32 padded and resized to the model's 16x16",
+    ]

@@ -6,20 +6,26 @@ so a clip reads the same wherever it goes in. Video is decoded with PyAV (FFmpeg
 in its wheel: no system ffmpeg). Every problem is a `NextframeError` naming the clip.
 
 How a frame becomes the model's, in order (documented in the README, "Your own videos"):
+0. a video's rotation (a phone's display matrix) is applied, so its frames stand upright.
 1. channels: grey (1) or RGB (3); colour becomes grey by ITU-R 601 luma (as Pillow's "L"),
    grey becomes RGB by repeating it. An alpha channel is dropped.
 2. float frames are mapped from `value_range` [low, high] to [0, 1]; without a value range
-   they must lie in [0, 1] already; NaN or infinite values are refused. Integer frames must
-   be uint8 (0-255).
+   they must lie in [0, 1] already; NaN or infinite values are refused. 16-bit frames (uint16
+   arrays, 16-bit PNG/TIFF) are mapped by `value_range` too, else from 0-65535. Other integer
+   frames must be uint8 (0-255).
 3. shape: a non-square frame is centre-cropped to a square (`aspect: crop`), padded with
    black to one (`pad`), or squeezed (`stretch`); then resized to `size` by area averaging.
+Every change is noted (`ReadNotes`), for fetch's summary and predict's output.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +42,7 @@ if TYPE_CHECKING:  # Pillow is imported where frames are resized or images read
 
 MIN_CONTEXT_FRAMES = 2
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 ARRAY_SUFFIXES = (".npy", ".npz")
 CLIP_SUFFIXES = (*VIDEO_SUFFIXES, ".gif", *ARRAY_SUFFIXES)
 GIF_MAGIC = (b"GIF87a", b"GIF89a")
@@ -44,6 +50,11 @@ NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 # ITU-R 601-2 luma, Pillow's "L" conversion.
 LUMA = np.array([0.299, 0.587, 0.114])
+UINT16_MAX = 65535
+# Pillow's modes of 16-bit grey images, read at their depth (not through "L", which clips).
+DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+# How far a grey video's chroma may stray from neutral (128) through a lossy codec.
+NEUTRAL_CHROMA_TOLERANCE = 2
 
 
 @dataclass(frozen=True)
@@ -108,16 +119,33 @@ class FrameFormat:
 
 @dataclass
 class ReadNotes:
-    """What reading changed, for the summary line: clips whose channels were converted (grey
-    to RGB or back), float values outside `value_range` that were clipped."""
+    """What reading changed, for the summary line and predict's notes: clips whose channels
+    were converted (grey to RGB or back), resized (and, not square, cropped, padded or
+    stretched), had their alpha dropped, 16-bit values scaled from 0-65535, or were turned
+    upright; float values outside `value_range` that were clipped; `.npz` members passed
+    over because they hold no clip."""
 
     converted_clips: set[str] = field(default_factory=set)
     clipped_values: int = 0
     resized_from: tuple[int, int] | None = None  # (H, W) of a frame that was resized
+    resized_clips: set[str] = field(default_factory=set)
+    unsquare_clips: set[str] = field(default_factory=set)  # of the resized, not square
+    alpha_clips: set[str] = field(default_factory=set)
+    deep_clips: set[str] = field(default_factory=set)
+    rotated_clips: dict[str, int] = field(default_factory=dict)  # degrees turned clockwise
+    passed_over: list[str] = field(default_factory=list)  # "file.npz:key (shape)"
+
+    def resized(self, name: str, height: int, width: int) -> None:
+        self.resized_from = (height, width)
+        self.resized_clips.add(name)
+        if height != width:
+            self.unsquare_clips.add(name)
 
     def describe(self, fmt: FrameFormat) -> list[str]:
         """One note per change, for a user who reads one clip."""
         notes = []
+        for degrees in sorted(set(self.rotated_clips.values())):
+            notes.append(f"frames turned upright ({_turn(degrees)}, as the video asks)")
         if self.resized_from is not None:
             height, width = self.resized_from
             how = {"crop": "centre-cropped and ", "pad": "padded and ", "stretch": ""}
@@ -127,23 +155,44 @@ class ReadNotes:
             )
         if self.converted_clips:
             notes.append("grey frames repeated to RGB" if fmt.channels == 3 else "RGB made grey")
+        if self.alpha_clips:
+            notes.append("alpha channel dropped")
+        if self.deep_clips:
+            notes.append(f"16-bit values read as 0-{UINT16_MAX} (data.value_range sets another)")
         if self.clipped_values:
             notes.append(f"{self.clipped_values} values outside {list(fmt.value_range)} clipped")
+        if self.passed_over:
+            notes.append(
+                f".npz members that are no clip passed over: {', '.join(self.passed_over)}"
+            )
         return notes
+
+
+def _turn(degrees_clockwise: int) -> str:
+    if degrees_clockwise == 180:
+        return "rotated 180°"
+    if degrees_clockwise == 270:
+        return "rotated 90° anticlockwise"
+    return f"rotated {degrees_clockwise}° clockwise"
 
 
 # -- channels, values and shape of one frame ------------------------------------------------
 
 
 def _as_hwc(frame: np.ndarray, name: str) -> np.ndarray:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) -> (H, W, C); the alpha is kept here."""
     frame = np.asarray(frame)
     if frame.ndim == 2:
         return frame[..., None]
     if frame.ndim == 3 and frame.shape[-1] in (1, 3, 4):
-        return frame[..., :3] if frame.shape[-1] == 4 else frame
+        return frame
     raise NextframeError(
-        f"{name}: frames must be (H, W), (H, W, 1) or (H, W, 3), got {frame.shape}"
+        f"{name}: frames must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {frame.shape}"
     )
+
+
+def _is_uint16(frame: np.ndarray) -> bool:
+    return frame.dtype.kind == "u" and frame.dtype.itemsize == 2
 
 
 def to_channels(frame: np.ndarray, channels: int, name: str, notes: ReadNotes) -> np.ndarray:
@@ -160,13 +209,16 @@ def to_channels(frame: np.ndarray, channels: int, name: str, notes: ReadNotes) -
 
 
 def to_unit_range(frame: np.ndarray, fmt: FrameFormat, name: str, notes: ReadNotes) -> np.ndarray:
-    """Float frames -> float32 in [0, 1] by `fmt.value_range`; uint8 frames are left as they are."""
+    """Float and 16-bit frames -> float32 in [0, 1] by `fmt.value_range` (16-bit ones without
+    it from 0-65535); uint8 frames are left as they are."""
     if frame.dtype == np.uint8:
         return frame
-    if frame.dtype.kind != "f":
+    if _is_uint16(frame) and fmt.value_range is None:
+        return (frame.astype(np.float32) / np.float32(UINT16_MAX)).astype(np.float32)
+    if frame.dtype.kind != "f" and not _is_uint16(frame):
         raise NextframeError(
-            f"{name}: dtype {frame.dtype} is neither uint8 (0-255) nor float (in [0, 1], or "
-            "in the units of data.value_range)"
+            f"{name}: dtype {frame.dtype} is neither uint8 (0-255), uint16 (0-65535) nor float "
+            "(in [0, 1], or in the units of data.value_range)"
         )
     n_bad = int(np.count_nonzero(~np.isfinite(frame)))
     if n_bad:
@@ -206,13 +258,15 @@ def _pad_square(frame: np.ndarray) -> np.ndarray:
     return out
 
 
-def resize_square(frame: np.ndarray, fmt: FrameFormat, notes: ReadNotes) -> np.ndarray:
+def resize_square(
+    frame: np.ndarray, fmt: FrameFormat, notes: ReadNotes, name: str = ""
+) -> np.ndarray:
     """(H, W, C) uint8 or float32 -> (size, size, C) of the same dtype, by `fmt.aspect` and
-    area averaging (Pillow's box filter)."""
+    area averaging (Pillow's box filter); noted as clip `name`'s."""
     height, width = frame.shape[:2]
     if (height, width) == (fmt.size, fmt.size):
         return frame
-    notes.resized_from = (height, width)
+    notes.resized(name, height, width)
     if fmt.aspect == "pad":
         frame = _pad_square(frame)
     else:
@@ -239,8 +293,15 @@ def conform(
     """Frame `index` of a clip, of any accepted kind -> (size, size, channels): uint8 stays
     uint8, float becomes float32 in [0, 1]. Errors name the clip and the frame."""
     where = f"{clip_name} frame {index + 1}"
-    frame = to_unit_range(_as_hwc(frame, where), fmt, where, notes)
-    return resize_square(to_channels(frame, fmt.channels, clip_name, notes), fmt, notes)
+    frame = _as_hwc(frame, where)
+    if frame.shape[-1] == 4:
+        notes.alpha_clips.add(clip_name)
+        frame = frame[..., :3]
+    if _is_uint16(frame) and fmt.value_range is None:
+        notes.deep_clips.add(clip_name)
+    frame = to_unit_range(frame, fmt, where, notes)
+    frame = to_channels(frame, fmt.channels, clip_name, notes)
+    return resize_square(frame, fmt, notes, clip_name)
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -323,7 +384,8 @@ def _check_sizes(shape: tuple[int, ...], first: tuple[int, ...] | None, name: st
 
 
 def _video_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
-    """Decoded with PyAV; channels and size converted by FFmpeg's scaler (area averaging)."""
+    """Decoded with PyAV; channels and size converted by FFmpeg's scaler (area averaging),
+    frames turned upright by the video's display matrix (a phone's rotation)."""
     import av
     from av.video.reformatter import VideoReformatter
 
@@ -341,22 +403,73 @@ def _video_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np
         stream.thread_type = "FRAME"
         scaler = VideoReformatter()
         first = None
+        colour_seen = False
         try:
             for t, frame in enumerate(container.decode(stream)):
                 first = _check_sizes((frame.height, frame.width), first, clip.name, t)
-                yield _reformat(scaler, frame, fmt, pixel_format, notes)
+                quarter_turns = round(frame.rotation / 90) % 4  # anticlockwise
+                if quarter_turns:
+                    notes.rotated_clips[clip.name] = (4 - quarter_turns) * 90
+                if not colour_seen:
+                    colour_seen = _note_video_channels(frame, fmt, clip.name, notes)
+                yield _reformat(scaler, frame, fmt, pixel_format, notes, clip.name, quarter_turns)
         except av.FFmpegError as exc:
             raise NextframeError(f"{clip.name}: corrupt video ({_first_line(exc)})") from None
 
 
-def _reformat(scaler, frame, fmt: FrameFormat, pixel_format: str, notes: ReadNotes) -> np.ndarray:
-    """One decoded frame -> (size, size, channels) uint8: scaled so the square part becomes
-    `size` (area averaging), then that part cut out (crop) or padded (pad)."""
+def _note_video_channels(frame, fmt: FrameFormat, name: str, notes: ReadNotes) -> bool:
+    """Note what FFmpeg's scaler will change in `frame`'s channels: its alpha, grey repeated
+    to RGB, colour made grey (a YUV frame whose chroma is neutral holds no colour to lose).
+    True once the clip is known to hold colour: later frames need no look."""
+    components = frame.format.components
+    if any(component.is_alpha for component in components):
+        notes.alpha_clips.add(name)
+    is_grey = sum(not c.is_alpha for c in components) == 1 and not frame.format.has_palette
+    if fmt.channels == 3:
+        if is_grey:
+            notes.converted_clips.add(name)
+        return True
+    if is_grey:
+        return True
+    if not _chroma_is_neutral(frame):
+        notes.converted_clips.add(name)
+        return True
+    return False
+
+
+def _chroma_is_neutral(frame) -> bool:
+    """Whether an 8-bit planar YUV frame's chroma planes are all about 128 (grey content, as
+    a grey clip written as MP4 has); False for any other format."""
+    fmt = frame.format
+    if not fmt.name.startswith("yuv") or not fmt.is_planar or fmt.components[1].bits != 8:
+        return False
+    for plane in frame.planes[1:3]:
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:, : plane.width]
+        if np.abs(rows.astype(np.int16) - 128).max() > NEUTRAL_CHROMA_TOLERANCE:
+            return False
+    return True
+
+
+def _reformat(
+    scaler,
+    frame,
+    fmt: FrameFormat,
+    pixel_format: str,
+    notes: ReadNotes,
+    name: str,
+    quarter_turns: int = 0,
+) -> np.ndarray:
+    """One decoded frame -> (size, size, channels) uint8: turned `quarter_turns` times
+    anticlockwise (upright), scaled so the square part becomes `size` (area averaging), then
+    that part cut out (crop) or padded (pad)."""
     height, width = frame.height, frame.width
+    if quarter_turns % 2:  # the upright frame's sides
+        height, width = width, height
     if (height, width) == (fmt.size, fmt.size):
         pixels = scaler.reformat(frame, format=pixel_format, threads=1).to_ndarray()
-        return pixels[..., None] if pixels.ndim == 2 else pixels
-    notes.resized_from = (height, width)
+        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        return np.ascontiguousarray(np.rot90(pixels, quarter_turns))
+    notes.resized(name, height, width)
     if fmt.aspect == "stretch" or height == width:
         scaled_h = scaled_w = fmt.size
     elif fmt.aspect == "crop":
@@ -368,25 +481,36 @@ def _reformat(scaler, frame, fmt: FrameFormat, pixel_format: str, notes: ReadNot
     else:  # pad
         scale = fmt.size / max(height, width)
         scaled_h, scaled_w = max(1, round(height * scale)), max(1, round(width * scale))
+    coded_h, coded_w = (scaled_w, scaled_h) if quarter_turns % 2 else (scaled_h, scaled_w)
     pixels = scaler.reformat(
         frame,
-        width=scaled_w,
-        height=scaled_h,
+        width=coded_w,
+        height=coded_h,
         format=pixel_format,
         interpolation="AREA",
         threads=1,
     ).to_ndarray()
     pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    pixels = np.rot90(pixels, quarter_turns)
     if fmt.aspect == "pad":
-        return resize_square(_pad_square(pixels), fmt, notes)
+        return resize_square(_pad_square(pixels), fmt, notes, name)
     top, left = (scaled_h - fmt.size) // 2, (scaled_w - fmt.size) // 2
     return np.ascontiguousarray(pixels[top : top + fmt.size, left : left + fmt.size])
 
 
 def _pil_frames(images: Iterator[Image.Image], clip: Clip, fmt, notes) -> Iterator[np.ndarray]:
+    """Pillow's frames: 8-bit ones converted by Pillow (its "L" luma), 16-bit and float ones
+    read at their depth and brought to the model's frames as arrays are (`conform`)."""
     mode = "L" if fmt.channels == 1 else "RGB"
     first = None
     for t, image in enumerate(images):
+        if image.mode in (*DEEP_MODES, "I", "F"):
+            pixels = _deep_pixels(image, clip.name, t)
+            first = _check_sizes(pixels.shape, first, clip.name, t)
+            yield conform(pixels, fmt, clip.name, notes, t)
+            continue
+        if "A" in image.mode:
+            notes.alpha_clips.add(clip.name)
         if image.mode not in ("L", "RGB"):
             native = "RGB" if image.mode in ("RGBA", "P", "CMYK", "LA", "PA") else "L"
             image = image.convert(native)
@@ -394,7 +518,22 @@ def _pil_frames(images: Iterator[Image.Image], clip: Clip, fmt, notes) -> Iterat
             notes.converted_clips.add(clip.name)
         pixels = np.asarray(image.convert(mode))
         first = _check_sizes(pixels.shape, first, clip.name, t)
-        yield resize_square(pixels[..., None] if pixels.ndim == 2 else pixels, fmt, notes)
+        yield resize_square(
+            pixels[..., None] if pixels.ndim == 2 else pixels, fmt, notes, clip.name
+        )
+
+
+def _deep_pixels(image: Image.Image, name: str, t: int) -> np.ndarray:
+    """A 16-bit (or 32-bit integer, or float) grey image's values: uint16 or float32 (H, W)."""
+    if image.mode == "F":
+        return np.asarray(image, dtype=np.float32)
+    pixels = np.asarray(image)
+    if image.mode == "I" and pixels.size and (pixels.min() < 0 or pixels.max() > UINT16_MAX):
+        raise NextframeError(
+            f"{name} frame {t + 1}: 32-bit integer values from {pixels.min()} to "
+            f"{pixels.max()}; read are 8- and 16-bit images (0-{UINT16_MAX}) and float ones"
+        )
+    return pixels.astype(np.uint16)
 
 
 def _gif_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
@@ -410,7 +549,11 @@ def _gif_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.n
 def numbered_images(folder: Path) -> list[Path]:
     """The PNG/JPEG files of a folder in frame order: by the number in their names (natural
     order: frame2 before frame10)."""
-    images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    images = [
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")  # macOS's ._x.png
+    ]
     return sorted(images, key=lambda p: _natural_key(p.name))
 
 
@@ -434,11 +577,12 @@ def _image_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np
 
 
 def _load_array(clip: Clip) -> np.ndarray:
-    """The clip's array (T, H, W[, C]), memory-mapped where the file allows it."""
+    """The clip's array (T, H, W[, C]): a `.npy` memory-mapped (only the frames read are
+    read), an `.npz` member decompressed once for all its clips and its digest."""
     try:
         if clip.key is not None:
-            with np.load(clip.path, allow_pickle=False) as archive:
-                array = archive[clip.key]
+            stat = clip.path.stat()
+            array = _npz_member(str(clip.path), clip.key, stat.st_size, stat.st_mtime_ns)
         else:
             array = np.load(clip.path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -447,9 +591,20 @@ def _load_array(clip: Clip) -> np.ndarray:
                 f"{clip.name}: holds Python objects (pickled); only plain numeric arrays are read"
             ) from None
         raise NextframeError(f"{clip.name}: truncated or corrupt array ({exc})") from None
-    except (OSError, EOFError, KeyError) as exc:
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise NextframeError(f"{clip.name}: truncated or corrupt array ({exc})") from None
     return array if clip.index is None else array[clip.index]
+
+
+# One member held: a stack's clips are read one after another, each from the member
+# decompressed once (not once a clip, and again for its digest); the file's size and time are
+# in the key, so a file changed since is read again.
+@functools.lru_cache(maxsize=1)
+def _npz_member(path: str, key: str, size: int, mtime_ns: int) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        array = archive[key]
+    array.flags.writeable = False
+    return array
 
 
 def _array_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.ndarray]:
@@ -459,10 +614,12 @@ def _array_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np
 
 
 def array_clip_count(shape: tuple[int, ...], name: str) -> int | None:
-    """How an array's shape reads: None for one clip (T, H, W) or (T, H, W, C) with C of 1 or
-    3, else the number N of clips in (N, T, H, W) or (N, T, H, W, C)."""
+    """How an array's shape reads: None for one clip (T, H, W) or (T, H, W, C) with C of 1, 3
+    or 4 (RGBA), else the number N of clips in (N, T, H, W) or (N, T, H, W, C)."""
     rank = len(shape)
-    if rank == 3 or (rank == 4 and shape[-1] in (1, 3)):
+    if 0 in shape and rank in (3, 4, 5):
+        raise NextframeError(f"{name}: an empty array {shape}: it holds no frames")
+    if rank == 3 or (rank == 4 and shape[-1] in (1, 3, 4)):
         return None
     if rank in (4, 5):
         return shape[0]
@@ -503,14 +660,22 @@ def file_kind(path: Path) -> str | None:
     return None
 
 
-def clips_of(path: Path, name: str | None = None) -> list[Clip]:
+def clips_of(
+    path: Path,
+    name: str | None = None,
+    *,
+    npz_members: list[str] | None = None,
+    passed_over: list[str] | None = None,
+) -> list[Clip]:
     """Every clip a path holds: a folder of numbered images is one clip, a big array one per
-    row, an `.npz` one per member; anything else one. Errors name the file as `name`."""
+    row, an `.npz` one per member (those named in `npz_members`, else each that can be a clip:
+    the others are added to `passed_over`); anything else one. Errors name the file as
+    `name`. Arrays are not read here, only their headers."""
     path = Path(path)
     name = name or str(path)
     if path.is_dir():
         if not numbered_images(path):
-            raise NextframeError(f"{name}: a folder with no PNG or JPEG frames")
+            raise NextframeError(f"{name}: a folder with no PNG, JPEG or TIFF frames")
         return [Clip(name, path, "images")]
     if not path.exists():
         raise NextframeError(f"{name}: file not found")
@@ -520,34 +685,110 @@ def clips_of(path: Path, name: str | None = None) -> list[Clip]:
     if kind is None:
         raise NextframeError(
             f"{name}: not a clip: read are {', '.join(CLIP_SUFFIXES)} files and folders of "
-            "numbered PNG/JPEG frames"
+            "numbered PNG/JPEG/TIFF frames"
         )
     if kind == "npy":
-        return _array_clips(Clip(name, path, "array"))
+        clip = Clip(name, path, "array")
+        return _array_clips(clip, _load_array(clip).shape)
     if kind == "npz":
-        clips = []
-        for key in _npz_keys(path, name):
-            clips += _array_clips(Clip(f"{name}:{key}", path, "array", key=key))
-        return clips
+        return _npz_clips(path, name, npz_members, passed_over if passed_over is not None else [])
     return [Clip(name, path, kind)]
 
 
-def _npz_keys(path: Path, name: str) -> list[str]:
+def _npz_clips(
+    path: Path, name: str, picked: list[str] | None, passed_over: list[str]
+) -> list[Clip]:
+    """The clips of an `.npz`'s members, told from their `.npy` headers (no member is
+    decompressed beyond its header)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return sorted(archive.files)
-    except (OSError, ValueError, EOFError) as exc:
-        raise NextframeError(f"{name}: truncated or corrupt .npz ({exc})") from None
+        with zipfile.ZipFile(path) as archive:
+            members = {
+                m[: -len(".npy")] if m.endswith(".npy") else m: m for m in archive.namelist()
+            }
+            keys = sorted(members) if picked is None else list(picked)
+            missing = [key for key in keys if key not in members]
+            if missing:
+                raise NextframeError(
+                    f"{name}: has no member {', '.join(missing)} (its members: "
+                    f"{', '.join(sorted(members))}; data.npz_members names the members to read)"
+                )
+            headers = {key: _member_header(archive, members[key], f"{name}:{key}") for key in keys}
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise NextframeError(f"{name}: truncated or corrupt .npz ({_first_line(exc)})") from None
+    clips = []
+    for key, header in headers.items():
+        member = f"{name}:{key}"
+        why_not = _why_no_clip(header)
+        if why_not is not None and picked is None:
+            passed_over.append(f"{member} {why_not}")
+            continue
+        if header is None or header[1].hasobject:
+            raise NextframeError(f"{member}: {why_not}; only plain numeric arrays are read")
+        clips += _array_clips(Clip(member, path, "array", key=key), header[0])
+    return clips
 
 
-def _array_clips(clip: Clip) -> list[Clip]:
-    array = _load_array(clip)
-    count = array_clip_count(array.shape, clip.name)
+def _member_header(
+    archive: zipfile.ZipFile, member: str, name: str
+) -> tuple[tuple, np.dtype] | None:
+    """(shape, dtype) from a zip member's `.npy` header; None for a member that is no `.npy`.
+    A corrupt member is one line naming it as `name`."""
+    try:
+        return _read_member_header(archive, member)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise NextframeError(f"{name}: truncated or corrupt array ({_first_line(exc)})") from None
+
+
+def _read_member_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple, np.dtype] | None:
+    with archive.open(member) as file:
+        try:
+            version = np.lib.format.read_magic(file)
+        except ValueError:
+            return None
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(file)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(file)
+        else:  # a rare header version: read the member whole to learn its shape
+            file.seek(0)
+            array = np.lib.format.read_array(file, allow_pickle=False)
+            shape, dtype = array.shape, array.dtype
+    return tuple(shape), dtype
+
+
+def _why_no_clip(header: tuple[tuple, np.dtype] | None) -> str | None:
+    """Why an `.npz` member cannot be a clip, for the summary; None if it can."""
+    if header is None:
+        return "(not a .npy array)"
+    shape, dtype = header
+    if dtype.hasobject:
+        return "(Python objects)"
+    if dtype.kind not in "buif":
+        return f"({dtype})"
+    if not 3 <= len(shape) <= 5:
+        return str(shape)
+    return None
+
+
+def _array_clips(clip: Clip, shape: tuple[int, ...]) -> list[Clip]:
+    count = array_clip_count(shape, clip.name)
     if count is None:
         return [clip]
     return [
         Clip(f"{clip.name}[{i}]", clip.path, "array", key=clip.key, index=i) for i in range(count)
     ]
+
+
+def one_clip(path: Path, name: str | None, notes: ReadNotes) -> Clip:
+    """The one clip a path holds, for prediction; a file of none or of several is refused,
+    named whole (a name with `[` in it too)."""
+    name = name or str(path)
+    clips = clips_of(Path(path), name, passed_over=notes.passed_over)
+    if not clips:
+        raise NextframeError(f"{name}: holds no clip ({', '.join(notes.passed_over)})")
+    if len(clips) != 1:
+        raise NextframeError(f"{name}: holds {len(clips)} clips, not one")
+    return clips[0]
 
 
 # -- a user's clip for prediction ---------------------------------------------------------------
@@ -558,15 +799,12 @@ def read_clip(
 ) -> tuple[np.ndarray, ReadNotes]:
     """One clip's frames conformed to `fmt` as float32 (T, size, size, channels) in [0, 1],
     with what reading changed; at least `MIN_CONTEXT_FRAMES` frames."""
-    clips = clips_of(Path(path), name)
-    if len(clips) != 1:
-        raise NextframeError(f"{clips[0].name.split('[')[0]}: holds {len(clips)} clips, not one")
     notes = ReadNotes()
-    frames = [to_unit(frame) for frame in clips[0].frames(fmt, notes)]
+    clip = one_clip(Path(path), name, notes)
+    frames = [to_unit(frame) for frame in clip.frames(fmt, notes)]
     if len(frames) < MIN_CONTEXT_FRAMES:
         raise NextframeError(
-            f"{clips[0].name}: needs at least {MIN_CONTEXT_FRAMES} context frames, "
-            f"got {len(frames)}"
+            f"{clip.name}: needs at least {MIN_CONTEXT_FRAMES} context frames, got {len(frames)}"
         )
     return np.stack(frames), notes
 
@@ -585,10 +823,8 @@ def read_clip_tail(
     streamed)."""
     from collections import deque
 
-    clips = clips_of(Path(path), name)
-    if len(clips) != 1:
-        raise NextframeError(f"{clips[0].name.split('[')[0]}: holds {len(clips)} clips, not one")
-    clip, notes = clips[0], ReadNotes()
+    notes = ReadNotes()
+    clip = one_clip(Path(path), name, notes)
     stride, span = fmt.frame_stride, (n_frames - 1) * fmt.frame_stride + 1
     if clip.kind == "array":
         n_total, indexed = _array_tail(clip, span)
