@@ -101,6 +101,11 @@ def truncated_npy(path):
     path.write_bytes(path.read_bytes()[:5000])
 
 
+def truncated_npz(path):
+    np.savez_compressed(path, frames=np.zeros((10, 64, 64), np.uint8))
+    path.write_bytes(path.read_bytes()[:-140])  # its zip directory cut off
+
+
 def pickled_npy(path):
     np.save(path, np.array([{"frames": 1}, None], dtype=object), allow_pickle=True)
 
@@ -125,7 +130,7 @@ BAD_CLIPS = {
     "wrong_rank.npy": (save(np.zeros((64, 64), np.uint8)), "an array of rank 2 (64, 64)"),
     "wrong_dtype.npy": (
         save(np.zeros((10, 64, 64), np.int64)),
-        "dtype int64 is neither uint8 (0-255) nor float",
+        "dtype int64 is neither uint8 (0-255)",
     ),
     "wrong_range.npy": (
         save(np.full((10, 64, 64), 2.0, np.float32)),
@@ -134,6 +139,7 @@ BAD_CLIPS = {
     "one_frame.npy": (save(np.zeros((1, 64, 64), np.uint8)), "needs at least 2 context frames"),
     "nan.npy": (save(np.full((10, 64, 64), np.nan, np.float32)), "4096 values are NaN"),
     "truncated.npy": (truncated_npy, "truncated or corrupt array"),
+    "truncated.npz": (truncated_npz, "truncated or corrupt"),
     "pickled.npy": (pickled_npy, "holds Python objects (pickled)"),
     "pickle.pkl": (plain_pickle, "not a clip: read are .mp4"),
     "truncated.gif": (truncated_gif, "truncated or corrupt GIF"),
