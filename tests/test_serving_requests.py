@@ -186,3 +186,12 @@ def test_a_strided_model_keeps_every_kth_frame_of_a_clip_sent_at_its_own_rate(ro
     np.testing.assert_allclose(given[0, :, 0, 0, 0], [0.01, 0.04, 0.07, 0.10], rtol=1e-6)
     with pytest.raises(NextframeError, match=r"T >= 4 frames at their own rate \(the model keeps"):
         check_request(np.zeros((1, 3, 8, 8, 1), np.uint8), 1, FrameFormat(8, 1, frame_stride=3))
+
+
+def test_the_request_example_stored_with_a_strided_model_is_one_it_takes():
+    from nextframe.ops.registry import request_example
+
+    frames = FrameFormat(8, 1, frame_stride=3)
+    inputs, params = request_example(frames, 2)
+    clips, _ = read_request(inputs)
+    assert check_request(clips, params["horizon"], frames).shape == (1, 2, 8, 8, 1)

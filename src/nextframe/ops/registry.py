@@ -71,8 +71,9 @@ def log_trained_model(model) -> str:
 
 def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[str, int]]:
     """A request MLflow stores with the model (the UI shows it; `serving_input_example.json`)
-    and reads the params' schema from: one clip of black uint8 frames as a base64 `.npy`, and
-    the horizon, by default the one the model was trained for."""
+    and reads the params' schema from: one clip of black uint8 frames as a base64 `.npy`, the
+    fewest the model takes at its clips' own rate, and the horizon, by default the one the
+    model was trained for."""
     from nextframe.clips import MIN_CONTEXT_FRAMES
     from nextframe.io import encode_npy
 
@@ -80,7 +81,8 @@ def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[
         clip = np.zeros((MIN_CONTEXT_FRAMES, frames.size, frames.size), np.float32)
         clip[:, 0, 0] = np.nan
         return [encode_npy(clip)], {"horizon": horizon}
-    clip = np.zeros((MIN_CONTEXT_FRAMES, *frames.shape), np.uint8)
+    n_frames = (MIN_CONTEXT_FRAMES - 1) * frames.frame_stride + 1
+    clip = np.zeros((n_frames, *frames.shape), np.uint8)
     return [encode_npy(clip)], {"horizon": horizon}
 
 
