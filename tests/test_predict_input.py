@@ -173,3 +173,27 @@ def test_the_demo_predicts_from_an_uploads_last_frames_at_the_models_rate(tmp_pa
     assert indices(given[0][0]) == [7, 9, 11]
     assert shown.caption.startswith("clip.npy: 3 frames given, 2 predicted closed loop (")
     assert "one frame in 2 kept" in shown.caption and "the last 3 of the clip's 12" in shown.caption
+
+
+def test_every_change_to_a_users_frames_is_a_note_of_predicts(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    write_clip(tmp_path / "colour.mkv", rng.integers(0, 256, (6, 16, 24, 3), np.uint8))
+    np.save(tmp_path / "rgba.npy", rng.integers(0, 256, (6, 16, 16, 4), np.uint8))
+    (tmp_path / "pngs").mkdir()
+    for t in range(4):
+        frame = rng.integers(0, 256, (16, 16, 4), np.uint8)
+        Image.fromarray(frame, "RGBA").save(tmp_path / "pngs" / f"frame{t}.png")
+    cases = {
+        "colour.mkv": (
+            FrameFormat(16, 1, aspect="pad"),
+            ["frames of 24x16 padded and resized to the model's 16x16", "RGB made grey"],
+        ),
+        "rgba.npy": (FrameFormat(16, 3), ["alpha channel dropped"]),
+        "pngs": (FrameFormat(8, 3, frame_stride=2), ["alpha channel dropped", "one frame in 2"]),
+    }
+    for name, (fmt, expected) in cases.items():
+        _, notes = read_context(tmp_path / name, fmt, 2)
+        for note in expected:
+            assert any(n.startswith(note) for n in notes), (name, note, notes)
