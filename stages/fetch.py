@@ -16,11 +16,12 @@ def main() -> None:
         __doc__, "params", "folder", "radar_root", "downloads", "windows", "digits", "info"
     )
     params = load_params(args.params)
-    if params.data.source == "folder":
-        find_clips(args.folder)  # the folder is there and holds clips, before anything goes
+    found = None
+    if params.data.source == "folder":  # the folder is there and holds clips, before anything goes
+        found = find_clips(args.folder, params.data.npz_members)
     remove_outputs(args.windows, args.digits, args.info)
     out = Fetched(args.windows, args.digits, args.downloads, args.radar_root)
-    info, summary = fetch(params, args.folder, out)
+    info, summary = fetch(params, args.folder, out, found)
     write_json(args.info, info)
     print(f"fetch: {summary}")
 

@@ -131,9 +131,9 @@ class DataParams(_Section):
 
     `n_train`, `n_val`, `n_test`, `digits_per_sequence`, `step_length` and the URLs are for
     the Moving MNIST sources; `folder`, `frame_stride`, `window_stride`, `aspect`,
-    `value_range`, `val_fraction` and `test_fraction` for the folder. `radar` reads a
-    weather-radar archive (`radar`, `RadarParams`), split by event; `frame_size` does not
-    apply to it (training crops are `radar.crop`, evaluation the whole domain)."""
+    `value_range`, `val_fraction`, `test_fraction` and `npz_members` for the folder. `radar`
+    reads a weather-radar archive (`radar`, `RadarParams`), split by event; `frame_size` does
+    not apply to it (training crops are `radar.crop`, evaluation the whole domain)."""
 
     source: Literal["generated", "download", "openstl", "folder", "radar"]
     n_train: Annotated[int, Field(ge=0)]
@@ -157,6 +157,7 @@ class DataParams(_Section):
     value_range: Annotated[list[Float], Field(min_length=2, max_length=2)] | None
     val_fraction: Annotated[Float, Field(gt=0, lt=1)]
     test_fraction: Annotated[Float, Field(gt=0, lt=1)]
+    npz_members: list[Annotated[str, Field(min_length=1)]] | None
     radar: RadarParams
 
     @property
@@ -210,6 +211,15 @@ class DataParams(_Section):
             raise ValueError(
                 f"value_range must be [low, high] with low < high, got {list(self.value_range)}"
             )
+        if self.npz_members is not None:
+            if not self.npz_members:
+                raise ValueError(
+                    "npz_members must name at least one member, or be null (every member "
+                    "that can be a clip)"
+                )
+            twice = sorted({m for m in self.npz_members if self.npz_members.count(m) > 1})
+            if twice:
+                raise ValueError(f"npz_members names {', '.join(twice)} twice")
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError(
                 f"val_fraction + data.test_fraction must be < 1 (train needs clips), got "

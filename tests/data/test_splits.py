@@ -1,12 +1,17 @@
+import hashlib
 import io
 
 import numpy as np
 import pytest
 
-from nextframe.data.splits import sha256_of_array, split_indices
+from nextframe.data.folder import split_of_clips, split_quotas
+from nextframe.data.splits import clips_per_split, sha256_of_array, split_indices, split_windows
 from nextframe.data.windows import WindowFile, open_windows
 from nextframe.errors import NextframeError
 from nextframe.io import npy_appender, write_npy_in_chunks
+from nextframe.params import parse_params
+
+from ..helpers import tiny_params
 
 COUNTS = {"train": 6, "val": 2, "test": 2}
 
@@ -106,3 +111,87 @@ def test_chunked_write_that_does_not_fill_the_shape_leaves_no_file(tmp_path):
     with pytest.raises(ValueError, match="hold 2 rows"):
         write_npy_in_chunks(tmp_path / "a.npy", array.shape, [array[:2]])
     assert list(tmp_path.iterdir()) == []
+
+
+# -- a folder's split by clip: quotas, stable as clips are added --------------------------------
+
+
+def _folder_info(n_clips: int, windows_per_clip: int = 2, start: int = 0) -> dict:
+    clips = [
+        {
+            "name": f"clip_{i:03d}.mp4",
+            "sha256": hashlib.sha256(f"content {i}".encode()).hexdigest(),
+            "first_window": (i - start) * windows_per_clip,
+            "windows": windows_per_clip,
+            "split": None,
+        }
+        for i in range(start, start + n_clips)
+    ]
+    return {"source": "folder", "folder": "clips", "clips": clips}
+
+
+def _folder_data(val_fraction: float = 0.1, test_fraction: float = 0.1):
+    edits = {"source": "folder", "val_fraction": val_fraction, "test_fraction": test_fraction}
+    return parse_params(tiny_params({"data": edits})).data
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_a_small_folder_gets_its_quota_of_val_and_test_clips_for_every_seed(seed):
+    """14 clips, the default fractions (0.1): ceil(1.4) = 2 clips each for val and test."""
+    info = _folder_info(14)
+    indices = split_windows(info, 28, _folder_data(), seed)
+    assert clips_per_split(info, indices) == {"train": 10, "val": 2, "test": 2}
+    together = np.concatenate(list(indices.values()))
+    assert sorted(together.tolist()) == list(range(28))
+
+
+@pytest.mark.parametrize(
+    ("n_clips", "fractions", "quotas"),
+    [
+        (3, (0.1, 0.1), {"train": 1, "val": 1, "test": 1}),
+        (10, (0.1, 0.1), {"train": 8, "val": 1, "test": 1}),
+        (11, (0.1, 0.1), {"train": 7, "val": 2, "test": 2}),
+        (30, (0.1, 0.1), {"train": 24, "val": 3, "test": 3}),  # 0.1 x 30 is 3.0000000000000004
+        (4, (0.45, 0.45), {"train": 1, "val": 1, "test": 2}),  # val gives way first
+        (2, (0.1, 0.1), {"train": 1, "val": 0, "test": 1}),
+    ],
+)
+def test_split_quotas(n_clips, fractions, quotas):
+    assert split_quotas(n_clips, *fractions) == quotas
+
+
+def _moves(before: dict[str, str], after: dict[str, str]) -> int:
+    return sum(after[name] != split for name, split in before.items())
+
+
+@pytest.mark.parametrize("fractions", [(0.1, 0.1), (0.2, 0.1), (0.15, 0.3)])
+def test_adding_a_clip_moves_at_most_one_other_while_the_quotas_stay(fractions):
+    """...and at most two when the new clip raises a quota (no split can do better then)."""
+    for seed in range(4):
+        for n_clips in range(3, 45):
+            before = split_of_clips(_folder_info(n_clips)["clips"], seed, *fractions)
+            added = _folder_info(n_clips + 1)["clips"]
+            after = split_of_clips(added, seed, *fractions)
+            same_quotas = split_quotas(n_clips, *fractions) == split_quotas(n_clips + 1, *fractions)
+            assert _moves(before, after) <= (1 if same_quotas else 2), (seed, n_clips)
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_a_fifteenth_clip_moves_at_most_one_of_fourteen(seed):
+    before = split_of_clips(_folder_info(14)["clips"], seed, 0.1, 0.1)
+    after = split_of_clips(_folder_info(15)["clips"], seed, 0.1, 0.1)
+    assert _moves(before, after) <= 1
+
+
+def test_identical_clips_share_a_split():
+    clips = _folder_info(12)["clips"]
+    copies = [clip | {"name": f"copy of {clip['name']}"} for clip in clips]
+    for seed in range(8):
+        split_of = split_of_clips(clips + copies, seed, 0.2, 0.2)
+        assert all(split_of[c["name"]] == split_of[f"copy of {c['name']}"] for c in clips)
+        assert sorted(split_of.values()).count("test") == 2 * 3  # ceil(0.2 x 12 contents)
+
+
+def test_too_few_clips_to_split_is_one_line():
+    with pytest.raises(NextframeError, match=r"falls into val: 2 distinct clips are too few"):
+        split_windows(_folder_info(2), 4, _folder_data(), seed=0)

@@ -7,13 +7,14 @@ one uint8 `.npy` as they are made: memory holds one window and one clip's digest
 however many clips there are. A clip shorter than one window is skipped and counted.
 
 The split is by clip, never by window. If the folder has `train/`, `val/` and `test/`
-sub-folders, they are the split; otherwise preprocess draws it from each clip's content and
-`seed` (`split_of_clip`), so adding a clip never moves another.
+sub-folders, they are the split; otherwise preprocess gives each split its quota of the clips,
+ranked by their content and `seed` (`split_of_clips`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nextframe.clips import CLIP_SUFFIXES, Clip, FrameFormat, ReadNotes, clips_of, to_uint8
+from nextframe.clips import (
+    CLIP_SUFFIXES,
+    Clip,
+    FrameFormat,
+    ReadNotes,
+    clips_of,
+    numbered_images,
+    to_uint8,
+)
 from nextframe.data.moving_mnist import SPLITS
 from nextframe.errors import NextframeError
 from nextframe.io import npy_appender
@@ -40,20 +49,23 @@ class Windowing:
 
 @dataclass
 class FolderClips:
-    """The clips found under a folder, each with its given split (None: drawn later), and the
-    files that were no clip."""
+    """The clips found under a folder, each with its given split (None: drawn later), the
+    files that were no clip and the `.npz` members that hold none."""
 
     clips: list[tuple[Clip, str | None]]
     skipped_files: list[str] = field(default_factory=list)
+    passed_over: list[str] = field(default_factory=list)
+    npz_members: list[str] | None = None
 
 
-def find_clips(folder: Path) -> FolderClips:
-    """Every clip under `folder`, in name order, with its split if sub-folders give one."""
+def find_clips(folder: Path, npz_members: list[str] | None = None) -> FolderClips:
+    """Every clip under `folder`, in name order, with its split if sub-folders give one; of an
+    `.npz`, the members `npz_members` names (None: each that can be a clip)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NextframeError(f"{folder}: no such folder (data.folder)")
     split_dirs = [folder / s for s in SPLITS if (folder / s).is_dir()]
-    found = FolderClips([])
+    found = FolderClips([], npz_members=npz_members)
     if split_dirs:
         missing = [s for s in SPLITS if not (folder / s).is_dir()]
         if missing:
@@ -69,7 +81,7 @@ def find_clips(folder: Path) -> FolderClips:
     if not found.clips:
         raise NextframeError(
             f"{folder}: holds no clip (read are {', '.join(CLIP_SUFFIXES)} files and folders "
-            "of numbered PNG/JPEG frames)"
+            "of numbered PNG/JPEG/TIFF frames)"
         )
     return found
 
@@ -81,12 +93,14 @@ def _walk(directory: Path, root: Path, found: FolderClips) -> Iterator[Clip]:
     for path in entries:
         name = str(path.relative_to(root))
         if path.is_dir():
-            try:
+            if numbered_images(path):
                 yield from clips_of(path, name)
-            except NextframeError:  # no images: a folder of clips, one level down
+            else:  # no images: a folder of clips, one level down
                 yield from _walk(path, root, found)
         elif path.suffix.lower() in CLIP_SUFFIXES:
-            yield from clips_of(path, name)
+            yield from clips_of(
+                path, name, npz_members=found.npz_members, passed_over=found.passed_over
+            )
         else:
             found.skipped_files.append(name)
 
@@ -129,6 +143,7 @@ class IngestReport:
     too_short: list[str] = field(default_factory=list)
     notes: ReadNotes = field(default_factory=ReadNotes)
     skipped_files: list[str] = field(default_factory=list)
+    fmt: FrameFormat | None = None  # the frames read, for the notes
 
     def summary(self) -> str:
         used = len(self.clips)
@@ -136,19 +151,46 @@ class IngestReport:
         if self.too_short:
             parts.append(f"{len(self.too_short)} clips shorter than one window skipped")
         if self.skipped_files:
-            shown = ", ".join(self.skipped_files[:3])
-            more = f" and {len(self.skipped_files) - 3} more" if len(self.skipped_files) > 3 else ""
             parts.append(
-                f"{len(self.skipped_files)} files that are no clip passed over: {shown}{more}"
+                f"{len(self.skipped_files)} files that are no clip passed over: "
+                f"{_some(self.skipped_files)}"
             )
-        if self.notes.converted_clips:
-            n = len(self.notes.converted_clips)
-            parts.append(f"note: {n} clips converted to data.channels (grey <-> RGB)")
-        if self.notes.clipped_values:
+        if self.notes.passed_over:
             parts.append(
-                f"note: {self.notes.clipped_values} values outside data.value_range clipped to it"
+                f"{len(self.notes.passed_over)} .npz members that are no clip passed over: "
+                f"{_some(self.notes.passed_over)}"
             )
-        return "; ".join(parts)
+        return "; ".join(parts + [f"note: {note}" for note in self.frame_notes()])
+
+    def frame_notes(self) -> list[str]:
+        """What reading did to the frames, clips counted: every change is said."""
+        notes, fmt = self.notes, self.fmt
+        said = []
+        if notes.rotated_clips:
+            said.append(f"{len(notes.rotated_clips)} clips turned upright (their video's rotation)")
+        if notes.resized_clips and fmt is not None:
+            how = {"crop": "centre-cropped", "pad": "padded", "stretch": "stretched"}[fmt.aspect]
+            unsquare = len(notes.unsquare_clips)
+            shape = f" ({unsquare} not square: {how})" if unsquare else ""
+            said.append(f"{len(notes.resized_clips)} clips resized to {fmt.size}x{fmt.size}{shape}")
+        if notes.converted_clips:
+            n = len(notes.converted_clips)
+            said.append(f"{n} clips converted to data.channels (grey <-> RGB)")
+        if notes.alpha_clips:
+            said.append(f"{len(notes.alpha_clips)} clips' alpha channel dropped")
+        if notes.deep_clips:
+            said.append(
+                f"{len(notes.deep_clips)} clips of 16-bit values read as 0-65535 "
+                "(data.value_range sets another)"
+            )
+        if notes.clipped_values:
+            said.append(f"{notes.clipped_values} values outside data.value_range clipped to it")
+        return said
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def ingest(
@@ -157,10 +199,13 @@ def ingest(
     fmt: FrameFormat,
     windowing: Windowing,
     progress: bool = True,
+    found: FolderClips | None = None,
 ) -> IngestReport:
-    """Windows (N, n_frames, size, size, C) uint8 of every clip under `folder` into `out`."""
-    found = find_clips(folder)
-    report = IngestReport(skipped_files=found.skipped_files)
+    """Windows (N, n_frames, size, size, C) uint8 of every clip under `folder` into `out`;
+    `found`: its clips, if `find_clips` has found them already."""
+    found = found if found is not None else find_clips(folder)
+    report = IngestReport(skipped_files=found.skipped_files, fmt=fmt)
+    report.notes.passed_over.extend(found.passed_over)
     row_shape = (windowing.n_frames, fmt.size, fmt.size, fmt.channels)
     with npy_appender(out, row_shape) as appender:
         bar = tqdm(found.clips, desc="reading clips", unit="clip", disable=not progress)
@@ -193,14 +238,44 @@ def ingest(
     return report
 
 
-def split_of_clip(sha256: str, seed: int, val_fraction: float, test_fraction: float) -> str:
-    """A clip's split as a pure function of its content and `seed`: a uniform number drawn
-    from both falls in test, val or train by the fractions."""
-    draw = hashlib.sha256(f"{seed}:{sha256}".encode()).digest()
-    u = int.from_bytes(draw[:8], "big") / 2**64
-    if u < test_fraction:
-        return "test"
-    return "val" if u < test_fraction + val_fraction else "train"
+def split_quotas(n_clips: int, val_fraction: float, test_fraction: float) -> dict[str, int]:
+    """How many clips val and test get: ceil(fraction x clips) each, at least one each where
+    there are 3 clips or more, and never so many that train is left none."""
+    quotas = {
+        "val": math.ceil(val_fraction * n_clips - 1e-9),
+        "test": math.ceil(test_fraction * n_clips - 1e-9),
+    }
+    if n_clips >= 3:
+        quotas = {split: max(1, n) for split, n in quotas.items()}
+    while quotas["val"] + quotas["test"] > max(0, n_clips - 1):
+        larger = "val" if quotas["val"] >= quotas["test"] else "test"
+        quotas[larger] -= 1
+    return {"train": n_clips - quotas["val"] - quotas["test"], **quotas}
+
+
+def split_of_clips(
+    clips: list[dict], seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, str]:
+    """Each clip's split, by name: the clips are ranked by a hash of `seed` and their content
+    (sha256), the first `test` quota of the ranking is test, the last `val` quota val, and the
+    rest, between them, train (`split_quotas`). Identical clips are one: they share a split.
+
+    Adding a clip moves at most one other while the quotas stay (it takes a place in the
+    ranking, and at most one clip crosses the border next to it); a clip that raises a quota
+    (once every 1/fraction clips) moves at most one more. No split can promise fewer: when
+    both quotas grow by one and the new clip ranks in train, two train clips must leave it."""
+    contents = sorted({clip["sha256"] for clip in clips}, key=lambda sha: _rank(seed, sha))
+    quotas = split_quotas(len(contents), val_fraction, test_fraction)
+    first_val = len(contents) - quotas["val"]
+    split_of_content = {
+        sha: "test" if i < quotas["test"] else "val" if i >= first_val else "train"
+        for i, sha in enumerate(contents)
+    }
+    return {clip["name"]: split_of_content[clip["sha256"]] for clip in clips}
+
+
+def _rank(seed: int, sha256: str) -> tuple[bytes, str]:
+    return hashlib.sha256(f"{seed}:{sha256}".encode()).digest(), sha256
 
 
 def window_indices(clips: list[dict], split_of: dict[str, str]) -> dict[str, np.ndarray]:

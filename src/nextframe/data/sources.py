@@ -27,7 +27,7 @@ from nextframe.data.download import (
     load_idx_images,
     real_layout_chunks,
 )
-from nextframe.data.folder import Windowing, ingest
+from nextframe.data.folder import FolderClips, Windowing, find_clips, ingest
 from nextframe.data.moving_mnist import (
     DIGIT_SIZE,
     SPLITS,
@@ -54,12 +54,14 @@ class Fetched:
     radar_root: Path | None = None  # `data.source: radar`: the archive's root
 
 
-def fetch(params: Params, folder: Path, out: Fetched) -> tuple[dict, str]:
+def fetch(
+    params: Params, folder: Path, out: Fetched, found: FolderClips | None = None
+) -> tuple[dict, str]:
     """Write `out.windows` and `out.digits` from `data.source`; (info for preprocess, a summary
-    line)."""
+    line). `found`: the folder's clips, if the caller has found them already."""
     data = params.data
     if data.source == "folder":
-        return _fetch_folder(params, folder, out)
+        return _fetch_folder(params, folder, out, found)
     if data.source == "radar":
         info, summary = _fetch_radar(params, out.radar_root, out.windows)
         save_npy(out.digits, NO_DIGITS)
@@ -104,16 +106,20 @@ def _downloaded(url: str, md5: str, url_key: str, downloads: Path) -> Path:
     return download(url, downloads / Path(url).name, md5=md5, url_key=url_key)
 
 
-def _fetch_folder(params: Params, folder: Path, out: Fetched) -> tuple[dict, str]:
+def _fetch_folder(
+    params: Params, folder: Path, out: Fetched, found: FolderClips | None
+) -> tuple[dict, str]:
     data = params.data
     windowing = Windowing(data.n_frames, data.window_stride, data.frame_stride)
-    report = ingest(folder, out.windows, FrameFormat.of(data), windowing)
+    found = found if found is not None else find_clips(folder, data.npz_members)
+    report = ingest(folder, out.windows, FrameFormat.of(data), windowing, found=found)
     save_npy(out.digits, NO_DIGITS)
     info = {
         "source": "folder",
         "folder": str(folder),
         "clips": report.clips,
         "skipped_clips": report.too_short,
+        "passed_over_members": report.notes.passed_over,
     }
     return info, f"{folder}: {report.summary()}"
 

@@ -1,8 +1,8 @@
 """Splitting the fetched windows into train, val and test, deterministically.
 
 Moving MNIST keeps the generator's layout (test drawn from held-out digits) or, for the real
-file, shuffles by `seed`; a folder is split by clip (`nextframe.data.folder.split_of_clip`),
-so no window of a test clip is ever trained on.
+file, shuffles by `seed`; a folder is split by clip, each split its quota of the clips
+(`nextframe.data.folder.split_of_clips`), so no window of a test clip is ever trained on.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 
 import numpy as np
 
-from nextframe.data.folder import split_of_clip, window_indices
+from nextframe.data.folder import split_of_clips, window_indices
 from nextframe.data.moving_mnist import SPLITS
 from nextframe.errors import NextframeError
 from nextframe.params import DataParams
@@ -60,20 +60,22 @@ def split_windows(info: dict, n_windows: int, data: DataParams, seed: int) -> di
     if info["source"] != "folder":
         counts = {"train": data.n_train, "val": data.n_val, "test": data.n_test}
         return split_indices(n_windows, counts, seed, info.get("split_sizes"))
-    split_of = {
-        clip["name"]: clip["split"]
-        or split_of_clip(clip["sha256"], seed, data.val_fraction, data.test_fraction)
-        for clip in info["clips"]
-    }
-    indices = window_indices(info["clips"], split_of)
+    clips = info["clips"]
+    given = {clip["name"]: clip["split"] for clip in clips if clip["split"]}
+    drawn = [clip for clip in clips if not clip["split"]]
+    split_of = given | split_of_clips(drawn, seed, data.val_fraction, data.test_fraction)
+    indices = window_indices(clips, split_of)
     for split in SPLITS:
         if len(indices[split]) == 0:
-            raise NextframeError(
-                f"no clip of the {len(info['clips'])} in {info['folder']} falls into {split} "
-                f"(data.val_fraction {data.val_fraction:g}, data.test_fraction "
-                f"{data.test_fraction:g}): add clips, change the fractions or give train/, "
-                "val/ and test/ sub-folders"
-            )
+            if given:
+                why = f"its {split}/ sub-folder holds no clip as long as a window"
+            else:
+                distinct = len({clip["sha256"] for clip in clips})
+                why = (
+                    f"{distinct} distinct clips are too few to split (3 or more give val and "
+                    "test one each): add clips, or give train/, val/ and test/ sub-folders"
+                )
+            raise NextframeError(f"no clip of {info['folder']} falls into {split}: {why}")
     return indices
 
 
