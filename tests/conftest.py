@@ -4,6 +4,7 @@ page that may load nothing from off this machine."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 from collections.abc import Iterator
@@ -36,20 +37,36 @@ def browser() -> Iterator[BrowserSession]:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> helpers.Trained:
+def trained(tmp_path_factory, worker_id) -> helpers.Trained:
     """A workdir where every stage ran with the tiny params: a model, its MLflow run in
     `mlflow.db`, registered as version 1 and made champion, renders, and the params keys each
     stage read (`reads-<stage>.json`). Tests may add runs and versions, but leave these outputs
-    and the alias as they are."""
-    workdir = tmp_path_factory.mktemp("trained") / "work"
+    and the alias as they are.
+
+    Built once for the whole `make test`: the first of pytest-xdist's workers to ask builds it
+    under a lock in their common temporary folder, the others wait and take the same one."""
+    common = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        common = common.parent
+    workdir = common / "trained" / "work"
+    built = workdir.parent / "built"
+    with open(common / "trained.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.exists():
+            shutil.rmtree(workdir.parent, ignore_errors=True)  # what a failed build left
+            build_trained(workdir)
+            built.touch()
+    run_id = json.loads((workdir / helpers.PATHS["run_info"]).read_text())["run_id"]
+    return helpers.Trained(Path(workdir), run_id, helpers.tiny_params())
+
+
+def build_trained(workdir: Path) -> None:
     helpers.write_params(workdir, helpers.tiny_params())
     shutil.copy2(REPO_ROOT / "dvc.yaml", workdir)  # where predict and the demo find the paths
     for stage in ("fetch", "preprocess", "train", "evaluate", "render"):
         reads = str(workdir / f"reads-{stage}.json")
         result = helpers.run_stage(stage, workdir, NEXTFRAME_PARAMS_READS=reads)
         assert result.returncode == 0, f"{stage}: {result.stderr[-3000:]}"
-    run_id = json.loads((workdir / helpers.PATHS["run_info"]).read_text())["run_id"]
-    return helpers.Trained(Path(workdir), run_id, helpers.tiny_params())
 
 
 # The longest test files, first: `make test`'s workers take files in this order, so none is

@@ -171,7 +171,7 @@ def test_queued_experiments_run_by_two_workers_land_in_the_main_store(repo):
     in a worker's copy. A queued experiment whose params were run before is restored from
     the run cache there too, and logs no run."""
     runs_before = len(find_runs(repo))
-    for epochs in (3, 4, 2):  # 2 was run above: restored, not run
+    for epochs in (3, 2):  # 2 was run above: restored, not run, while 3 runs
         run(["dvc", "exp", "run", "--queue", "-S", f"epochs={epochs}"], repo)
     run(["dvc", "queue", "start", "-j", "2"], repo)
     deadline = time.monotonic() + 600
@@ -181,21 +181,20 @@ def test_queued_experiments_run_by_two_workers_land_in_the_main_store(repo):
             break
         time.sleep(2)
     run(["dvc", "queue", "stop"], repo)
-    assert status.count("Success") == 3, status
-    found = [r for r in find_runs(repo) if r.data.params["epochs"] in ("3", "4")]
-    assert sorted(r.data.params["epochs"] for r in found) == ["3", "4"]
-    assert {r.info.status for r in found} == {"FINISHED"}
-    assert all(r.data.tags["dvc.exp_name"] == r.info.run_name for r in found)
-    assert len(find_runs(repo)) == runs_before + 2, "the cached experiment made no run"
+    assert status.count("Success") == 2, status
+    (found,) = [r for r in find_runs(repo) if r.data.params["epochs"] == "3"]
+    assert found.info.status == "FINISHED"
+    assert found.data.tags["dvc.exp_name"] == found.info.run_name
+    assert len(find_runs(repo)) == runs_before + 1, "the cached experiment made no run"
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
 def test_the_champion_is_the_best_version_of_every_run_so_far(repo):
-    """Each run above (repro, exp run, two queued) registered a version and evaluated
-    it; wherever the stages ran, the alias ends on the lowest closed-loop MSE."""
+    """Each run above (repro, exp run, the queued one that ran) registered a version and
+    evaluated it; wherever the stages ran, the alias ends on the lowest closed-loop MSE."""
     client = store_client(repo)
     versions = client.search_model_versions("name = 'nextframe-convlstm'")
-    assert len(versions) == 4  # repro, exp run epochs=2, two queued
+    assert len(versions) == 3  # repro, exp run epochs=2, queued epochs=3
     mse = {
         str(v.version): client.get_run(v.run_id).data.metrics["eval.model.mse"] for v in versions
     }
