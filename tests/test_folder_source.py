@@ -14,6 +14,7 @@ import pytest
 from nextframe.data.export import write_clip
 
 from .helpers import PATHS, nextframe_command, run, run_stage, tiny_params, write_params
+from .test_clips import _zip_member_span
 
 pytestmark = pytest.mark.integration
 
@@ -176,6 +177,20 @@ def _bad(folder: Path, kind: str) -> str:
     if kind == "rank 6":
         np.save(folder / "zz.npy", np.zeros((1, 1, 10, 24, 24, 3), np.uint8))
         return "zz.npy: an array of rank 6"
+    if kind == "truncated npz":
+        np.savez(folder / "zz.npz", frames=np.zeros((10, 24, 24), np.uint8))
+        (folder / "zz.npz").write_bytes((folder / "zz.npz").read_bytes()[:-30])
+        return "zz.npz: truncated or corrupt .npz (File is not a zip file)"
+    if kind == "corrupt npz member":
+        np.savez_compressed(folder / "zz.npz", frames=np.zeros((10, 24, 24), np.uint8))
+        start, _ = _zip_member_span(folder / "zz.npz", "frames.npy")
+        raw = bytearray((folder / "zz.npz").read_bytes())
+        raw[start : start + 16] = b"\xff" * 16  # the member's deflate stream
+        (folder / "zz.npz").write_bytes(bytes(raw))
+        return "zz.npz:frames: truncated or corrupt array"
+    if kind == "no clips in a stack":
+        np.save(folder / "zz[0].npy", np.zeros((0, 10, 24, 24), np.uint8))
+        return "zz[0].npy: an empty array (0, 10, 24, 24): it holds no frames"
     if kind == "all too short":
         shutil.rmtree(folder)
         folder.mkdir()
@@ -194,6 +209,9 @@ def _bad(folder: Path, kind: str) -> str:
         "NaN",
         "float without range",
         "rank 6",
+        "truncated npz",
+        "corrupt npz member",
+        "no clips in a stack",
         "all too short",
     ],
 )
