@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nextframe.data.export import write_clip
+from nextframe.presets import merged
 
 from .helpers import PATHS, nextframe_command, run, run_stage, tiny_params, write_params
 from .test_clips import _zip_member_span
@@ -84,30 +85,32 @@ def _split_of_windows(windows: dict[str, np.ndarray]) -> dict[bytes, str]:
 
 
 def test_a_folder_is_split_into_quotas_and_adding_a_clip_moves_at_most_one(tmp_path):
-    """21 distinct clips and a copy of one: ceil(0.2 x 21) = 5 each for val and test, the copy
-    with its twin; a 22nd clip leaves the quotas as they are and moves at most one clip.
-    Checked on preprocess's split files."""
-    colour_clips(tmp_path / "clips", 21)
+    """14 distinct clips and a copy of one, the default fractions (0.1): ceil(1.4) = 2 each
+    for val and test, the copy with its twin; a 15th clip leaves the quotas as they are and
+    moves at most one clip. Checked on preprocess's split files."""
+    colour_clips(tmp_path / "clips", 14)
     shutil.copy(tmp_path / "clips" / "clip_001.npy", tmp_path / "clips" / "clip_001_copy.npy")
-    windows = fetch_and_preprocess(tmp_path, tiny_params(FOLDER_PARAMS))
+    fractions = {"data": {"val_fraction": 0.1, "test_fraction": 0.1}}
+    windows = fetch_and_preprocess(tmp_path, tiny_params(merged(FOLDER_PARAMS, fractions)))
     # 12 frames, windows of 8 every 2 frames: 3 windows a clip.
     distinct = {split: len({w.tobytes() for w in windows[split]}) // 3 for split in SPLITS}
-    assert distinct == {"train": 11, "val": 5, "test": 5}
-    assert sum(len(windows[split]) for split in SPLITS) == 22 * 3
+    assert distinct == {"train": 10, "val": 2, "test": 2}
+    assert sum(len(windows[split]) for split in SPLITS) == 15 * 3
     # No frame of a test (or val) clip is in any train window: checked on the written files.
     train_frames = {frame.tobytes() for window in windows["train"] for frame in window}
     for split in ("val", "test"):
         assert all(f.tobytes() not in train_frames for w in windows[split] for f in w), split
 
     before = _split_of_windows(windows)
-    colour_clips(tmp_path / "more", 1)
-    shutil.move(tmp_path / "more" / "clip_000.mkv", tmp_path / "clips" / "clip_new.mkv")
+    # A new clip (colour_clips would write clip_000 again: its copy moves nothing).
+    new = np.random.default_rng(99).integers(0, 256, (12, 24, 24, 3), dtype=np.uint8)
+    write_clip(tmp_path / "clips" / "clip_new.mkv", new)
     for stage in ("fetch", "preprocess"):
         assert run_stage(stage, tmp_path).returncode == 0
     after = _split_of_windows(
         {s: np.load(tmp_path / f"data/processed/{s}.npy", allow_pickle=False) for s in SPLITS}
     )
-    assert set(before) <= set(after)
+    assert set(before) <= set(after) and len(after) == len(before) + 3
     moved = [window for window, split in before.items() if after[window] != split]
     assert len(moved) <= 3, f"{len(moved) // 3} clips moved"
 
