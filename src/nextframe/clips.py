@@ -547,8 +547,8 @@ def _gif_frames(clip: Clip, fmt: FrameFormat, notes: ReadNotes) -> Iterator[np.n
 
 
 def numbered_images(folder: Path) -> list[Path]:
-    """The PNG/JPEG files of a folder in frame order: by the number in their names (natural
-    order: frame2 before frame10)."""
+    """The PNG/JPEG/TIFF files of a folder in frame order, hidden ones passed over: by the
+    number in their names (natural order: frame2 before frame10)."""
     images = [
         p
         for p in folder.iterdir()
