@@ -21,7 +21,8 @@ BIN := $(VENV)/bin
 # The `dvc plots` page template, where `.dvc/config` (plots.html_template) points.
 PLOTS_PAGE := .dvc/plots_page.html
 
-.PHONY: setup repro test test-fast lint format ui server serve demo preset bench bench-gpu gpu-bundle lock
+.PHONY: setup repro test test-fast lint format ui server serve demo preset tune tune-best \
+  tune-dashboard bench bench-gpu gpu-bundle lock
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +108,27 @@ demo: setup $(DEMO_INSTALLED)
 # Clients: export MLFLOW_TRACKING_URI=http://127.0.0.1:$(PORT) (README, "Team use").
 server: setup
 	$(BIN)/python -m nextframe.ops.server --port $(PORT)
+
+# An Optuna study of the params in tune/space.yaml, each trial a DVC experiment up to train
+# (README, "Tuning"): `make tune TRIALS=20`; run it in several shells or on several machines
+# at once and they share the study. TUNE_STORAGE= the team's PostgreSQL for many machines.
+# The data stages run first, once, so that no trial runs them again.
+TRIALS ?= 10
+TUNE_STORAGE ?= sqlite:///tune/study.db
+STUDY ?= nextframe
+tune: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro preprocess
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nextframe tune --trials $(TRIALS) \
+	  --storage "$(TUNE_STORAGE)" --study-name "$(STUDY)"
+
+# The study's best trial: printed, its params written into params.yaml, pictures in tune/.
+tune-best: setup
+	$(BIN)/nextframe tune --best --storage "$(TUNE_STORAGE)" --study-name "$(STUDY)"
+
+# optuna-dashboard on the study's storage, on http://127.0.0.1:8080 (its page is in the package).
+tune-dashboard: PORT = 8080
+tune-dashboard: setup
+	$(BIN)/optuna-dashboard --host 127.0.0.1 --port $(PORT) "$(TUNE_STORAGE)"
 
 # Speed and memory claims, each measured against the keras-io example in one run
 # (last line: ratio <x>).

@@ -60,6 +60,7 @@ def fit_and_save(args, params, manifest, cluster, train_windows, train_digits, v
     from nextframe.io import write_csv, write_json
     from nextframe.model import save_predictor
     from nextframe.ops import registry, tracking
+    from nextframe.ops.trial import TrialPruned, reporter_for, trial_from_env
     from nextframe.resume import Backup, FollowerBackup, training_fingerprint
     from nextframe.train import build_trainer, train, training_batches
 
@@ -71,7 +72,9 @@ def fit_and_save(args, params, manifest, cluster, train_windows, train_digits, v
     backup = Backup(args.backup) if cluster.chief else FollowerBackup(args.backup)
     opened = backup.open(training_fingerprint(flat_params, manifest))
     barrier(cluster, "backup opened")  # the chief has kept or discarded it: now all read it
+    trial = trial_from_env() if cluster.chief else None  # a trial of `nextframe tune`
     tags = tracking.run_tags() | tracking.device_tags(training.compute.devices)
+    tags |= trial.tags() if trial else {}
     where = f"{cluster.describe()}, " if cluster.joined else ""
     print(
         f"train: {where}on {tags['device']} ({keras.backend.backend()}, {params.train.precision})"
@@ -91,9 +94,14 @@ def fit_and_save(args, params, manifest, cluster, train_windows, train_digits, v
         flat_params, tags, opened.resume_run_id, opened.abandoned, dataset, training.predictor
     ) as run_id:
         backup.record_run(run_id)
-        result = train(
-            training, params, train_batches, val_batches, backup, [tracking.epoch_logger()]
-        )
+        loggers = [tracking.epoch_logger()]
+        if trial is not None:  # before the logger: the epoch's val_mse is logged too
+            loggers.insert(0, reporter_for(trial, params, training.predictor, val_windows))
+        try:
+            result = train(training, params, train_batches, val_batches, backup, loggers)
+        except TrialPruned:
+            backup.discard()  # a pruned trial leaves nothing to resume
+            raise
         if opened.resume_run_id is not None:
             tracking.mark_resumed(backup.history.first_epoch)
         registry.log_trained_model(result.model)

@@ -1,12 +1,12 @@
 """The `nextframe` command (also `python -m nextframe`): `nextframe predict CLIP`, `nextframe
-export FOLDER`."""
+export FOLDER`, `nextframe tune`."""
 
 from __future__ import annotations
 
 import argparse
 
 from nextframe import cli
-from nextframe.ops import export, predict
+from nextframe.ops import export, predict, tune
 
 
 def _main() -> None:
@@ -24,8 +24,14 @@ def _main() -> None:
         description=export.__doc__.splitlines()[0],
     )
     export.add_arguments(export_parser)
+    tune_parser = commands.add_parser(
+        "tune",
+        help="search the params with an Optuna study that many workers share",
+        description=tune.__doc__.splitlines()[0],
+    )
+    tune.add_arguments(tune_parser)
     args = parser.parse_args()
-    {"predict": predict.run, "export": export.run}[args.command](args)
+    {"predict": predict.run, "export": export.run, "tune": tune.run}[args.command](args)
 
 
 def main() -> None:

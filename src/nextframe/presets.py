@@ -63,9 +63,15 @@ def _merge_into(target: dict, overrides: dict, prefix: str = "") -> list[str]:
 
 def apply_preset(preset_path: Path, params_path: Path) -> list[str]:
     """Merge a preset into params.yaml, validated first; returns the dotted keys it changed."""
+    return apply_overrides(load_preset(preset_path), params_path, f"preset {preset_path.stem}")
+
+
+def apply_overrides(overrides: dict, params_path: Path, label: str) -> list[str]:
+    """Write `overrides` (same nesting as params.yaml) into params.yaml in place, comments and
+    order kept, only if the result validates; the dotted keys changed. `label` says where the
+    values come from, in the validation's message."""
     from ruamel.yaml import YAML, YAMLError  # only here: training reads presets without it
 
-    overrides = load_preset(preset_path)
     round_trip = YAML()  # keeps comments, order and flow-style lists
     round_trip.width = 4096
     try:
@@ -80,7 +86,7 @@ def apply_preset(preset_path: Path, params_path: Path) -> list[str]:
     buffer = io.StringIO()
     round_trip.dump(document, buffer)
     text = buffer.getvalue()
-    parse_params(yaml.safe_load(text), f"{params_path.name} with preset {preset_path.stem}")
+    parse_params(yaml.safe_load(text), f"{params_path.name} with {label}")
     write_text(params_path, text)
     return changed
 

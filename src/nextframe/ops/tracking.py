@@ -193,9 +193,10 @@ def tracked_run(
         try:
             yield run.info.run_id
         except BaseException as exc:
+            # An error may say how its run ends (a pruned trial: KILLED, tagged so).
             reason = f"{type(exc).__name__}: {exc}"[:4000]
-            mlflow.set_tag("failure_reason", reason)
-            mlflow.end_run(status="FAILED")
+            mlflow.set_tags({"failure_reason": reason, **getattr(exc, "mlflow_tags", {})})
+            mlflow.end_run(status=getattr(exc, "mlflow_status", "FAILED"))
             raise
 
 

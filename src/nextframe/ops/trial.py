@@ -1,0 +1,113 @@
+"""The train stage's side of a tuning trial (`nextframe tune`, `nextframe.ops.tune`).
+
+A tune worker runs each trial as a DVC experiment and names the trial in the environment of
+its stages. The train stage then reports the objective after every epoch to the trial in the
+study's storage, and stops cleanly when the study's pruner says so. With none of these
+variables set (every run that is not a trial) nothing here is imported."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+
+from nextframe.errors import NextframeError
+
+STORAGE_ENV = "NEXTFRAME_TUNE_STORAGE"
+STUDY_ENV = "NEXTFRAME_TUNE_STUDY"
+TRIAL_ENV = "NEXTFRAME_TUNE_TRIAL"  # the trial's number in its study
+# What each trial reports per epoch and the study minimises (README, "Tuning").
+OBJECTIVE = "val_mse"
+PRUNED_ATTR = "pruned_at_epoch"  # a trial user attribute: the worker tells the study PRUNED
+
+
+@dataclass(frozen=True)
+class TrialName:
+    storage: str
+    study: str
+    number: int
+
+    def tags(self) -> dict[str, str]:
+        """The MLflow run's tags that tie it to its trial."""
+        return {"optuna.study": self.study, "optuna.trial": str(self.number)}
+
+
+def trial_from_env() -> TrialName | None:
+    """The trial this stage runs for, or None outside `nextframe tune`."""
+    names = [os.environ.get(env) for env in (STORAGE_ENV, STUDY_ENV, TRIAL_ENV)]
+    if not any(names):
+        return None
+    storage, study, number = names
+    if not (storage and study and number and number.isdigit()):
+        raise NextframeError(
+            f"{STORAGE_ENV}, {STUDY_ENV} and {TRIAL_ENV} name a tuning trial together: "
+            "set all three or none"
+        )
+    return TrialName(storage, study, int(number))
+
+
+class TrialPruned(NextframeError):
+    """The study's pruner stopped this trial: the run ends KILLED, tagged, with no outputs."""
+
+    mlflow_status = "KILLED"
+
+    def __init__(self, name: TrialName, epoch: int, value: float):
+        super().__init__(
+            f"trial {name.number} of study {name.study} pruned after epoch {epoch} "
+            f"({OBJECTIVE} {value:.4g})"
+        )
+        self.mlflow_tags = {"optuna.pruned": "true", "optuna.pruned_at_epoch": str(epoch)}
+
+
+class TrialReporter(keras.callbacks.Callback):
+    """After each epoch: the objective (`score()`) into the logs (so MLflow and the history
+    record it), reported to the trial; the trial pruned if the study's pruner says so."""
+
+    def __init__(self, name: TrialName, score: Callable[[dict], float]):
+        super().__init__()
+        import optuna
+
+        self.name = name
+        self.score = score
+        where = f"trial {name.number} of study {name.study}"
+        try:
+            storage = optuna.storages.RDBStorage(name.storage, skip_table_creation=True)
+            study = optuna.load_study(study_name=name.study, storage=storage)
+        except KeyError:
+            raise NextframeError(f"{where}: no such study in its storage") from None
+        except Exception as exc:  # sqlalchemy's errors: the storage is not reachable
+            reason = type(exc).__name__
+            raise NextframeError(f"{where}: cannot open its storage ({reason})") from None
+        found = [t for t in study.get_trials(deepcopy=False) if t.number == name.number]
+        if not found:
+            raise NextframeError(f"{where}: no such trial")
+        self.trial = optuna.Trial(study, found[0]._trial_id)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        value = float(self.score(logs))
+        logs[OBJECTIVE] = value
+        self.trial.report(value, step=epoch + 1)
+        if self.trial.should_prune():
+            self.trial.set_user_attr(PRUNED_ATTR, epoch + 1)
+            raise TrialPruned(self.name, epoch + 1, value)
+
+
+def reporter_for(name: TrialName, params, predictor, val_windows) -> TrialReporter:
+    """The trial's reporter. Video: `val_mse`, the closed-loop MSE per frame on the val split
+    (the evaluate stage's figure, on val), whatever `train.loss` is. Radar: the masked
+    validation loss, as no-data pixels have no MSE."""
+    if params.data.is_radar:
+        return TrialReporter(name, lambda logs: logs["val_loss"])
+    from nextframe.evaluation import evaluate
+
+    def val_mse(logs: dict) -> float:
+        data = params.data
+        report, _ = evaluate(
+            predictor, val_windows, data.n_context, data.horizon, params.train.batch_size
+        )
+        return report["model"]["mse"]
+
+    return TrialReporter(name, val_mse)
