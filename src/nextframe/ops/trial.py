@@ -18,9 +18,23 @@ from nextframe.errors import NextframeError
 STORAGE_ENV = "NEXTFRAME_TUNE_STORAGE"
 STUDY_ENV = "NEXTFRAME_TUNE_STUDY"
 TRIAL_ENV = "NEXTFRAME_TUNE_TRIAL"  # the trial's number in its study
+PRUNER_ENV = "NEXTFRAME_TUNE_PRUNER"  # one of PRUNERS
+PRUNERS = ("median", "halving", "none")
 # What each trial reports per epoch and the study minimises (README, "Tuning").
 OBJECTIVE = "val_mse"
 PRUNED_ATTR = "pruned_at_epoch"  # a trial user attribute: the worker tells the study PRUNED
+
+
+def make_pruner(name: str):
+    """The study's pruner: Optuna keeps none in its storage, so worker and stage each build
+    it from its name."""
+    import optuna
+
+    if name == "median":  # worse than the median of the trials before at the same epoch
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,7 @@ class TrialName:
     storage: str
     study: str
     number: int
+    pruner: str = "median"
 
     def tags(self) -> dict[str, str]:
         """The MLflow run's tags that tie it to its trial."""
@@ -45,7 +60,10 @@ def trial_from_env() -> TrialName | None:
             f"{STORAGE_ENV}, {STUDY_ENV} and {TRIAL_ENV} name a tuning trial together: "
             "set all three or none"
         )
-    return TrialName(storage, study, int(number))
+    pruner = os.environ.get(PRUNER_ENV, "median")
+    if pruner not in PRUNERS:
+        raise NextframeError(f"{PRUNER_ENV} must be one of {', '.join(PRUNERS)}, got {pruner!r}")
+    return TrialName(storage, study, int(number), pruner)
 
 
 class TrialPruned(NextframeError):
@@ -74,7 +92,9 @@ class TrialReporter(keras.callbacks.Callback):
         where = f"trial {name.number} of study {name.study}"
         try:
             storage = optuna.storages.RDBStorage(name.storage, skip_table_creation=True)
-            study = optuna.load_study(study_name=name.study, storage=storage)
+            study = optuna.load_study(
+                study_name=name.study, storage=storage, pruner=make_pruner(name.pruner)
+            )
         except KeyError:
             raise NextframeError(f"{where}: no such study in its storage") from None
         except Exception as exc:  # sqlalchemy's errors: the storage is not reachable

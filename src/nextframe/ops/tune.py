@@ -22,7 +22,16 @@ from typing import Any
 import yaml
 
 from nextframe.errors import NextframeError
-from nextframe.ops.trial import OBJECTIVE, PRUNED_ATTR, STORAGE_ENV, STUDY_ENV, TRIAL_ENV
+from nextframe.ops.trial import (
+    OBJECTIVE,
+    PRUNED_ATTR,
+    PRUNER_ENV,
+    PRUNERS,
+    STORAGE_ENV,
+    STUDY_ENV,
+    TRIAL_ENV,
+    make_pruner,
+)
 from nextframe.params import parse_params
 from nextframe.presets import apply_overrides, merged
 
@@ -30,7 +39,6 @@ DEFAULT_STORAGE = "sqlite:///tune/study.db"
 DEFAULT_SPACE = "tune/space.yaml"
 DEFAULT_STUDY = "nextframe"
 PLOTS_DIR = Path("tune")
-PRUNERS = ("median", "halving", "none")
 DIRECTION = "minimize"  # val_mse
 
 
@@ -204,16 +212,6 @@ def open_storage(url: str, heartbeat: int, max_retry: int):
         raise NextframeError(f"--storage {_redacted(url)}: cannot open it ({reason})") from None
 
 
-def make_pruner(name: str):
-    import optuna
-
-    if name == "median":  # below the median of the trials before, at the same epoch
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
-    if name == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
-    return optuna.pruners.NopPruner()
-
-
 def open_study(storage, name: str, pruner: str, seed: int):
     """The study `name` in `storage`, made if new; one that minimises nothing else."""
     import optuna
@@ -269,7 +267,9 @@ def set_arguments(values: dict[str, Any]) -> list[str]:
     return args
 
 
-def run_trial(trial, dimensions: list[Dimension], storage_url: str, target: str) -> float:
+def run_trial(
+    trial, dimensions: list[Dimension], storage_url: str, pruner: str, target: str
+) -> float:
     """One trial: its values as a DVC experiment up to `target`; the last epoch's `val_mse`."""
     import optuna
 
@@ -286,6 +286,7 @@ def run_trial(trial, dimensions: list[Dimension], storage_url: str, target: str)
         STORAGE_ENV: storage_url,
         STUDY_ENV: study.study_name,
         TRIAL_ENV: str(trial.number),
+        PRUNER_ENV: pruner,  # a pruner is not kept in the storage: the stage builds its own
     }
     command = ["dvc", "exp", "run", "--temp", "--name", name, *set_arguments(values), target]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -324,7 +325,7 @@ def tune(args: argparse.Namespace) -> None:
     )
 
     def objective(trial) -> float:
-        return run_trial(trial, dimensions, args.storage, args.target)
+        return run_trial(trial, dimensions, args.storage, args.pruner, args.target)
 
     def report(study, trial) -> None:
         value = "" if trial.value is None else f" {OBJECTIVE} {trial.value:.4g}"
