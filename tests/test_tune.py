@@ -20,13 +20,10 @@ from .helpers import clean_env, find_runs, git_commit, run, tiny_params, tiny_re
 
 pytestmark = pytest.mark.integration
 
-# Three epochs, so that a trial can be pruned before its last.
-EDITS = {"epochs": 3}
+# Two epochs: a trial can be pruned after its first.
+EDITS = {"epochs": 2}
 SPACE = "train.lr: {low: 1.0e-7, high: 1.0e-2, log: true}\n"
 GOOD, OTHER_GOOD, HOPELESS = 3.0e-3, 5.0e-3, 1.0e-7  # HOPELESS stays at its initial frames
-# The pruning study's own: params run before (the first test's) are restored from DVC's run
-# cache, with no epoch to report.
-FIRST, SECOND = 2.0e-3, 4.0e-3
 
 
 def write(path: Path, text: str) -> Path:
@@ -133,73 +130,63 @@ def experiments(repo: Path) -> set[str]:
     return set(shown)
 
 
-def test_two_workers_share_a_study_and_a_killed_workers_trial_fails_and_is_retried(repo):
-    """Worker A is killed (its whole process group: a lost machine) once its first trial has
-    reported an epoch; worker B, finishing its own first trial, fails A's trial on its lost
-    heartbeat, ends its MLflow run and runs it again."""
+def test_workers_share_a_study_a_lost_trial_is_retried_a_bad_one_pruned_and_best_applied(repo):
+    """Worker A is killed (its whole process group: a lost machine) once its trial has
+    reported an epoch. Worker B, starting its next trial, fails A's trial on its lost
+    heartbeat, ends its MLflow run and runs it again; then a hopeless trial, worse than the
+    median of the two before it, is pruned after its first epoch. `--best` writes the best
+    trial's params into params.yaml and draws the study."""
     storage = open_storage(storage_url(repo), heartbeat=1, max_retry=1)
     study = optuna.create_study(storage=storage, study_name="shared", direction="minimize")
-    study.enqueue_trial({"train.lr": GOOD})  # A's, killed
+    study.enqueue_trial({"train.lr": GOOD})  # A's, lost
     study.enqueue_trial({"train.lr": OTHER_GOOD})  # B's first
     a = start_worker(repo, 1, "shared")
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        running = load(repo, "shared").get_trials(states=[optuna.trial.TrialState.RUNNING])
-        if any(t.intermediate_values for t in running):
-            break
-        time.sleep(0.5)
-    b = start_worker(repo, 2, "shared")
+    wait_for(lambda trials: any(t.intermediate_values for t in trials), repo)
+    b = start_worker(repo, 3, "shared")
     os.killpg(a.pid, signal.SIGKILL)
     a.wait()
+    wait_for(lambda trials: len(trials) == 3, repo)  # B made the retry of A's trial
+    study.enqueue_trial({"train.lr": HOPELESS})  # B's third, after two complete ones
     out, err = b.communicate(timeout=300)
     assert b.returncode == 0, err[-3000:]
 
     trials = load(repo, "shared").get_trials()
     states = {t.number: t.state.name for t in trials}
-    assert states == {0: "FAIL", 1: "COMPLETE", 2: "COMPLETE"}, out
-    (retried,) = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
-    assert retried.params == trials[0].params  # the lost trial, run again
+    assert states == {0: "FAIL", 1: "COMPLETE", 2: "COMPLETE", 3: "PRUNED"}, out
+    assert trials[2].system_attrs.get("failed_trial") == 0  # the lost trial, run again
+    assert trials[2].params == trials[0].params
+    assert trials[3].user_attrs["pruned_at_epoch"] == 1 and "tune: trial 3 PRUNED" in out
     by_trial = {}
     for found in find_runs(repo):
-        if found.data.tags.get("optuna.study") == "shared":
-            by_trial.setdefault(found.data.tags["optuna.trial"], []).append(found)
+        by_trial.setdefault(found.data.tags["optuna.trial"], []).append(found)
     assert {r.info.status for r in by_trial["0"]} == {"FAILED"}, "none left RUNNING"
     assert "heartbeat" in by_trial["0"][0].data.tags["failure_reason"]
     for number in ("1", "2"):
         (done,) = by_trial[number]
         assert done.info.status == "FINISHED" and done.data.tags["optuna.study"] == "shared"
         assert done.data.tags["dvc.exp_name"] == f"shared-trial-{number}"
-    assert {"shared-trial-1", "shared-trial-2"} <= experiments(repo)
-
-
-def test_a_pruned_trial_ends_killed_with_no_experiment_and_best_writes_params(repo):
-    """Two trials to compare with, then a hopeless one: the median pruner stops it after its
-    first or second epoch. `--best` then writes the best trial's params into params.yaml."""
-    storage = open_storage(storage_url(repo), heartbeat=1, max_retry=1)
-    study = optuna.create_study(storage=storage, study_name="pruning", direction="minimize")
-    for lr in (FIRST, SECOND, HOPELESS):
-        study.enqueue_trial({"train.lr": lr})
-    worker = start_worker(repo, 3, "pruning")
-    out, err = worker.communicate(timeout=300)
-    assert worker.returncode == 0, err[-3000:]
-    assert "tune: trial 2 PRUNED" in out, out
-
-    trials = load(repo, "pruning").get_trials()
-    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
-    assert trials[2].user_attrs["pruned_at_epoch"] < 3  # before its last epoch
-    (pruned,) = [r for r in find_runs(repo) if r.data.tags.get("optuna.study") == "pruning"
-                 and r.data.tags["optuna.trial"] == "2"]  # fmt: skip
+        assert "val_mse" in done.data.metrics
+    (pruned,) = by_trial["3"]
     assert pruned.info.status == "KILLED" and pruned.data.tags["optuna.pruned"] == "true"
-    assert "pruning-trial-2" not in experiments(repo)  # nothing of it was kept
+    shown = experiments(repo)
+    assert {"shared-trial-1", "shared-trial-2"} <= shown and "shared-trial-3" not in shown
     assert not list((repo / ".dvc" / "tmp" / "exps").glob("**/models/model.keras"))
 
-    params_before = (repo / "params.yaml").read_text()
-    best = run(["nextframe", "tune", "--best", "--space", "space.yaml", "--study-name",
-                "pruning"], repo)  # fmt: skip
-    best_trial = min(trials[:2], key=lambda t: t.value)
+    params_before = yaml.safe_load((repo / "params.yaml").read_text())
+    best = run([*tune("--best", "--study-name", "shared")], repo)
+    best_trial = min(trials[1:3], key=lambda t: t.value)
     assert f"tune: best trial {best_trial.number}: val_mse" in best.stdout
     written = yaml.safe_load((repo / "params.yaml").read_text())
     assert written["train"]["lr"] == best_trial.params["train.lr"]
-    assert written["epochs"] == yaml.safe_load(params_before)["epochs"]
+    assert written["epochs"] == params_before["epochs"]
     for picture in ("history.png", "importances.png"):
         assert (repo / "tune" / picture).read_bytes()[:4] == b"\x89PNG"
+
+
+def wait_for(condition, repo: Path, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition(load(repo, "shared").get_trials()):
+            return
+        time.sleep(0.5)
+    raise AssertionError("the study did not get there in time")

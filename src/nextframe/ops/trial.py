@@ -11,8 +11,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import keras
-
 from nextframe.errors import NextframeError
 
 STORAGE_ENV = "NEXTFRAME_TUNE_STORAGE"
@@ -79,48 +77,55 @@ class TrialPruned(NextframeError):
         self.mlflow_tags = {"optuna.pruned": "true", "optuna.pruned_at_epoch": str(epoch)}
 
 
-class TrialReporter(keras.callbacks.Callback):
-    """After each epoch: the objective (`score()`) into the logs (so MLflow and the history
-    record it), reported to the trial; the trial pruned if the study's pruner says so."""
+def trial_reporter(name: TrialName, score: Callable[[dict], float]):
+    """The Keras callback of a trial (Keras imported only here: `nextframe tune` itself needs
+    none)."""
+    import keras
 
-    def __init__(self, name: TrialName, score: Callable[[dict], float]):
-        super().__init__()
-        import optuna
+    class TrialReporter(keras.callbacks.Callback):
+        """After each epoch: the objective (`score()`) into the logs (so MLflow and the history
+        record it), reported to the trial; the trial pruned if the study's pruner says so."""
 
-        self.name = name
-        self.score = score
-        where = f"trial {name.number} of study {name.study}"
-        try:
-            storage = optuna.storages.RDBStorage(name.storage, skip_table_creation=True)
-            study = optuna.load_study(
-                study_name=name.study, storage=storage, pruner=make_pruner(name.pruner)
-            )
-        except KeyError:
-            raise NextframeError(f"{where}: no such study in its storage") from None
-        except Exception as exc:  # sqlalchemy's errors: the storage is not reachable
-            reason = type(exc).__name__
-            raise NextframeError(f"{where}: cannot open its storage ({reason})") from None
-        found = [t for t in study.get_trials(deepcopy=False) if t.number == name.number]
-        if not found:
-            raise NextframeError(f"{where}: no such trial")
-        self.trial = optuna.Trial(study, found[0]._trial_id)
+        def __init__(self, name: TrialName, score: Callable[[dict], float]):
+            super().__init__()
+            import optuna
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        value = float(self.score(logs))
-        logs[OBJECTIVE] = value
-        self.trial.report(value, step=epoch + 1)
-        if self.trial.should_prune():
-            self.trial.set_user_attr(PRUNED_ATTR, epoch + 1)
-            raise TrialPruned(self.name, epoch + 1, value)
+            self.name = name
+            self.score = score
+            where = f"trial {name.number} of study {name.study}"
+            try:
+                storage = optuna.storages.RDBStorage(name.storage, skip_table_creation=True)
+                study = optuna.load_study(
+                    study_name=name.study, storage=storage, pruner=make_pruner(name.pruner)
+                )
+            except KeyError:
+                raise NextframeError(f"{where}: no such study in its storage") from None
+            except Exception as exc:  # sqlalchemy's errors: the storage is not reachable
+                reason = type(exc).__name__
+                raise NextframeError(f"{where}: cannot open its storage ({reason})") from None
+            found = [t for t in study.get_trials(deepcopy=False) if t.number == name.number]
+            if not found:
+                raise NextframeError(f"{where}: no such trial")
+            self.trial = optuna.Trial(study, found[0]._trial_id)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            value = float(self.score(logs))
+            logs[OBJECTIVE] = value
+            self.trial.report(value, step=epoch + 1)
+            if self.trial.should_prune():
+                self.trial.set_user_attr(PRUNED_ATTR, epoch + 1)
+                raise TrialPruned(self.name, epoch + 1, value)
+
+    return TrialReporter(name, score)
 
 
-def reporter_for(name: TrialName, params, predictor, val_windows) -> TrialReporter:
+def reporter_for(name: TrialName, params, predictor, val_windows):
     """The trial's reporter. Video: `val_mse`, the closed-loop MSE per frame on the val split
     (the evaluate stage's figure, on val), whatever `train.loss` is. Radar: the masked
     validation loss, as no-data pixels have no MSE."""
     if params.data.is_radar:
-        return TrialReporter(name, lambda logs: logs["val_loss"])
+        return trial_reporter(name, lambda logs: logs["val_loss"])
     from nextframe.evaluation import evaluate
 
     def val_mse(logs: dict) -> float:
@@ -130,4 +135,4 @@ def reporter_for(name: TrialName, params, predictor, val_windows) -> TrialReport
         )
         return report["model"]["mse"]
 
-    return TrialReporter(name, val_mse)
+    return trial_reporter(name, val_mse)
