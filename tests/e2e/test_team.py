@@ -206,3 +206,43 @@ def test_push_then_pull_in_a_fresh_clone_restores_every_output(alice, sweep, tmp
     assert exp_name in run(["dvc", "exp", "show", "--csv"], bob).stdout
     run(["dvc", "exp", "apply", exp_name], bob)
     assert "up to date" in run(["dvc", "status", "evaluate"], bob).stdout
+
+
+def test_two_tune_workers_share_a_study_on_the_servers_postgresql(alice, server):
+    """`nextframe tune` on the team server's database (`make server` prints its URL): two
+    workers at once, each trial a DVC experiment in alice's repo and a run on the server."""
+    import optuna
+
+    password = server.password_file.read_text().strip()
+    storage = server.studies_uri.replace("@", f":{password}@", 1)
+    study = optuna.create_study(storage=storage, study_name="team", direction="minimize")
+    for lr in (0.0015, 0.0025):  # one each, whoever asks first
+        study.enqueue_trial({"train.lr": lr})
+    (alice / "team-space.yaml").write_text("train.lr: {low: 1.0e-3, high: 1.0e-2, log: true}\n")
+    command = ["nextframe", "tune", "--space", "team-space.yaml", "--storage", storage]
+    workers = [
+        subprocess.Popen(
+            [*command, "--study-name", "team", "--trials", "1"],
+            cwd=alice,
+            env=env(MLFLOW_TRACKING_URI=server.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for _ in range(2)
+    ]
+    results = [worker.communicate(timeout=300) for worker in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in results]
+    assert password not in "".join(out + err for out, err in results)
+
+    trials = optuna.load_study(study_name="team", storage=storage).get_trials()
+    assert sorted(t.params["train.lr"] for t in trials) == [0.0015, 0.0025]
+    assert {t.state.name for t in trials} == {"COMPLETE"}
+    client = mlflow.MlflowClient(tracking_uri=server.url)
+    experiment = client.get_experiment_by_name("nextframe")
+    runs = client.search_runs([experiment.experiment_id], "tags.`optuna.study` = 'team'")
+    assert sorted(r.data.tags["optuna.trial"] for r in runs) == ["0", "1"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    shown = run(["dvc", "exp", "ls", "--name-only"], alice).stdout.split()
+    assert {"team-trial-0", "team-trial-1"} <= set(shown)

@@ -31,6 +31,9 @@ PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_OS_USER = "postgres"  # the account PostgreSQL runs as when we are root
 DB_ROLE = "mlflow"  # the cluster's superuser, who logs in with the password in `pg-password`
 DB_NAME = "mlflow"
+# `nextframe tune`'s studies, in a database of their own: Optuna and MLflow both version
+# their schema in an `alembic_version` table.
+STUDIES_DB = "optuna"
 START_SECONDS = 120  # a fresh database makes `mlflow server` migrate its schema first
 
 
@@ -47,6 +50,8 @@ class Server:
     backend_uri: str  # without the password
     mlflow: subprocess.Popen
     postgres: subprocess.Popen | None  # None: a database given by URL, or already running
+    studies_uri: str | None = None  # the project-local cluster's Optuna database, no password
+    password_file: Path | None = None  # the cluster's password, for `studies_uri`
 
 
 def _as_cluster_owner() -> dict:
@@ -198,12 +203,14 @@ def local_cluster(state_dir: Path) -> Iterator[Database]:
 
 
 def _create_database(admin_uri: str, password: str) -> None:
+    """MLflow's database and the tuning studies', where missing."""
     import psycopg
 
     with psycopg.connect(admin_uri, password=password, autocommit=True) as connection:
-        found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
-        if found.fetchone() is None:
-            connection.execute(f"CREATE DATABASE {DB_NAME}")
+        for name in (DB_NAME, STUDIES_DB):
+            found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if found.fetchone() is None:
+                connection.execute(f"CREATE DATABASE {name}")
 
 
 def masked(uri: str) -> str:
@@ -271,7 +278,11 @@ def running_server(
         )
         where = f"in {log}" if log else "above"
         wait_until_serving(f"{url}/health", mlflow, START_SECONDS, where)
-        yield Server(url, masked(database.uri), mlflow, database.process)
+        studies, secret = None, None
+        if not backend_uri:  # the cluster is ours: it holds the studies' database too
+            base = database.uri.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+            studies, secret = f"{base}/{STUDIES_DB}", state_dir.resolve() / "pg-password"
+        yield Server(url, masked(database.uri), mlflow, database.process, studies, secret)
 
 
 def _positive_int(text: str, name: str) -> int:
@@ -305,6 +316,13 @@ def main() -> None:
             f"clients: export MLFLOW_TRACKING_URI={server.url}  (Ctrl-C stops)",
             flush=True,
         )
+        if server.studies_uri:
+            print(
+                f"server: tuning studies: nextframe tune --storage "
+                f"{server.studies_uri.replace('@', ':PASSWORD@', 1)}  "
+                f"(PASSWORD: the line in {server.password_file})",
+                flush=True,
+            )
         try:
             code = server.mlflow.wait()
         except KeyboardInterrupt:
