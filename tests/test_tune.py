@@ -16,7 +16,7 @@ import yaml
 from nextframe.errors import NextframeError
 from nextframe.ops.tune import load_space, open_storage
 
-from .helpers import clean_env, find_runs, git_commit, run, tiny_params, tiny_repo
+from .helpers import REPO_ROOT, clean_env, find_runs, git_commit, run, tiny_params, tiny_repo
 
 pytestmark = pytest.mark.integration
 
@@ -190,3 +190,29 @@ def wait_for(condition, repo: Path, seconds: float = 180) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("the study did not get there in time")
+
+
+@pytest.mark.browser
+def test_make_tune_dashboard_shows_the_study_and_loads_nothing_off_host(tmp_path, browser):
+    from .browser import free_port, process_group, wait_until_serving
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=url, study_name="shown", direction="minimize")
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"train.lr": 3e-3},
+            distributions={"train.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2)},
+            value=107.5,
+        )
+    )
+    port = free_port()
+    args = ["make", "--no-print-directory", "-o", "setup", "tune-dashboard", f"PORT={port}"]
+    log = tmp_path / "dashboard.log"
+    command = [*args, f"TUNE_STORAGE={url}"]
+    with process_group(command, log, cwd=REPO_ROOT, env=clean_env()) as dashboard:
+        wait_until_serving(f"http://127.0.0.1:{port}/dashboard", dashboard, log)
+        assert f"http://127.0.0.1:{port}" in log.read_text()  # loopback only
+        browser.page.goto(f"http://127.0.0.1:{port}/dashboard")
+        browser.page.get_by_text("1. shown").first.wait_for(timeout=60_000)
+        browser.page.wait_for_timeout(2_000)  # late loads
+    assert browser.off_host == []
