@@ -108,7 +108,8 @@ def test_an_upload_is_predicted_and_a_bad_one_is_answered_on_the_page(
     np.save(bad, np.full((10, 64, 64), np.nan, np.float32))
     upload(page, bad)
     predict(page)
-    message = "bad.npy frame 1: 4096 values are NaN or infinite"
+    first_read = 10 - trained.n_context + 1  # only the clip's last frames are read
+    message = f"bad.npy frame {first_read}: 4096 values are NaN or infinite"
     page.get_by_text(message).first.wait_for(timeout=60_000)
 
     clear_upload(page)  # back to the test sequences

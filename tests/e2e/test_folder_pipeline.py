@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from nextframe.clips import FrameFormat, read_clip
@@ -121,8 +122,11 @@ def test_predict_takes_a_video_and_writes_npy_gif_and_mp4(colour, tmp_path):
     assert predicted.shape == (6, SIZE, SIZE, 3) and predicted.dtype == np.float32
     assert out.with_suffix(".gif").stat().st_size > 0
     video, _ = read_clip(out.with_suffix(".mp4"), FrameFormat(SIZE, 3))
-    assert len(video) == 16 + 6  # the clip's frames, then the predicted ones
-    assert "predict: 6 frames after 16 given in" in result.stdout
+    # the model's context: the clip's last frames
+    n_context = yaml.safe_load((colour.path / "params.yaml").read_text())["data"]["n_context"]
+    assert len(video) == n_context + 6  # the context, then the predicted frames
+    assert f"predict: 6 frames after {n_context} given in" in result.stdout
+    assert f"the last {n_context} of the clip's 16 frames given" in result.stdout
 
 
 def test_make_serve_answers_a_colour_request(colour, tmp_path):
