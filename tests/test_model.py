@@ -20,6 +20,7 @@ from nextframe.model import (
 from nextframe.params import parse_params
 from nextframe.rollout import (
     _bucket,
+    _encoded_length,
     compiled_rollout,
     eager_rollout,
     predict_future,
@@ -147,12 +148,28 @@ def test_no_request_compiles_the_rollout_again(tiny_model):
     for n, t, horizon in REQUESTS * 2:
         predict_future(tiny_model, rng.random((n, t, 64, 64, 1), dtype=np.float32), horizon)
     if keras.backend.backend() == "jax":
-        shapes = {(_bucket(n), t) for n, t, _ in REQUESTS} | {(1, 2)}
+        shapes = {(_bucket(n), _encoded_length(t)) for n, t, _ in REQUESTS} | {(1, 2)}
         bound = len(shapes) + len({b for b, _ in shapes})
     else:
         bound = 2
     assert rollout.traces <= bound
     assert compiled_rollout(tiny_model) is rollout
+
+
+def test_context_lengths_share_a_compiled_program(tiny_model):
+    """Contexts of 5, 6 and 7 frames run one compiled encode (JAX compiles per shape) and
+    predict what the eager rollout does from the whole context."""
+    rollout = compiled_rollout(tiny_model)
+    rng = np.random.default_rng(3)
+    worst = 0.0
+    for t in (5, 6, 7):
+        context = rng.random((2, t, 64, 64, 1), dtype=np.float32)
+        compiled = predict_future(tiny_model, context, 3)
+        worst = max(worst, float(np.abs(compiled - eager_rollout(tiny_model, context, 3)).max()))
+    assert worst <= 1e-5
+    assert rollout.traces == 2  # one encode, one step
+    predict_future(tiny_model, rng.random((2, 8, 64, 64, 1), dtype=np.float32), 3)
+    assert rollout.traces == (3 if keras.backend.backend() == "jax" else 2)  # the next bucket
 
 
 def test_a_few_training_steps_lower_the_loss(tiny_model, context):

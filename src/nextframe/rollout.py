@@ -41,12 +41,23 @@ def _bucket(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
 
 
+def _encoded_length(n_context: int) -> int:
+    """The context frames a JAX encode program is compiled for: the largest power of two not
+    above `n_context`; the frames after it go through the compiled step, so any length
+    reuses one of a few programs. (Padding the context instead would feed the causal
+    ConvLSTM frames that are not there and change its states.)"""
+    return 1 << (n_context.bit_length() - 1)
+
+
 class CompiledRollout:
     """`model.rollout` as two compiled programs, `encode` (any clip count and context length)
     and `step` (any clip count); the loop over the horizon calls the compiled step, so no clip
-    count, context length or horizon compiles anything again on TensorFlow (on JAX, one
-    program per power-of-two clip count and context length). `traces` counts compilations.
-    A radar model reads frames of any size: each frame size gets its own pair of programs."""
+    count, context length or horizon compiles anything again on TensorFlow. JAX compiles per
+    shape: clip counts are padded up to a power of two, and a context of T frames encodes its
+    first `_encoded_length(T)` (a power of two) and steps through the rest, the same cell fed
+    the given frames; so one encode per power-of-two clip count and length, one step per
+    clip count. `traces` counts compilations. A radar model reads frames of any size: each
+    frame size gets its own pair of programs."""
 
     def __init__(self, model: NextFramePredictor):
         self.model = model
@@ -123,7 +134,11 @@ class CompiledRollout:
             padding = np.zeros((_bucket(n) - n, *context.shape[1:]), np.float32)
             context = np.concatenate([context, padding])
         encode, step = self._programs_for(tuple(context.shape[2:]))
-        frame, states = encode(context)
+        n_context = context.shape[1]
+        n_encoded = _encoded_length(n_context) if self.backend == "jax" else n_context
+        frame, states = encode(context[:, :n_encoded])
+        for t in range(n_encoded, n_context):  # the context's last frames, read one by one
+            frame, states = step(context[:, t], states)
         future = [frame]
         for _ in range(horizon - 1):
             frame, states = step(frame, states)
