@@ -53,6 +53,58 @@ class Cluster:
 ONE_PROCESS = Cluster()  # training alone, as without the variables
 
 
+def devices_where(processes: int) -> str:
+    """How an error names the devices data parallel training spans."""
+    return f"devices of {processes} processes" if processes > 1 else "visible devices"
+
+
+def check_batch_size(batch_size: int, n_devices: int, processes: int) -> None:
+    """Data parallel: every device takes an equal share of every batch."""
+    if batch_size % n_devices:
+        raise NextframeError(
+            f"params.yaml: train.batch_size must be a multiple of the {n_devices} "
+            f"{devices_where(processes)} (data parallel), got {batch_size}"
+        )
+
+
+@dataclass(frozen=True)
+class EpochSplit:
+    """An epoch of `rows` clips (`dropped` left out) in `batches` global batches; a process
+    feeds `process_rows` of each, `last_process_rows` of the last."""
+
+    rows: int
+    dropped: int
+    batches: int
+    process_rows: int
+    last_process_rows: int
+
+
+def split_epoch(
+    rows: int, batch_size: int, processes: int, local_devices: int, rows_param: str
+) -> EpochSplit:
+    """Batches of `batch_size` over `rows` clips such that every batch, the last included,
+    splits evenly over each process's `local_devices`: the last batch is cut to a multiple of
+    every device (JAX cannot shard it otherwise), which leaves out fewer clips than there
+    are devices. Too few clips for one row per device is refused, naming `rows_param`."""
+    n_devices = processes * local_devices
+    check_batch_size(batch_size, n_devices, processes)
+    if rows < n_devices:
+        raise NextframeError(
+            f"params.yaml: {rows_param} must be at least the {n_devices} "
+            f"{devices_where(processes)} (each batch splits over them), got {rows}"
+        )
+    kept = rows - rows % n_devices
+    full, last = divmod(kept, batch_size)
+    last_rows = last or batch_size
+    return EpochSplit(
+        rows=kept,
+        dropped=rows - kept,
+        batches=full + (last > 0),
+        process_rows=batch_size // processes,
+        last_process_rows=last_rows // processes,
+    )
+
+
 class ProcessLost(NextframeError):
     """A process of the cluster is gone: the survivors stop at once, with this line."""
 

@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 from nextframe.clips import FrameFormat
-from nextframe.cluster import ONE_PROCESS, Cluster
+from nextframe.cluster import ONE_PROCESS, Cluster, check_batch_size, split_epoch
 from nextframe.data.dataset import ClipBatches, FreshBatches, IndexedBatches
 from nextframe.data.moving_mnist import SequenceSpec
 from nextframe.errors import NextframeError
@@ -141,19 +141,21 @@ class Compute:
         return self.distribution.scope() if self.distribution else contextlib.nullcontext()
 
 
+def training_devices() -> list[str]:
+    """The devices training spans: every visible one (of every process of a joined cluster)
+    on JAX, where Keras distributes; the first elsewhere."""
+    devices = keras.distribution.list_devices()
+    return devices if keras.backend.backend() == "jax" else devices[:1]
+
+
 def plan_compute(train: TrainParams, cluster: Cluster = ONE_PROCESS) -> Compute:
     """Every visible accelerator (of every process of the cluster), data parallel on JAX
     (Keras distributes only there): each device takes an equal share of every batch, and
     their gradients are averaged. Each process feeds its own devices' shares."""
-    devices = keras.distribution.list_devices()
-    if keras.backend.backend() != "jax" or len(devices) == 1:
-        return Compute(devices[:1], None, cluster)
-    where = f"devices of {cluster.processes} processes" if cluster.joined else "visible devices"
-    if train.batch_size % len(devices):
-        raise NextframeError(
-            f"params.yaml: train.batch_size must be a multiple of the {len(devices)} {where} "
-            f"(data parallel), got {train.batch_size}"
-        )
+    devices = training_devices()
+    if len(devices) == 1:
+        return Compute(devices, None, cluster)
+    check_batch_size(train.batch_size, len(devices), cluster.processes)
     # In a cluster every process hands Keras its own share of each batch: nothing to shard.
     layout = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=not cluster.joined)
     return Compute(devices, layout, cluster)
@@ -376,18 +378,42 @@ def training_window(params: Params) -> int:
     return params.train.context_frames + params.data.horizon
 
 
+def _rows_used(
+    windows, params: Params, cluster: Cluster, local_devices: int, validation: bool
+) -> int:
+    """How many of a split's clips an epoch uses so every batch splits evenly over every
+    device (`nextframe.cluster.split_epoch`); the chief says once what is left out."""
+    counted = params.data.source in ("generated", "download", "openstl")
+    split, rows_param = ("validation", "data.n_val") if validation else ("training", "data.n_train")
+    rows_param = rows_param if counted else "data.val_fraction"
+    batch_size, n_devices = params.train.batch_size, cluster.processes * local_devices
+    used = split_epoch(len(windows), batch_size, cluster.processes, local_devices, rows_param)
+    if used.dropped and cluster.chief:
+        which = "the last" if validation else "each epoch, a shuffled"
+        print(
+            f"train: {which} {used.dropped} of {len(windows)} {split} clips are left out: every "
+            f"batch (train.batch_size {batch_size}) must split evenly over the {n_devices} "
+            f"devices; a multiple of {n_devices} clips ({rows_param}) keeps them all"
+        )
+    return used.rows
+
+
 def training_batches(
     params: Params,
     train_windows,
     train_digits: np.ndarray,
     val_windows,
     cluster: Cluster = ONE_PROCESS,
+    local_devices: int | None = None,
 ) -> tuple[IndexedBatches, ClipBatches]:
     """Endless training batches (windows of the train split, or sequences drawn fresh from the
     digits every epoch) and one epoch of validation clips, this process's share of each batch
     in a `cluster`. Validation clips end with the frames evaluation predicts: the last
-    `training_window` of each window."""
+    `training_window` of each window. Every batch, an epoch's last included, splits evenly
+    over the `local_devices` of each process (None: `training_devices`, joined already)."""
     train, window = params.train, training_window(params)
+    if local_devices is None:
+        local_devices = len(training_devices()) // cluster.processes
     if train.sequences == "fresh":
         spec = SequenceSpec.of(params.data).with_frames(window)
         batches = FreshBatches(
@@ -401,8 +427,12 @@ def training_batches(
             seed=params.seed,
             repeat=True,
             window=window,
+            rows_per_epoch=_rows_used(train_windows, params, cluster, local_devices, False),
         )
-    val = ClipBatches(val_windows, train.batch_size, shuffle=False, window=window)
+    val_rows = _rows_used(val_windows, params, cluster, local_devices, True)
+    val = ClipBatches(
+        val_windows, train.batch_size, shuffle=False, window=window, rows_per_epoch=val_rows
+    )
     for each in (batches, val):
         each.share(cluster.process, cluster.processes)
     return batches, val

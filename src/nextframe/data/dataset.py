@@ -67,7 +67,8 @@ class ClipBatches(IndexedBatches):
 
     Each sequence is cut to `window` consecutive frames: at a random start drawn per epoch
     when shuffling (more distinct clips from the same sequences), else the last `window`
-    frames. The last batch of an epoch holds what is left.
+    frames. The last batch of an epoch holds what is left of the first `rows_per_epoch` of
+    the epoch's order (all by default; fewer so every batch splits over devices).
     """
 
     def __init__(
@@ -79,8 +80,11 @@ class ClipBatches(IndexedBatches):
         seed: int = 0,
         repeat: bool = False,
         window: int | None = None,
+        rows_per_epoch: int | None = None,
     ):
-        super().__init__(math.ceil(len(sequences_uint8) / batch_size), repeat=repeat)
+        rows = len(sequences_uint8) if rows_per_epoch is None else rows_per_epoch
+        super().__init__(math.ceil(rows / batch_size), repeat=repeat)
+        self.rows_per_epoch = rows
         self.sequences_uint8 = sequences_uint8
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -93,7 +97,7 @@ class ClipBatches(IndexedBatches):
 
     @property
     def sequences_per_epoch(self) -> int:
-        return len(self.sequences_uint8)
+        return self.rows_per_epoch
 
     def plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """Epoch `epoch` (0-based): sequence indices in visiting order, and each sequence's
@@ -112,7 +116,8 @@ class ClipBatches(IndexedBatches):
 
     def batch(self, epoch: int, position: int) -> np.ndarray:
         order, starts = self.plan(epoch)
-        picked = np.sort(order[position * self.batch_size : (position + 1) * self.batch_size])
+        end = min((position + 1) * self.batch_size, self.rows_per_epoch)
+        picked = np.sort(order[position * self.batch_size : end])
         return np.stack(
             [self.sequences_uint8[i, starts[i] : starts[i] + self.window] for i in picked]
         )
