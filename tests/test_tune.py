@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from nextframe.errors import NextframeError
-from nextframe.ops.tune import load_space, open_storage
+from nextframe.ops.tune import load_space, open_storage, overrides_of
 
 from .helpers import REPO_ROOT, clean_env, find_runs, git_commit, run, tiny_params, tiny_repo
 
@@ -216,3 +216,14 @@ def test_make_tune_dashboard_shows_the_study_and_loads_nothing_off_host(tmp_path
         browser.page.get_by_text("1. shown").first.wait_for(timeout=60_000)
         browser.page.wait_for_timeout(2_000)  # late loads
     assert browser.off_host == []
+
+
+def test_the_best_trials_keys_from_several_sections_become_one_preset():
+    """A study over `train.*`, `model.*` and top-level keys (`--best` once stopped at the
+    second section with KeyError: 'model')."""
+    values = {"train.lr": 1e-3, "model.kernel_sizes": [5, 3], "train.loss": "mse", "epochs": 4}
+    assert overrides_of(values) == {
+        "train": {"lr": 1e-3, "loss": "mse"},
+        "model": {"kernel_sizes": [5, 3]},
+        "epochs": 4,
+    }

@@ -88,6 +88,19 @@ def nested(key: str, value: Any) -> dict:
     return out
 
 
+def overrides_of(values: dict[str, Any]) -> dict:
+    """Dotted keys and their values as one nested mapping of sections, as a preset is written:
+    {"train.lr": 1e-3, "model.filters": [8]} -> {"train": {"lr": 1e-3}, "model": {...}}."""
+    out: dict = {}
+    for key, value in values.items():
+        *sections, leaf = key.split(".")
+        node = out
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[leaf] = value
+    return out
+
+
 def _has_key(params: dict, key: str) -> bool:
     node: Any = params
     for part in key.split("."):
@@ -372,10 +385,7 @@ def best(args: argparse.Namespace) -> None:
         raise NextframeError(f"study {args.study_name} has no complete trial yet")
     trial = study.best_trial
     values = decode(dimensions, trial.params)
-    overrides: dict = {}
-    for key, value in values.items():
-        overrides = merged(overrides, nested(key, value)) if overrides else nested(key, value)
-    changed = apply_overrides(overrides, Path(args.params), f"trial {trial.number}")
+    changed = apply_overrides(overrides_of(values), Path(args.params), f"trial {trial.number}")
     experiment = trial.user_attrs.get("dvc_experiment")
     print(f"tune: best trial {trial.number}: {OBJECTIVE} {trial.value:.4g} ({experiment})")
     for key, value in values.items():
