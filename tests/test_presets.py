@@ -30,6 +30,8 @@ def test_keras_io_preset_rewrites_only_its_keys_and_keeps_comments(params_file):
     assert "filters: [64, 64, 64]" in after  # lists stay on one line
     kept = [line for line in before.splitlines() if line.lstrip().startswith("#")]
     assert all(line in after for line in kept)
+    nulls = [line for line in before.splitlines() if ": null" in line]  # none set by the preset
+    assert nulls and all(line in after for line in nulls)  # `null`, not an empty value
     expected = merged(yaml.safe_load(before), load_preset(KERAS_IO))
     assert yaml.safe_load(after) == expected
 

@@ -74,6 +74,10 @@ def apply_overrides(overrides: dict, params_path: Path, label: str) -> list[str]
 
     round_trip = YAML()  # keeps comments, order and flow-style lists
     round_trip.width = 4096
+    # `null` stays `null` (ruamel would write an empty value: valid, but not what was there)
+    round_trip.representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     try:
         document = round_trip.load(params_path.read_text(encoding="utf-8"))
     except OSError as exc:
