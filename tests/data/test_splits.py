@@ -4,8 +4,14 @@ import io
 import numpy as np
 import pytest
 
-from nextframe.data.folder import split_of_clips, split_quotas
-from nextframe.data.splits import clips_per_split, sha256_of_array, split_indices, split_windows
+from nextframe.data.splits import (
+    clips_per_split,
+    sha256_of_array,
+    split_indices,
+    split_of_clips,
+    split_quotas,
+    split_windows,
+)
 from nextframe.data.windows import WindowFile, open_windows
 from nextframe.errors import NextframeError
 from nextframe.io import npy_appender, write_npy_in_chunks

@@ -2,16 +2,16 @@
 
 Moving MNIST keeps the generator's layout (test drawn from held-out digits) or, for the real
 file, shuffles by `seed`; a folder is split by clip, each split its quota of the clips
-(`nextframe.data.folder.split_of_clips`), so no window of a test clip is ever trained on.
+(`split_of_clips`), so no window of a test clip is ever trained on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 
-from nextframe.data.folder import split_of_clips, window_indices
 from nextframe.data.moving_mnist import SPLITS
 from nextframe.errors import NextframeError
 from nextframe.params import DataParams
@@ -53,6 +53,55 @@ def split_indices(
 
 def sha256_of_array(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def split_quotas(n_clips: int, val_fraction: float, test_fraction: float) -> dict[str, int]:
+    """How many clips val and test get: ceil(fraction x clips) each, at least one each where
+    there are 3 clips or more, and never so many that train is left none."""
+    quotas = {
+        "val": math.ceil(val_fraction * n_clips - 1e-9),
+        "test": math.ceil(test_fraction * n_clips - 1e-9),
+    }
+    if n_clips >= 3:
+        quotas = {split: max(1, n) for split, n in quotas.items()}
+    while quotas["val"] + quotas["test"] > max(0, n_clips - 1):
+        larger = "val" if quotas["val"] >= quotas["test"] else "test"
+        quotas[larger] -= 1
+    return {"train": n_clips - quotas["val"] - quotas["test"], **quotas}
+
+
+def split_of_clips(
+    clips: list[dict], seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, str]:
+    """Each clip's split, by name: the clips are ranked by a hash of `seed` and their content
+    (sha256), the first `test` quota of the ranking is test, the last `val` quota val, and the
+    rest, between them, train (`split_quotas`). Identical clips are one: they share a split.
+
+    Adding a clip moves at most one other while the quotas stay (it takes a place in the
+    ranking, and at most one clip crosses the border next to it); a clip that raises a quota
+    (once every 1/fraction clips) moves at most one more. No split can promise fewer: when
+    both quotas grow by one and the new clip ranks in train, two train clips must leave it."""
+    contents = sorted({clip["sha256"] for clip in clips}, key=lambda sha: _rank(seed, sha))
+    quotas = split_quotas(len(contents), val_fraction, test_fraction)
+    first_val = len(contents) - quotas["val"]
+    split_of_content = {
+        sha: "test" if i < quotas["test"] else "val" if i >= first_val else "train"
+        for i, sha in enumerate(contents)
+    }
+    return {clip["name"]: split_of_content[clip["sha256"]] for clip in clips}
+
+
+def _rank(seed: int, sha256: str) -> tuple[bytes, str]:
+    return hashlib.sha256(f"{seed}:{sha256}".encode()).digest(), sha256
+
+
+def window_indices(clips: list[dict], split_of: dict[str, str]) -> dict[str, np.ndarray]:
+    """Each split's window indices in the raw file, clip by clip in name order."""
+    out: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    for clip in clips:
+        first = clip["first_window"]
+        out[split_of[clip["name"]]].append(np.arange(first, first + clip["windows"]))
+    return {s: np.concatenate(v) if v else np.zeros(0, np.int64) for s, v in out.items()}
 
 
 def split_windows(info: dict, n_windows: int, data: DataParams, seed: int) -> dict[str, np.ndarray]:
