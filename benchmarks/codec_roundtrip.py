@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.clips import FrameFormat
 from nextframe.data.export import write_clip
 from nextframe.data.folder import Windowing, ingest
 from nextframe.data.windows import WindowFile
 from nextframe.evaluation import evaluate
+from nextframe.frames import FrameFormat
 from nextframe.model import load_predictor
 from nextframe.ops.layout import pipeline_path
 from nextframe.params import load_params

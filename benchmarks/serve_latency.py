@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.clips import FrameFormat
+from nextframe.frames import FrameFormat
 from nextframe.io import decode_npy, encode_npy
 from nextframe.model import build_model, save_predictor
 from nextframe.ops.processes import answers, free_port, process_group, wait_until_serving

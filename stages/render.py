@@ -33,7 +33,7 @@ def main() -> None:
 
     import numpy as np
 
-    from nextframe.frames import to_float_frames
+    from nextframe.frames import to_unit
     from nextframe.model import load_predictor
     from nextframe.ops.tracking import log_renders
     from nextframe.render import comparison_frames, grid_image, save_gif, save_png
@@ -48,7 +48,7 @@ def main() -> None:
         print(f"render: wrote {args.grid} and {len(paths) - 1} GIFs in {args.gifs}")
         return
     sequences_uint8 = np.stack([test_windows[int(i)] for i in picked])[:, : data.n_frames]
-    context = to_float_frames(sequences_uint8[:, : data.n_context])
+    context = to_unit(sequences_uint8[:, : data.n_context])
     predicted = predict_future(model, context, data.horizon)
 
     gif_paths = []

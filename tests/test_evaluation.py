@@ -2,9 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from nextframe.clips import FrameFormat
 from nextframe.evaluation import evaluate
-from nextframe.frames import to_float_frames
+from nextframe.frames import FrameFormat, to_unit
 from nextframe.metrics import METRIC_NAMES, per_step, summarize
 from nextframe.model import build_model
 from nextframe.params import parse_params
@@ -43,8 +42,8 @@ def test_baselines_score_the_frames_after_the_context(report_and_rows):
 
 def test_model_is_scored_on_its_closed_loop_rollout(report_and_rows, dark_then_white):
     model, report, _ = report_and_rows
-    context = to_float_frames(dark_then_white[:, :N_CONTEXT])
-    truth = to_float_frames(dark_then_white[:, N_CONTEXT : N_CONTEXT + HORIZON])
+    context = to_unit(dark_then_white[:, :N_CONTEXT])
+    truth = to_unit(dark_then_white[:, N_CONTEXT : N_CONTEXT + HORIZON])
     expected = summarize(per_step(predict_future(model, context, HORIZON), truth))
     for metric in METRIC_NAMES:
         assert report["model"][metric] == pytest.approx(expected[metric])

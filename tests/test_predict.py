@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nextframe.frames import to_float_frames
+from nextframe.frames import to_unit
 from nextframe.io import load_npy
 from nextframe.metrics import per_step, summarize
 from nextframe.model import load_predictor
@@ -38,9 +38,9 @@ def evaluate_predictions(trained) -> np.ndarray:
     test_uint8 = load_npy(trained.path / PATHS["test"])
     model = load_predictor(trained.path / PATHS["model"])
     batch_size = trained.params["evaluate"]["batch_size"]
-    context = to_float_frames(test_uint8[:, : trained.n_context])
+    context = to_unit(test_uint8[:, : trained.n_context])
     predictions = predict_future(model, context, trained.horizon, batch_size)
-    truth = to_float_frames(test_uint8[:, trained.n_context :])
+    truth = to_unit(test_uint8[:, trained.n_context :])
     report = json.loads((trained.path / PATHS["eval_metrics"]).read_text())
     assert summarize(per_step(predictions, truth))["mse"] == report["model"]["mse"]
     return predictions
@@ -65,7 +65,7 @@ def test_predict_from_the_champion_gives_the_evaluate_stages_frames(
     assert predicted.dtype == np.float32 and predicted.shape == (trained.horizon, 64, 64, 1)
 
     model = load_predictor(trained.path / PATHS["model"])
-    context = to_float_frames(test_uint8[index : index + 1, : trained.n_context])
+    context = to_unit(test_uint8[index : index + 1, : trained.n_context])
     alone = predict_future(model, context, trained.horizon)[0]
     assert float(np.abs(predicted - alone).max()) == 0.0
     max_abs_diff = float(np.abs(predicted - evaluate_predictions[index]).max())

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from nextframe.clips import FrameFormat
-from nextframe.frames import rain_codes_to_frames, rain_valid
+from nextframe.frames import FrameFormat, rain_codes_to_frames, rain_valid
 from nextframe.model import build_model, load_predictor, save_predictor
 from nextframe.params import parse_params
 from nextframe.rain import NO_DATA, RainScale, decode_unit, padded_shape

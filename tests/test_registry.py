@@ -8,8 +8,8 @@ import json
 import mlflow
 import pytest
 
-from nextframe.clips import FrameFormat
 from nextframe.errors import NextframeError
+from nextframe.frames import FrameFormat
 from nextframe.ops import registry, tracking
 
 from .helpers import PATHS, run_stage, store_client, tiny_params, write_params

@@ -17,8 +17,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import invocations
 
-from nextframe.clips import FrameFormat
 from nextframe.errors import NextframeError
+from nextframe.frames import FrameFormat
 from nextframe.io import encode_npy
 from nextframe.ops.serving import (
     RequestLimits,

@@ -1,5 +1,5 @@
 """Clips in: video files, GIFs, `.npy`/`.npz` arrays and folders of numbered images, read a
-frame at a time and brought to the model's frames (`FrameFormat`).
+frame at a time and brought to the model's frames (`nextframe.frames.FrameFormat`).
 
 Used by the folder source (`nextframe.data.folder`), `nextframe predict`, serving and the demo,
 so a clip reads the same wherever it goes in. Video is decoded with PyAV (FFmpeg's libraries
@@ -27,20 +27,18 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nextframe.errors import NextframeError
-from nextframe.params import DataParams
-from nextframe.rain import RainScale
+from nextframe.frames import MIN_CONTEXT_FRAMES, FrameFormat, to_unit
 
 if TYPE_CHECKING:  # Pillow is imported where frames are resized or images read
     from PIL import Image
 
-MIN_CONTEXT_FRAMES = 2
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -55,66 +53,6 @@ UINT16_MAX = 65535
 DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 # How far a grey video's chroma may stray from neutral (128) through a lossy codec.
 NEUTRAL_CHROMA_TOLERANCE = 2
-
-
-@dataclass(frozen=True)
-class FrameFormat:
-    """The model's frames: `size` x `size` pixels of `channels`, reached from other shapes by
-    `aspect` (crop | pad | stretch); float input is read in `value_range` units. A radar
-    model's frames are rain rates on its `rain` scale, of any size (`size` is its training
-    crop's): it reads whole composites as they are. `frame_stride`: the model was trained on
-    every k-th frame of its clips, so a clip is read at that rate; `n_context`: the context
-    frames it was trained on (None: not recorded; no part of the format's identity)."""
-
-    size: int
-    channels: int
-    aspect: str = "crop"
-    value_range: tuple[float, float] | None = None
-    rain: RainScale | None = None
-    frame_stride: int = 1
-    n_context: int | None = field(default=None, compare=False)
-
-    @classmethod
-    def of(cls, data: DataParams, n_context: int | None = None) -> FrameFormat:
-        """The frames `data` params ask for; a model's format also records its `n_context`."""
-        stride = data.frame_stride  # read for every source: one entry in dvc.yaml's params
-        if data.source != "folder":  # only a folder's clips are strided at ingest
-            stride = 1
-        if data.is_radar:
-            return cls(data.radar.crop, 1, rain=RainScale.of(data.radar), n_context=n_context)
-        value_range = None if data.value_range is None else tuple(data.value_range)
-        return cls(
-            data.frame_size, data.channels, data.aspect, value_range, None, stride, n_context
-        )
-
-    @property
-    def is_rain(self) -> bool:
-        return self.rain is not None
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """(H, W, C) of one frame."""
-        return self.size, self.size, self.channels
-
-    def to_config(self) -> dict[str, Any]:
-        config = asdict(self)
-        if self.rain is None:
-            config.pop("rain")  # the config of a model of any other source, as before
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> FrameFormat:
-        value_range = config.get("value_range")
-        rain = config.get("rain")
-        return cls(
-            int(config["size"]),
-            int(config["channels"]),
-            str(config.get("aspect", "crop")),
-            None if value_range is None else (float(value_range[0]), float(value_range[1])),
-            None if rain is None else RainScale.from_config(rain),
-            int(config.get("frame_stride", 1)),  # saved before strides were recorded: 1
-            None if config.get("n_context") is None else int(config["n_context"]),
-        )
 
 
 @dataclass
@@ -302,28 +240,6 @@ def conform(
     frame = to_unit_range(frame, fmt, where, notes)
     frame = to_channels(frame, fmt.channels, clip_name, notes)
     return resize_square(frame, fmt, notes, clip_name)
-
-
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Conformed frames as uint8 (floats in [0, 1] rounded to the nearest of 256 levels)."""
-    if frames.dtype == np.uint8:
-        return frames
-    return np.rint(np.asarray(frames, dtype=np.float32) * 255.0).astype(np.uint8)
-
-
-def from_unit(frames: np.ndarray, fmt: FrameFormat) -> np.ndarray:
-    """Model frames in [0, 1] back in the data's units: `fmt.value_range`, if it has one."""
-    if fmt.value_range is None:
-        return frames
-    low, high = fmt.value_range
-    return (low + np.asarray(frames, dtype=np.float64) * (high - low)).astype(np.float32)
-
-
-def to_unit(frames: np.ndarray) -> np.ndarray:
-    """Conformed frames as float32 in [0, 1] (uint8 divided by 255)."""
-    if frames.dtype == np.uint8:
-        return frames.astype(np.float32) / np.float32(255.0)
-    return np.asarray(frames, dtype=np.float32)
 
 
 # -- clips of each kind -----------------------------------------------------------------------

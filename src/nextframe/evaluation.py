@@ -3,7 +3,7 @@ read and scored a batch at a time."""
 
 from __future__ import annotations
 
-from nextframe.frames import to_float_frames
+from nextframe.frames import to_unit
 from nextframe.metrics import BASELINES, METRIC_NAMES, PerStep, summarize
 from nextframe.model import NextFramePredictor
 from nextframe.rollout import predict_future
@@ -20,7 +20,7 @@ def evaluate(
     `test_uint8`: windows (N, T, H, W, C), an array or a `WindowFile`."""
     scores = {name: PerStep() for name in ("model", *BASELINES)}
     for start in range(0, len(test_uint8), batch_size):
-        windows = to_float_frames(test_uint8[start : start + batch_size])
+        windows = to_unit(test_uint8[start : start + batch_size])
         context, truth = windows[:, :n_context], windows[:, n_context : n_context + horizon]
         scores["model"].add(predict_future(model, context, horizon, batch_size), truth)
         for name, baseline in BASELINES.items():

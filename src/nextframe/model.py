@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-from nextframe.clips import FrameFormat
+from nextframe.frames import FrameFormat
 from nextframe.io import atomic_path
 from nextframe.params import ModelParams
 
@@ -69,7 +69,7 @@ class NextFramePredictor(keras.Model):
     The context length T is free; the future is predicted closed loop, each predicted frame
     fed back as the next input. `encode` and `step` are the two halves, used by
     `nextframe.rollout` for any horizon. `frames` records how clips were brought to the
-    model's frames (`nextframe.clips.FrameFormat`), so predict and serve read clips alike.
+    model's frames (`nextframe.frames.FrameFormat`), so predict and serve read clips alike.
     """
 
     def __init__(

