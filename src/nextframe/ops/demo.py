@@ -21,6 +21,7 @@ import numpy as np
 from nextframe import cli
 from nextframe.clips import CLIP_SUFFIXES
 from nextframe.errors import NextframeError
+from nextframe.frames import to_unit
 
 # Before gradio is imported: it reads this once, and would otherwise report usage online.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -62,7 +63,7 @@ class Predictor:
         if self.model.frames.is_rain:  # a held-out event's window, in mm/h
             sequence = self.model.frames.rain.decode_mmh(self.test_uint8[index][..., 0])
         else:
-            sequence = np.asarray(self.test_uint8[index], dtype=np.float32) / np.float32(255.0)
+            sequence = to_unit(self.test_uint8[index])
         context, truth = sequence[: self.n_context], sequence[self.n_context :][:horizon]
         shown = self._predict(context, horizon, truth)
         caption = f"Test sequence {index}: {shown.caption}"

@@ -19,7 +19,7 @@ import numpy as np
 
 from nextframe.clips import read_clip_tail
 from nextframe.errors import NextframeError
-from nextframe.frames import FrameFormat, from_unit
+from nextframe.frames import FrameFormat, from_unit, to_uint8
 from nextframe.ops.layout import pipeline_path
 from nextframe.ops.registry import frame_format_of, is_model_uri, load_model
 
@@ -158,8 +158,8 @@ def run(args: argparse.Namespace) -> None:
     save_gif(gif_path, context_then_prediction(context, predicted, GIF_SCALE), GIF_FPS)
     written = [npy_path, gif_path]
     if model.frames.size % 2 == 0:  # MPEG-4 takes even sizes only
-        both = np.concatenate([context, np.clip(predicted, 0.0, 1.0)])
-        written.append(write_clip(video_path, np.rint(both * 255.0).astype(np.uint8), VIDEO_FPS))
+        both = to_uint8(np.concatenate([context, predicted]))
+        written.append(write_clip(video_path, both, VIDEO_FPS))
     print(
         f"predict: {args.horizon} frames after {len(context)} given in {seconds:.2f} s: "
         f"{', '.join(map(str, written))} (float32 {predicted.shape})"

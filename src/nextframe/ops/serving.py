@@ -42,7 +42,7 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 from mlflow.pyfunc import PythonModel
 
 from nextframe.errors import NextframeError
-from nextframe.frames import MIN_CONTEXT_FRAMES, FrameFormat, from_unit, to_unit
+from nextframe.frames import MIN_CONTEXT_FRAMES, FrameFormat, from_unit, to_uint8, to_unit
 from nextframe.io import encode_npy
 from nextframe.ops.registry import PREDICTOR_ARTIFACT
 
@@ -321,10 +321,7 @@ def _check_clip_count(n_clips: int, limits: RequestLimits) -> None:
 def _answer(future: np.ndarray, form: str, dtype: np.dtype, frames: FrameFormat) -> Any:
     """One clip's predicted frames (float32 in [0, 1]) in the form and dtype its context came
     in: uint8 frames get uint8 frames back, others float32 (in the model's units)."""
-    if dtype == np.uint8:
-        future = np.rint(np.clip(future, 0.0, 1.0) * 255.0).astype(np.uint8)
-    else:
-        future = from_unit(future, frames)
+    future = to_uint8(future) if dtype == np.uint8 else from_unit(future, frames)
     return encode_npy(future) if form == "npy" else future.tolist()
 
 
