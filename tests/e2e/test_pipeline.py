@@ -73,7 +73,9 @@ def test_editing_a_package_file_a_stage_imports_makes_that_stage_stale(repo):
         status = run(["dvc", "status"], repo).stdout
     finally:
         code.write_text(original)
-    assert "evaluate:" in status and "modified:           src/nextframe/radar_evaluation.py" in status
+    assert (
+        "evaluate:" in status and "modified:           src/nextframe/radar_evaluation.py" in status
+    )
     assert "train:" not in status, status
 
 
