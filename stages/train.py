@@ -10,7 +10,6 @@ import sys
 
 from nextframe import cli
 from nextframe.cluster import (
-    barrier,
     cluster_from_env,
     exit_now,
     is_collective_failure,
@@ -61,7 +60,7 @@ def fit_and_save(args, params, manifest, cluster, train_windows, train_digits, v
     from nextframe.model import save_predictor
     from nextframe.ops import registry, tracking
     from nextframe.ops.trial import TrialPruned, reporter_for, trial_from_env
-    from nextframe.resume import Backup, FollowerBackup, training_fingerprint
+    from nextframe.resume import Backup, FollowerBackup, agree_on_backup, training_fingerprint
     from nextframe.train import build_trainer, train, training_batches
 
     train_batches, val_batches = training_batches(
@@ -69,9 +68,10 @@ def fit_and_save(args, params, manifest, cluster, train_windows, train_digits, v
     )
     training = build_trainer(params, params.epochs * train_batches.batches_per_epoch, cluster)
     flat_params = flatten(params, TRAINING_SECTIONS)
-    backup = Backup(args.backup) if cluster.chief else FollowerBackup(args.backup)
-    opened = backup.open(training_fingerprint(flat_params, manifest))
-    barrier(cluster, "backup opened")  # the chief has kept or discarded it: now all read it
+    backup = Backup(args.backup) if cluster.chief else FollowerBackup(args.backup, cluster.process)
+    fingerprint = training_fingerprint(flat_params, manifest)
+    opened = backup.open(fingerprint)
+    agree_on_backup(cluster, backup, fingerprint)  # the chief has kept or discarded it
     trial = trial_from_env() if cluster.chief else None  # a trial of `nextframe tune`
     tags = tracking.run_tags() | tracking.device_tags(training.compute.devices)
     tags |= trial.tags() if trial else {}

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import yaml
 
 from nextframe.ops.processes import free_port, group_alive
 
-from .helpers import PATHS, clean_env, find_runs, stage_command
+from .helpers import PATHS, REPO_ROOT, clean_env, find_runs, stage_command
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +128,60 @@ def test_a_killed_process_ends_the_other_with_one_line_and_the_backup_resumes(tr
     assert len(losses(workdir)) == 2 * 3  # every epoch, those before the kill included
     (run,) = find_runs(workdir)
     assert run.info.status == "FINISHED" and "resumed_at_epoch" in run.data.tags
+
+
+# The train stage's agreement on the backup, alone: the chief holds epoch 2 in the first folder
+# given, process 1 reads the second.
+AGREE_ON_BACKUP = """
+import sys
+from pathlib import Path
+from nextframe import cli
+from nextframe.cluster import cluster_from_env, join
+from nextframe.resume import Backup, FollowerBackup, agree_on_backup
+
+def main():
+    cluster = cluster_from_env()
+    join(cluster)
+    fingerprint = {"params": {}, "data": {}}
+    folder = Path(sys.argv[1 + cluster.process])
+    backup = Backup(folder) if cluster.chief else FollowerBackup(folder, cluster.process)
+    backup.open(fingerprint)
+    if cluster.chief:
+        (folder / "epoch-2.weights.h5").write_bytes(b"")
+        (folder / "checkpoint.json").write_text('{"epoch": 2}')
+    agree_on_backup(cluster, backup, fingerprint)
+
+cli.run(main)
+"""
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_followers_that_cannot_see_the_chiefs_backup_stop_every_process(tmp_path, shared):
+    folders = [tmp_path / "chief", tmp_path / ("chief" if shared else "follower")]
+    port, processes = free_port(), []
+    for process in (0, 1):
+        env = {
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+            "KERAS_DISTRIBUTION_PROCESS_ID": str(process),
+        }
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", AGREE_ON_BACKUP, *map(str, folders)],
+                cwd=REPO_ROOT,
+                env=clean_env(KERAS_BACKEND="jax", **env),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+        )
+    results = finish(processes, seconds=120)
+    if shared:
+        assert [code for code, _ in results] == [0, 0], results[0][1][-2000:]
+        return
+    lines = [err.strip().splitlines()[-1] for _, err in results]
+    assert [code for code, _ in results] == [1, 1], lines
+    assert lines[0] == lines[1]  # the chief says the follower's line
+    assert lines[0].startswith("error: follower 1: the chief's backup at ")
+    assert "is not visible here (epoch 2 there, none here)" in lines[0]

@@ -1,6 +1,9 @@
 import json
 
-from nextframe.resume import Backup, training_fingerprint
+import pytest
+
+from nextframe.errors import NextframeError
+from nextframe.resume import Backup, FollowerBackup, training_fingerprint
 
 MANIFEST = {
     "splits": {"train": {"sha256": "aa"}, "val": {"sha256": "bb"}},
@@ -104,3 +107,60 @@ def test_a_backup_whose_weights_are_gone_is_started_over(tmp_path):
     opened = Backup(backup.directory).open(fingerprint)
     assert opened.abandoned == ("abc", "the weights of epoch 1 are missing")
     assert Backup(backup.directory).saved_epochs() == 0
+
+
+def _chief_at_epoch_2(directory):
+    chief = Backup(directory)
+    chief.open(training_fingerprint(FLAT, MANIFEST))
+    trained = _fitted_model(steps=3)
+    chief.commit(trained, epochs=2)
+    return chief, trained
+
+
+def test_a_follower_that_cannot_see_the_chiefs_backup_stops_with_one_line(tmp_path):
+    """No shared storage: the chief resumes at epoch 2, the follower's folder holds nothing."""
+    chief, _ = _chief_at_epoch_2(tmp_path / "chief")
+    fingerprint = training_fingerprint(FLAT, MANIFEST)
+    follower = FollowerBackup(tmp_path / "follower", process=1)
+    follower.open(fingerprint)
+    with pytest.raises(NextframeError) as error:
+        follower.follow(fingerprint, chief.state())
+    assert str(error.value).startswith(
+        f"follower 1: the chief's backup at {chief.state().path} is not visible here "
+        "(epoch 2 there, none here): "
+    )
+    assert "shared by every process" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_follower_on_shared_storage_resumes_at_the_chiefs_epoch(tmp_path):
+    import numpy as np
+
+    chief, trained = _chief_at_epoch_2(tmp_path / "backup")
+    fingerprint = training_fingerprint(FLAT, MANIFEST)
+    follower = FollowerBackup(tmp_path / "backup", process=1)
+    follower.open(fingerprint)
+    follower.follow(fingerprint, chief.state())
+    fresh = _fitted_model(steps=1)
+    assert follower.restore(fresh, _Batches()) == 2
+    for a, b in zip(trained.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_follower_starts_over_with_the_chief_whatever_its_own_folder_holds(tmp_path):
+    """The chief starts at epoch 0; a follower's stale folder of an earlier run is not read."""
+    _chief_at_epoch_2(tmp_path / "follower")  # an earlier run's backup, on the follower's host
+    chief = Backup(tmp_path / "chief")
+    fingerprint = training_fingerprint(FLAT, MANIFEST)
+    chief.open(fingerprint)
+    follower = FollowerBackup(tmp_path / "follower", process=1)
+    follower.open(fingerprint)
+    follower.follow(fingerprint, chief.state())
+    assert follower.restore(_fitted_model(steps=1), _Batches()) == 0
+
+
+def test_a_follower_of_other_params_stops_with_one_line(tmp_path):
+    chief, _ = _chief_at_epoch_2(tmp_path / "backup")
+    other = training_fingerprint({**FLAT, "epochs": "4"}, MANIFEST)
+    follower = FollowerBackup(tmp_path / "backup", process=2)
+    with pytest.raises(NextframeError, match="follower 2: params or data differ from the chief"):
+        follower.follow(other, chief.state())

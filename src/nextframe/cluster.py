@@ -8,7 +8,8 @@ process; each process feeds its own share of every global batch
 
 Process 0, the chief, alone writes outputs, backups and MLflow runs; every process resumes
 from the chief's backup, so it must sit on storage they all see (one host, or a shared
-filesystem). When a process dies, the
+filesystem): the followers check they see the chief's state (`from_chief`, `first_problem`)
+and all stop with one line if one does not. When a process dies, the
 others' next collective fails at once (gloo on CPU, NCCL on GPUs); `lost_processes` then asks
 the survivors to check in, names who did not, and the stage ends with that one line,
 immediately (`os._exit`), before the runtime's own heartbeat watchdog would abort it.
@@ -16,6 +17,7 @@ immediately (`os._exit`), before the runtime's own heartbeat watchdog would abor
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -28,6 +30,8 @@ NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
 PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
 # How long survivors of a failed collective wait for each other to check in.
 CHECK_IN_SECONDS = 3.0
+# How long a process waits for another to publish what it must agree on.
+AGREE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -193,9 +197,35 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-def barrier(cluster: Cluster, name: str) -> None:
-    """Every process waits here until all have arrived (no-op for one process)."""
-    if cluster.joined:
-        from jax.experimental import multihost_utils
+def _runtime_store():
+    """The distributed runtime's key-value store, which every process of the cluster reads."""
+    from jax._src.distributed import global_state
 
-        multihost_utils.sync_global_devices(name)
+    return global_state.client
+
+
+def from_chief(cluster: Cluster, name: str, value: str) -> str:
+    """The chief's `value` of `name` on every process (each passes its own; only the chief's
+    is kept): a follower waits until the chief has published it."""
+    if not cluster.joined:
+        return value
+    store, key = _runtime_store(), f"nextframe/{name}"
+    if cluster.chief:
+        store.key_value_set(key, value)
+        return value
+    return store.blocking_key_value_get(key, int(AGREE_SECONDS * 1000))
+
+
+def first_problem(cluster: Cluster, name: str, problem: str | None) -> str | None:
+    """Every process's `problem` (None: none) of `name`, gathered: the first process's that
+    has one, the same on every process, so all of them stop with the same line."""
+    if not cluster.joined:
+        return problem
+    store, wait_ms = _runtime_store(), int(AGREE_SECONDS * 1000)
+    store.key_value_set(f"nextframe/{name}/{cluster.process}", json.dumps(problem))
+    problems = [
+        json.loads(store.blocking_key_value_get(f"nextframe/{name}/{process}", wait_ms))
+        for process in range(cluster.processes)
+    ]
+    store.wait_at_barrier(f"nextframe/{name}", wait_ms)  # none leaves before all have read
+    return next((found for found in problems if found is not None), None)

@@ -9,20 +9,28 @@ writes: a kill between them (or during either) leaves weights of one epoch label
 another, or a truncated file, and the resumed run diverges or crashes. Here each epoch's
 weights go to a new file and one atomic rename of `checkpoint.json` commits them, so a kill
 at any instant leaves the previous epoch's state or the new one, never a mix.
+
+In a cluster, followers resume from the chief's backup: they check they see the state the
+chief resumes from (`agree_on_backup`), so a backup not on shared storage stops every process
+with one line instead of parting their weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
+import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 from keras import ops
 
+from nextframe.cluster import Cluster, first_problem, from_chief
+from nextframe.errors import NextframeError
 from nextframe.io import atomic_path, write_json
 
 # The params training reads: a backup made with other values of these is not resumed.
@@ -38,6 +46,28 @@ def training_fingerprint(flat_params: dict[str, str], manifest: dict) -> dict:
             "train_digits": manifest.get("train_digits", {}).get("sha256"),
         },
     }
+
+
+def _digest(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BackupState:
+    """What one process sees of a backup: where (host:folder), the epochs it holds (weights
+    included) and the digest of its fingerprint ("" without one): what followers compare
+    with the chief's."""
+
+    path: str
+    epochs: int
+    fingerprint: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BackupState:
+        return cls(**json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,19 @@ class Backup:
     def record_run(self, run_id: str) -> None:
         write_json(self._run_file, {"run_id": run_id})
 
+    def state(self) -> BackupState:
+        """What this process sees in `directory` now."""
+        try:
+            fingerprint = _digest(json.loads(self._stamp.read_text()))
+        except (OSError, ValueError):
+            fingerprint = ""
+        epochs = self.saved_epochs()
+        if epochs and not (self.directory / _weights_name(epochs)).is_file():
+            epochs = 0
+        return BackupState(
+            f"{socket.gethostname()}:{self.directory.resolve()}", epochs, fingerprint
+        )
+
     @property
     def _checkpoint(self) -> Path:
         return self.directory / "checkpoint.json"
@@ -119,7 +162,9 @@ class Backup:
     def restore(self, model: keras.Model, batches) -> int:
         """Load the committed weights and optimizer state into `model`, and start the endless
         training `batches` where they left off; the number of epochs already done."""
-        epochs = self.saved_epochs()
+        return self._restore(model, batches, self.saved_epochs())
+
+    def _restore(self, model: keras.Model, batches, epochs: int) -> int:
         if epochs:
             if not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
@@ -147,15 +192,44 @@ class Backup:
 
 class FollowerBackup(Backup):
     """A cluster's other processes' view of the chief's backup (storage every process sees):
-    they resume from it as the chief does, and take part in writing it (saving gathers the
-    weights across processes) into a throwaway file, but never change it."""
+    they resume from it as the chief does (`follow` checks they see the very state the chief
+    resumes from), and take part in writing it (saving gathers the weights across processes)
+    into a throwaway file, but never change it."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, process: int):
         super().__init__(directory)
         self.history = HistoryFile(None)
+        self.process = process
+        self.epochs = 0  # the chief's, once `follow` has checked this process sees them
 
     def open(self, fingerprint: dict) -> OpenedBackup:
         return OpenedBackup(None, None)
+
+    def follow(self, fingerprint: dict, chief: BackupState) -> None:
+        """Resume from the epochs the chief resumes from, or raise if this process trains
+        something else or cannot see them (no shared storage: it would start elsewhere and
+        the processes' weights would part, or their collectives hang)."""
+        who = f"follower {self.process}"
+        if _digest(fingerprint) != chief.fingerprint:
+            raise NextframeError(
+                f"{who}: params or data differ from the chief's (params.yaml and the data must "
+                "be the same on every process)"
+            )
+        mine = self.state()
+        if chief.epochs and (mine.epochs, mine.fingerprint) != (chief.epochs, chief.fingerprint):
+            here = f"epoch {mine.epochs}" if mine.epochs else "none"
+            if mine.epochs and mine.fingerprint != chief.fingerprint:
+                here += " of another training"
+            raise NextframeError(
+                f"{who}: the chief's backup at {chief.path} is not visible here (epoch "
+                f"{chief.epochs} there, {here} here): the backup (dvc.yaml's paths.backup) "
+                "needs storage shared by every process"
+            )
+        self.epochs = chief.epochs
+
+    def restore(self, model: keras.Model, batches) -> int:
+        """The chief's epochs, whatever else this process's folder holds."""
+        return self._restore(model, batches, self.epochs)
 
     def record_run(self, run_id: str) -> None:
         pass
@@ -166,6 +240,21 @@ class FollowerBackup(Backup):
 
     def discard(self) -> None:
         pass
+
+
+def agree_on_backup(cluster: Cluster, backup: Backup, fingerprint: dict) -> None:
+    """Once the chief has opened its backup: every follower checks it resumes from the same
+    state (`FollowerBackup.follow`); if one cannot, every process stops with its line."""
+    chief = BackupState.from_json(from_chief(cluster, "backup", backup.state().to_json()))
+    problem = None
+    if isinstance(backup, FollowerBackup):
+        try:
+            backup.follow(fingerprint, chief)
+        except NextframeError as exc:
+            problem = str(exc)
+    problem = first_problem(cluster, "backup followed", problem)
+    if problem is not None:
+        raise NextframeError(problem)
 
 
 def _weights_name(epochs: int) -> str:
