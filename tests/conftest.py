@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import fcntl
 import json
-import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,36 +39,53 @@ def browser() -> Iterator[BrowserSession]:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, worker_id) -> helpers.Trained:
+def trained(tmp_path_factory) -> helpers.Trained:
     """A workdir where every stage ran with the tiny params: a model, its MLflow run in
     `mlflow.db`, registered as version 1 and made champion, renders, and the params keys each
     stage read (`reads-<stage>.json`). Tests may add runs and versions, but leave these outputs
     and the alias as they are.
 
-    Built once for the whole `make test`: the first of pytest-xdist's workers to ask builds it
-    under a lock in their common temporary folder, the others wait and take the same one."""
-    common = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        common = common.parent
-    workdir = common / "trained" / "work"
-    built = workdir.parent / "built"
-    with open(common / "trained.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not built.exists():
-            shutil.rmtree(workdir.parent, ignore_errors=True)  # what a failed build left
-            build_trained(workdir)
-            built.touch()
+    Built once for the whole `make test`, in the background from the start of the session
+    (see `pytest_collection_modifyitems`), while the workers run tests that need no model: a
+    worker that asks for it waits only for what is left of the build."""
+    home = trained_home(tmp_path_factory.getbasetemp())
+    start_trained_build(home)  # a no-op where the session started it
+    deadline = time.monotonic() + 1200
+    while not (home / "built").exists():
+        if (home / "failed").exists():
+            pytest.fail(f"the trained fixture: {(home / 'failed').read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the trained fixture: not built in 20 minutes ({home / 'build.log'})")
+        time.sleep(0.5)
+    workdir = home / "work"
     run_id = json.loads((workdir / helpers.PATHS["run_info"]).read_text())["run_id"]
-    return helpers.Trained(Path(workdir), run_id, helpers.tiny_params())
+    return helpers.Trained(workdir, run_id, helpers.tiny_params())
 
 
-def build_trained(workdir: Path) -> None:
-    helpers.write_params(workdir, helpers.tiny_params())
-    shutil.copy2(REPO_ROOT / "dvc.yaml", workdir)  # where predict and the demo find the paths
-    for stage in ("fetch", "preprocess", "train", "evaluate", "render"):
-        reads = str(workdir / f"reads-{stage}.json")
-        result = helpers.run_stage(stage, workdir, NEXTFRAME_PARAMS_READS=reads)
-        assert result.returncode == 0, f"{stage}: {result.stderr[-3000:]}"
+def trained_home(basetemp: Path) -> Path:
+    """The folder common to every pytest-xdist worker (each has its own basetemp in it)."""
+    common = basetemp.parent if basetemp.name.startswith("popen-gw") else basetemp
+    return common / "trained"
+
+
+def start_trained_build(home: Path) -> None:
+    """`tests/trained.py` in its own process, once for the session: the first to call this
+    (under a lock in the workers' common folder) starts it, the others find it started."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with open(home.parent / "trained.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if home.exists():
+            return
+        home.mkdir()
+        with open(home / "build.log", "w") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.trained", str(home)],
+                cwd=REPO_ROOT,
+                env=helpers.clean_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
 
 # The longest test files, first: `make test`'s workers take files in this order, so none is
@@ -84,6 +103,7 @@ LONGEST_FIRST = [
 ]
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test on the session's trained model starts the real stages: integration too. The
     longest files go first."""
@@ -96,3 +116,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: within a file, and for the others, the order stays
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Where a selected test takes the trained model, its build starts now, in the
+    background, while the first files (which need none) run."""
+    if any("trained" in getattr(item, "fixturenames", ()) for item in session.items):
+        start_trained_build(trained_home(session.config._tmp_path_factory.getbasetemp()))

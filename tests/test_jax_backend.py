@@ -16,10 +16,14 @@ from .helpers import REPO_ROOT, clean_env
 
 pytestmark = pytest.mark.integration
 
-# Variants that take other values through the same Keras calls, run on TensorFlow only: one
-# normalisation (group, the radar preset's) and one kind of sequences stand for the rest.
+# Run on TensorFlow only: variants that take other values through the same Keras calls (one
+# normalisation, group, the radar preset's, one kind of sequences and one frame of the
+# causality check stand for the rest), and tests of what no backend changes (channels, the
+# saved bytes, the rollout's Python loop against a rerun, a plain `fit`).
 ON_TENSORFLOW_ONLY = (
     "not (every_normalization and not group) and not (closed_loop_training and fresh)"
+    " and not later_frame[1] and not later_frame[5] and not colour_models"
+    " and not same_weights_save and not stateful_rollout_equals and not a_few_training_steps"
 )
 
 
