@@ -21,7 +21,7 @@ import pytest
 from nextframe.ops import server as nextframe_server
 from nextframe.ops.processes import free_port
 
-from ..helpers import PATHS, git_commit, run, tiny_repo
+from ..helpers import PATHS, default_params, git_commit, run, tiny_repo
 from ..helpers import clean_env as env
 
 pytestmark = [
@@ -31,7 +31,7 @@ pytestmark = [
         reason=f"PostgreSQL 15 is not in {nextframe_server.PG_BIN} (.ci/run installs it)",
     ),
 ]
-# The sweep: one experiment per worker, to keep `make test` short (params.yaml has 0.003).
+# The sweep: one experiment per worker, to keep `make test` short (neither is params.yaml's).
 LEARNING_RATES = ["0.001", "0.002"]
 
 
@@ -168,7 +168,8 @@ def test_queue_with_two_workers_lands_every_run_on_the_server(sweep, server):
     experiment = api(server, "experiments/get-by-name", experiment_name="nextframe")
     experiment_id = experiment["experiment"]["experiment_id"]
     client = mlflow.MlflowClient(tracking_uri=server.url)
-    found = client.search_runs([experiment_id], "params.`train.lr` != '0.003'")
+    committed = default_params()["train"]["lr"]
+    found = client.search_runs([experiment_id], f"params.`train.lr` != '{committed}'")
     assert sorted(r.info.run_name for r in found) == sorted(sweep)
     assert {r.info.status for r in found} == {"FINISHED"}
     assert all("eval.model.mse" in r.data.metrics for r in found)
