@@ -75,7 +75,11 @@ def test_lossy_codecs_read_back_close(tmp_path, suffix):
     write_clip(tmp_path / f"clip{suffix}", frames)
     read, notes = read_clip(tmp_path / f"clip{suffix}", FrameFormat(32, 3))
     assert read.shape == (12, 32, 32, 3) and not notes.describe(FrameFormat(32, 3))
-    assert np.abs(read * 255 - frames).mean() < 12
+    # Here 5 grey levels off on average and the contrast within 1 %; reading limited-range
+    # video as full range (or the reverse) gives 9.5 and 15 %, which these bounds catch.
+    values = read.astype(np.float64) * 255
+    assert np.abs(values - frames).mean() < 7
+    assert 0.95 < values.std() / frames.std() < 1.05
 
 
 def test_frames_are_brought_to_the_model_shape_with_a_note(tmp_path):
