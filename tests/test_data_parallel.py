@@ -33,12 +33,13 @@ print(json.dumps({"devices": training.compute.devices, "loss": history["loss"]})
 """
 
 
-def losses_on(n_devices: int, params: dict) -> dict:
+def run_on_devices(script: str, n_devices: int, params: dict) -> str:
+    """`script` on JAX with `n_devices` simulated CPU devices, given `params`: its stdout."""
     env = clean_env(
         KERAS_BACKEND="jax", XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}"
     )
     result = subprocess.run(
-        [sys.executable, "-c", TRAIN_A_FEW_STEPS, json.dumps(params)],
+        [sys.executable, "-c", script, json.dumps(params)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -46,7 +47,11 @@ def losses_on(n_devices: int, params: dict) -> dict:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return result.stdout
+
+
+def losses_on(n_devices: int, params: dict) -> dict:
+    return json.loads(run_on_devices(TRAIN_A_FEW_STEPS, n_devices, params).strip().splitlines()[-1])
 
 
 def test_two_devices_give_the_losses_of_one():
@@ -79,19 +84,9 @@ print(json.dumps(history["val_loss"]))
 def test_a_last_batch_that_does_not_split_is_cut_to_one_that_does():
     """9 clips in batches of 4 end with a batch of 1, which 2 devices cannot share: it is left
     out (one printed note) instead of failing at the first validation."""
-    env = clean_env(KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    params = json.dumps(tiny_params({"train": {"batch_size": 4}}))
-    result = subprocess.run(
-        [sys.executable, "-c", FIT_WITH_VALIDATION, params],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "the last 1 of 9 validation clips" in result.stdout
-    assert len(json.loads(result.stdout.strip().splitlines()[-1])) == 1
+    stdout = run_on_devices(FIT_WITH_VALIDATION, 2, tiny_params({"train": {"batch_size": 4}}))
+    assert "the last 1 of 9 validation clips" in stdout
+    assert len(json.loads(stdout.strip().splitlines()[-1])) == 1
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused():
