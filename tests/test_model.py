@@ -124,10 +124,16 @@ def test_stateful_rollout_equals_rerun_loop(tiny_model, context):
 REQUESTS = [(1, 10, 10), (3, 10, 1), (8, 6, 25), (2, 2, 3), (5, 10, 10), (1, 7, 40)]
 
 
+# On JAX every request shape is a compile and the eager rollout dispatches op by op (40 s for
+# all of REQUESTS): a clip count and a context length off the powers of two, and the shortest
+# context, stand for the rest there.
+EAGER_CHECKED = REQUESTS if keras.backend.backend() != "jax" else [(3, 7, 5), (2, 2, 3)]
+
+
 def test_the_compiled_rollout_equals_the_eager_one(tiny_model):
     rng = np.random.default_rng(1)
     worst = 0.0
-    for n, t, horizon in REQUESTS:
+    for n, t, horizon in EAGER_CHECKED:
         context = rng.random((n, t, 64, 64, 1), dtype=np.float32)
         compiled = predict_future(tiny_model, context, horizon)
         assert compiled.shape == (n, horizon, 64, 64, 1)
