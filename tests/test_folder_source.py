@@ -11,10 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nextframe.clips import read_clip
 from nextframe.data.export import write_clip
+from nextframe.frames import FrameFormat, to_uint8
 from nextframe.presets import merged
 
-from .helpers import PATHS, nextframe_command, run, run_stage, tiny_params, write_params
+from .helpers import (
+    PATHS,
+    REPO_ROOT,
+    nextframe_command,
+    run,
+    run_stage,
+    tiny_params,
+    write_params,
+)
 from .test_clips import _zip_member_span
 
 pytestmark = pytest.mark.integration
@@ -113,6 +123,49 @@ def test_a_folder_is_split_into_quotas_and_adding_a_clip_moves_at_most_one(tmp_p
     assert set(before) <= set(after) and len(after) == len(before) + 3
     moved = [window for window, split in before.items() if after[window] != split]
     assert len(moved) <= 3, f"{len(moved) // 3} clips moved"
+
+
+def _recordings(size: int) -> list[np.ndarray]:
+    """The repo's ten example clips (30 frames of colour Moving MNIST each) as uint8 frames."""
+    paths = sorted((REPO_ROOT / "examples" / "clips").rglob("*.mp4"))
+    return [to_uint8(read_clip(path, FrameFormat(size, 3))[0]) for path in paths]
+
+
+def test_clips_sharing_frames_share_a_split(tmp_path):
+    """The example clips written losslessly (.npy, PNG frames) into one folder, with what users
+    make of one recording: a take cut into two files that overlap by 6 frames, a clip and an
+    excerpt of it, the same frames saved twice (as .npy and as PNGs: other bytes, same frames).
+    No kept frame is in two splits, checked on preprocess's split files."""
+    recordings = _recordings(24)
+    clips = {f"whole_{i}.npy" if i % 2 else f"whole_{i}": recordings[i] for i in range(7)}
+    clips |= {"take_part1.npy": recordings[7][:18], "take_part2": recordings[7][12:]}
+    clips |= {"long.npy": recordings[8], "long_excerpt": recordings[8][5:20]}
+    clips |= {"twice.npy": recordings[9], "twice_as_png": recordings[9]}
+    for name, frames in clips.items():
+        write_clip(tmp_path / "clips" / name, frames)
+    fractions = {"data": {"val_fraction": 0.2, "test_fraction": 0.2}}
+    windows = fetch_and_preprocess(tmp_path, tiny_params(merged(FOLDER_PARAMS, fractions)))
+    splits_of_frame: dict[bytes, set[str]] = {}
+    for split in SPLITS:
+        for frame in windows[split].reshape(-1, 24, 24, 3):
+            splits_of_frame.setdefault(frame.tobytes(), set()).add(split)
+    leaked = [sorted(s) for s in splits_of_frame.values() if len(s) > 1]
+    assert not leaked, f"{len(leaked)} frames in two splits, e.g. in {' and '.join(leaked[0])}"
+    # 13 clips in 10 groups; the quotas count groups: ceil(0.2 x 10) = 2 each for val and test.
+    info = json.loads((tmp_path / PATHS["info"]).read_text())
+    group_of = {clip["name"]: clip["group"] for clip in info["clips"]}
+    for pair in (("take_part1.npy", "take_part2"), ("long.npy", "long_excerpt")):
+        assert group_of[pair[0]] == group_of[pair[1]], pair
+    assert group_of["twice.npy"] == group_of["twice_as_png"]
+    groups_in = {split: set() for split in SPLITS}
+    for name, frames in clips.items():
+        (split,) = splits_of_frame[frames[0].tobytes()]
+        groups_in[split].add(group_of[name])
+    assert {split: len(groups) for split, groups in groups_in.items()} == {
+        "train": 6,
+        "val": 2,
+        "test": 2,
+    }
 
 
 def test_short_clips_are_skipped_and_counted(tmp_path):

@@ -158,3 +158,25 @@ def test_fetch_takes_the_clips_already_found(tmp_path, monkeypatch):
     out = Fetched(tmp_path / "w.npy", tmp_path / "d.npy", tmp_path / "dl")
     info, summary = fetch(params, folder, out, found=found)
     assert summary.endswith("1 clips -> 1 windows") and len(info["clips"]) == 1
+
+
+def test_clips_sharing_a_frame_are_one_group_and_noted(tmp_path):
+    """a and b share frames, b and c too (a and c not): one group, keyed by a content digest;
+    d shares only a black frame with a (frames of one value join nothing), e nothing."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    frames = _frames(n_frames=16)
+    black = np.zeros_like(frames[:1])
+    np.save(folder / "a.npy", np.concatenate([black, frames[:5]]))
+    write_clip(folder / "b", frames[3:9])  # PNG frames: other bytes than a's, same frames
+    np.save(folder / "c.npy", frames[7:11])
+    np.save(folder / "d.npy", np.concatenate([black, frames[11:14]]))
+    np.save(folder / "e.npy", np.concatenate([frames[14:], frames[:2] // 2]))
+    report = ingest(folder, tmp_path / "windows.npy", GREY_16, WINDOWS, progress=False)
+    group = {clip["name"]: clip["group"] for clip in report.clips}
+    digest = {clip["name"]: clip["sha256"] for clip in report.clips}
+    joined = ["a.npy", "b", "c.npy"]
+    assert {group[name] for name in joined} == {min(digest[name] for name in joined)}
+    assert group["d.npy"] == digest["d.npy"] and group["e.npy"] == digest["e.npy"]
+    note = "note: 3 clips share frames with another (1 groups, each kept to one split)"
+    assert note in report.summary()

@@ -123,16 +123,20 @@ def test_chunked_write_that_does_not_fill_the_shape_leaves_no_file(tmp_path):
 
 
 def _folder_info(n_clips: int, windows_per_clip: int = 2, start: int = 0) -> dict:
-    clips = [
-        {
-            "name": f"clip_{i:03d}.mp4",
-            "sha256": hashlib.sha256(f"content {i}".encode()).hexdigest(),
-            "first_window": (i - start) * windows_per_clip,
-            "windows": windows_per_clip,
-            "split": None,
-        }
-        for i in range(start, start + n_clips)
-    ]
+    """Clips sharing no frame: each its own group, keyed by its content."""
+    clips = []
+    for i in range(start, start + n_clips):
+        sha256 = hashlib.sha256(f"content {i}".encode()).hexdigest()
+        clips.append(
+            {
+                "name": f"clip_{i:03d}.mp4",
+                "sha256": sha256,
+                "group": sha256,
+                "first_window": (i - start) * windows_per_clip,
+                "windows": windows_per_clip,
+                "split": None,
+            }
+        )
     return {"source": "folder", "folder": "clips", "clips": clips}
 
 
@@ -201,3 +205,18 @@ def test_identical_clips_share_a_split():
 def test_too_few_clips_to_split_is_one_line():
     with pytest.raises(NextframeError, match=r"falls into val: 2 distinct clips are too few"):
         split_windows(_folder_info(2), 4, _folder_data(), seed=0)
+
+
+def test_clips_of_one_group_share_a_split_and_the_quotas_count_groups():
+    """12 clips, 3 of them one group (a take cut into overlapping files): 10 groups, ceil(0.2 x
+    10) = 2 groups each for val and test, the group's clips in one split."""
+    clips = _folder_info(12)["clips"]
+    for clip in clips[1:3]:
+        clip["group"] = clips[0]["group"]
+    for seed in range(8):
+        split_of = split_of_clips(clips, seed, 0.2, 0.2)
+        assert len({split_of[clip["name"]] for clip in clips[:3]}) == 1, seed
+        groups_in = {split_of[clip["name"]]: set() for clip in clips}
+        for clip in clips:
+            groups_in[split_of[clip["name"]]].add(clip["group"])
+        assert {split: len(groups_in[split]) for split in ("val", "test")} == {"val": 2, "test": 2}

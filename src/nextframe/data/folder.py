@@ -4,18 +4,26 @@ Every clip file under the folder is read (`nextframe.clips`: videos, GIFs, array
 numbered images), its frames brought to the model's (`FrameFormat`), every `frame_stride`-th
 kept, and cut into windows of `n_frames` starting every `window_stride` frames. Windows go to
 one uint8 `.npy` as they are made: memory holds one window and one clip's digest at a time,
-however many clips there are. A clip shorter than one window is skipped and counted.
+however many clips there are, and 8 bytes of hash per kept frame. A clip shorter than one
+window is skipped and counted.
 
 The split is by clip, never by window. If the folder has `train/`, `val/` and `test/`
 sub-folders, they are the split; otherwise preprocess gives each split its quota of the clips,
-ranked by their content and `seed` (`nextframe.data.splits.split_of_clips`).
+ranked by their content and `seed` (`nextframe.data.splits.split_of_clips`). Clips that share a
+kept frame (a take cut into overlapping files, an excerpt, the same frames saved twice) go as
+one there, so no frame is in two splits: each kept frame is hashed, and the clips joined
+through shared frames get one `group` key. The hash is exact: it finds bit-identical frames
+(arrays, image folders, lossless video), not a lossy video's re-encoded frames. Frames of one
+value (a black frame of a fade) join nothing: they would chain unrelated clips into one.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -96,40 +104,79 @@ def _walk(directory: Path, root: Path, found: FolderClips) -> Iterator[Clip]:
             found.skipped_files.append(name)
 
 
-def windows_of(frames: Iterator[np.ndarray], windowing: Windowing) -> Iterator[np.ndarray]:
-    """Windows (n_frames, size, size, C) uint8 of a clip's conformed frames, each made as soon
-    as its last frame is decoded: only `n_frames` frames are held."""
+def windows_of(kept: Iterator[np.ndarray], windowing: Windowing) -> Iterator[np.ndarray]:
+    """Windows (n_frames, size, size, C) uint8 of a clip's kept frames, each made as soon as
+    its last frame is decoded: only `n_frames` frames are held."""
     recent: deque[np.ndarray] = deque(maxlen=windowing.n_frames)
-    for t, frame in enumerate(frames):
-        if t % windowing.frame_stride:
-            continue
-        recent.append(to_uint8(frame))
-        start = t // windowing.frame_stride + 1 - windowing.n_frames
+    for t, frame in enumerate(kept):
+        recent.append(frame)
+        start = t + 1 - windowing.n_frames
         if start >= 0 and start % windowing.window_stride == 0:
             yield np.stack(recent)
 
 
-class _Counting:
-    """An iterator that counts what passes through it."""
+class _KeptFrames:
+    """A clip's kept frames (every `frame_stride`-th, as uint8), counted and hashed on their
+    way to its windows; frames of one value are not hashed."""
 
-    def __init__(self, items: Iterator[np.ndarray]):
-        self._items = items
+    def __init__(self, frames: Iterator[np.ndarray], frame_stride: int):
+        self._frames = islice(frames, 0, None, frame_stride)
         self.count = 0
+        self._hashes = bytearray()
 
-    def __iter__(self) -> _Counting:
+    def __iter__(self) -> _KeptFrames:
         return self
 
     def __next__(self) -> np.ndarray:
-        item = next(self._items)
+        frame = to_uint8(next(self._frames))
         self.count += 1
-        return item
+        if frame.min() != frame.max():
+            frame = np.ascontiguousarray(frame)
+            self._hashes += hashlib.blake2b(frame.data, digest_size=8).digest()
+        return frame
+
+    def hashes(self) -> np.ndarray:
+        """The distinct hashes of the frames read, uint64."""
+        return np.unique(np.frombuffer(bytes(self._hashes), np.uint64))
+
+
+def frame_groups(contents: list[str], frame_hashes: list[np.ndarray]) -> list[str]:
+    """Each clip's group key, by the clips' content sha256 and their frames' hashes: clips
+    sharing a frame or their content, directly or through others, are one group (union-find),
+    keyed by the least sha256 in it; a clip sharing nothing keeps its own."""
+    parent = list(range(len(contents)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(i: int, j: int) -> None:
+        i, j = root(i), root(j)
+        parent[max(i, j)] = min(i, j)
+
+    first_of_content: dict[str, int] = {}
+    for i, sha in enumerate(contents):
+        join(i, first_of_content.setdefault(sha, i))
+    owners = np.repeat(np.arange(len(frame_hashes)), [len(h) for h in frame_hashes])
+    hashes = np.concatenate([np.zeros(0, np.uint64), *frame_hashes])
+    order = np.argsort(hashes, kind="stable")
+    hashes, owners = hashes[order], owners[order]
+    shared = np.flatnonzero((hashes[1:] == hashes[:-1]) & (owners[1:] != owners[:-1]))
+    for k in shared.tolist():
+        join(owners[k], owners[k + 1])
+    key_of_root: dict[int, str] = {}
+    for i, sha in enumerate(contents):
+        key_of_root[root(i)] = min(key_of_root.get(root(i), sha), sha)
+    return [key_of_root[root(i)] for i in range(len(contents))]
 
 
 @dataclass
 class IngestReport:
     """What ingesting a folder made, for info.json and the summary line."""
 
-    clips: list[dict] = field(default_factory=list)  # name, sha256, frames, windows, split
+    clips: list[dict] = field(default_factory=list)  # name, sha256, group, frames, windows, split
     n_windows: int = 0
     too_short: list[str] = field(default_factory=list)
     notes: ReadNotes = field(default_factory=ReadNotes)
@@ -151,7 +198,20 @@ class IngestReport:
                 f"{len(self.notes.passed_over)} .npz members that are no clip passed over: "
                 f"{_some(self.notes.passed_over)}"
             )
-        return "; ".join(parts + [f"note: {note}" for note in self.frame_notes()])
+        notes = self.sharing_notes() + self.frame_notes()
+        return "; ".join(parts + [f"note: {note}" for note in notes])
+
+    def sharing_notes(self) -> list[str]:
+        """How many clips share frames with another, in how many groups."""
+        sizes: dict[str, int] = {}
+        for clip in self.clips:
+            sizes[clip["group"]] = sizes.get(clip["group"], 0) + 1
+        shared = [n for n in sizes.values() if n > 1]
+        if not shared:
+            return []
+        drawn = any(clip["split"] is None for clip in self.clips)
+        kept = ", each kept to one split" if drawn else ""
+        return [f"{sum(shared)} clips share frames with another ({len(shared)} groups{kept})"]
 
     def frame_notes(self) -> list[str]:
         """What reading did to the frames, clips counted: every change is said."""
@@ -199,21 +259,23 @@ def ingest(
     report.notes.passed_over.extend(found.passed_over)
     row_shape = (windowing.n_frames, fmt.size, fmt.size, fmt.channels)
     with npy_appender(out, row_shape) as appender:
+        frame_hashes = []
         bar = tqdm(found.clips, desc="reading clips", unit="clip", disable=not progress)
         for clip, split in bar:
             first = appender.n_rows
-            frames = _Counting(clip.frames(fmt, report.notes))
-            for window in windows_of(frames, windowing):
+            kept = _KeptFrames(clip.frames(fmt, report.notes), windowing.frame_stride)
+            for window in windows_of(kept, windowing):
                 appender.append(window[None])
             n_windows = appender.n_rows - first
             if n_windows == 0:
                 report.too_short.append(clip.name)
                 continue
+            frame_hashes.append(kept.hashes())
             report.clips.append(
                 {
                     "name": clip.name,
                     "sha256": clip.digest(),
-                    "frames": -(-frames.count // windowing.frame_stride),  # frames kept
+                    "frames": kept.count,
                     "first_window": first,
                     "windows": n_windows,
                     "split": split,
@@ -226,4 +288,7 @@ def ingest(
                 f"of data.n_frames ({windowing.n_frames}) kept frames (data.frame_stride "
                 f"{windowing.frame_stride})"
             )
+    contents = [clip["sha256"] for clip in report.clips]
+    for clip, group in zip(report.clips, frame_groups(contents, frame_hashes), strict=True):
+        clip["group"] = group
     return report

@@ -2,7 +2,8 @@
 
 Moving MNIST keeps the generator's layout (test drawn from held-out digits) or, for the real
 file, shuffles by `seed`; a folder is split by clip, each split its quota of the clips
-(`split_of_clips`), so no window of a test clip is ever trained on.
+(`split_of_clips`), clips that share frames together, so no frame of a test clip is ever
+trained on.
 """
 
 from __future__ import annotations
@@ -73,26 +74,27 @@ def split_quotas(n_clips: int, val_fraction: float, test_fraction: float) -> dic
 def split_of_clips(
     clips: list[dict], seed: int, val_fraction: float, test_fraction: float
 ) -> dict[str, str]:
-    """Each clip's split, by name: the clips are ranked by a hash of `seed` and their content
-    (sha256), the first `test` quota of the ranking is test, the last `val` quota val, and the
-    rest, between them, train (`split_quotas`). Identical clips are one: they share a split.
+    """Each clip's split, by name: the clips' groups (fetch's `group`: clips sharing a frame
+    or their content are one, keyed by a content sha256) are ranked by a hash of `seed` and
+    their key, the first `test` quota of the ranking is test, the last `val` quota val, and the
+    rest, between them, train (`split_quotas`, which counts groups). A group shares a split.
 
-    Adding a clip moves at most one other while the quotas stay (it takes a place in the
-    ranking, and at most one clip crosses the border next to it); a clip that raises a quota
-    (once every 1/fraction clips) moves at most one more. No split can promise fewer: when
-    both quotas grow by one and the new clip ranks in train, two train clips must leave it."""
-    contents = sorted({clip["sha256"] for clip in clips}, key=lambda sha: _rank(seed, sha))
-    quotas = split_quotas(len(contents), val_fraction, test_fraction)
-    first_val = len(contents) - quotas["val"]
-    split_of_content = {
-        sha: "test" if i < quotas["test"] else "val" if i >= first_val else "train"
-        for i, sha in enumerate(contents)
+    Adding a clip that joins no group moves at most one other while the quotas stay (it takes
+    a place in the ranking, and at most one group crosses the border next to it); one that
+    raises a quota (once every 1/fraction groups) moves at most one more. No split can promise
+    fewer: when both quotas grow by one and the new clip ranks in train, two must leave it."""
+    groups = sorted({clip["group"] for clip in clips}, key=lambda key: _rank(seed, key))
+    quotas = split_quotas(len(groups), val_fraction, test_fraction)
+    first_val = len(groups) - quotas["val"]
+    split_of_group = {
+        key: "test" if i < quotas["test"] else "val" if i >= first_val else "train"
+        for i, key in enumerate(groups)
     }
-    return {clip["name"]: split_of_content[clip["sha256"]] for clip in clips}
+    return {clip["name"]: split_of_group[clip["group"]] for clip in clips}
 
 
-def _rank(seed: int, sha256: str) -> tuple[bytes, str]:
-    return hashlib.sha256(f"{seed}:{sha256}".encode()).digest(), sha256
+def _rank(seed: int, key: str) -> tuple[bytes, str]:
+    return hashlib.sha256(f"{seed}:{key}".encode()).digest(), key
 
 
 def window_indices(clips: list[dict], split_of: dict[str, str]) -> dict[str, np.ndarray]:
@@ -119,10 +121,11 @@ def split_windows(info: dict, n_windows: int, data: DataParams, seed: int) -> di
             if given:
                 why = f"its {split}/ sub-folder holds no clip as long as a window"
             else:
-                distinct = len({clip["sha256"] for clip in clips})
+                distinct = len({clip["group"] for clip in clips})
                 why = (
-                    f"{distinct} distinct clips are too few to split (3 or more give val and "
-                    "test one each): add clips, or give train/, val/ and test/ sub-folders"
+                    f"{distinct} distinct clips are too few to split (clips sharing a frame "
+                    "count as one; 3 or more give val and test one each): add clips, or give "
+                    "train/, val/ and test/ sub-folders"
                 )
             raise NextframeError(f"no clip of {info['folder']} falls into {split}: {why}")
     return indices
