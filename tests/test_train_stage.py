@@ -130,7 +130,9 @@ def test_a_run_killed_hard_then_superseded_by_other_params_ends_failed(prepared,
     (killed,) = find_runs(workdir)
     assert killed.info.status == "RUNNING"
 
-    write_params(workdir, merged(tiny_params(TRAIN_STAGE_EDITS), {"train": {"lr": 1.0e-3}}))
+    # Other params, and one epoch: the new run only has to finish.
+    edits = {"epochs": 1, "train": {"lr": 1.0e-3}}
+    write_params(workdir, merged(tiny_params(TRAIN_STAGE_EDITS), edits))
     result = run_stage("train", workdir)
     assert result.returncode == 0, result.stderr
     assert "starting over" in result.stdout and killed.info.run_id in result.stdout

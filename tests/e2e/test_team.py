@@ -1,5 +1,5 @@
-"""A team's setup on real servers: PostgreSQL and `mlflow server` with proxied artifacts, the
-DVC queue with two workers, a DVC remote shared by two clones."""
+"""A team's setup on real servers: PostgreSQL and `mlflow server` with proxied artifacts, two
+`nextframe tune` workers on its PostgreSQL, a DVC remote shared by two clones."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -21,7 +21,7 @@ import pytest
 from nextframe.ops import server as nextframe_server
 from nextframe.ops.processes import free_port
 
-from ..helpers import PATHS, default_params, git_commit, run, tiny_repo
+from ..helpers import PATHS, git_commit, run, tiny_repo
 from ..helpers import clean_env as env
 
 pytestmark = [
@@ -31,8 +31,6 @@ pytestmark = [
         reason=f"PostgreSQL 15 is not in {nextframe_server.PG_BIN} (.ci/run installs it)",
     ),
 ]
-# The sweep: one experiment per worker, to keep `make test` short (neither is params.yaml's).
-LEARNING_RATES = ["0.001", "0.002"]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +56,13 @@ def server() -> Iterator[nextframe_server.Server]:
         shutil.rmtree(state, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Tuned:
+    storage: str  # the study's PostgreSQL URL, password included
+    password: str
+    output: str  # both workers' stdout and stderr
+
+
 def api(server, endpoint: str, **query: str) -> dict:
     """GET a REST endpoint of the tracking server, as any HTTP client would."""
     url = f"{server.url}/api/2.0/mlflow/{endpoint}?{urllib.parse.urlencode(query)}"
@@ -72,55 +77,6 @@ def alice(tmp_path_factory, server) -> Path:
     run(["dvc", "repro"], repo, MLFLOW_TRACKING_URI=server.url)
     git_commit(repo, "reproduced")
     return repo
-
-
-def drain_queue(repo: Path, jobs: int, **extra_env: str) -> str:
-    """`dvc queue start -j jobs`, then wait until nothing is queued or running; the status.
-
-    Workers share a message broker in files; under load one may read a half-written message
-    and shut down ("Unrecoverable error: JSONDecodeError", iterative/dvc#10398), and the
-    experiments no worker took stay Queued. Starting the queue again runs them, as a user
-    would (README, "Team use")."""
-    stalled, deadline = 5, time.monotonic() + 900
-    while time.monotonic() < deadline:
-        if stalled >= 5:  # polls with experiments queued and none running
-            # The workers inherit this environment (so MLFLOW_TRACKING_URI), and they outlive
-            # the command: its output must not be a pipe this test waits on.
-            subprocess.run(
-                ["dvc", "queue", "start", "-j", str(jobs)],
-                cwd=repo,
-                env=env(**extra_env),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=True,
-                timeout=120,
-            )
-            stalled = 0
-        time.sleep(3)
-        status = run(["dvc", "queue", "status"], repo).stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        stalled = stalled + 1 if "Running" not in status else 0
-    run(["dvc", "queue", "stop"], repo)
-    return status
-
-
-@pytest.fixture(scope="module")
-def sweep(alice, server) -> dict[str, str]:
-    """Experiments queued and run by two workers against the server: {name: train.lr}.
-
-    Each runs up to `evaluate` (train and evaluate log to MLflow; render adds nothing here)."""
-    for lr in LEARNING_RATES:
-        run(["dvc", "exp", "run", "--queue", "-S", f"train.lr={lr}", "evaluate"], alice)
-    status = drain_queue(alice, jobs=2, MLFLOW_TRACKING_URI=server.url)
-    rows = [line.split() for line in status.splitlines() if line.split()[-1:] == ["Success"]]
-    assert len(rows) == len(LEARNING_RATES), status
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], alice).stdout)
-    experiments = [e for baseline in shown for e in baseline.get("experiments") or []]
-    return {
-        e["name"]: e["revs"][0]["data"]["params"]["params.yaml"]["data"]["train"]["lr"]
-        for e in experiments
-    }
 
 
 def test_server_holds_the_run_params_metrics_and_model(alice, server, tmp_path):
@@ -163,19 +119,6 @@ def test_parallel_workers_create_the_experiment_once(server, tmp_path):
     assert len({out for _, out, _ in results}) == 1
 
 
-def test_queue_with_two_workers_lands_every_run_on_the_server(sweep, server):
-    assert sorted(sweep.values()) == [float(lr) for lr in LEARNING_RATES]  # one row each
-    experiment = api(server, "experiments/get-by-name", experiment_name="nextframe")
-    experiment_id = experiment["experiment"]["experiment_id"]
-    client = mlflow.MlflowClient(tracking_uri=server.url)
-    committed = default_params()["train"]["lr"]
-    found = client.search_runs([experiment_id], f"params.`train.lr` != '{committed}'")
-    assert sorted(r.info.run_name for r in found) == sorted(sweep)
-    assert {r.info.status for r in found} == {"FINISHED"}
-    assert all("eval.model.mse" in r.data.metrics for r in found)
-    assert not client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
-
-
 def _digests(repo: Path) -> dict[str, str]:
     outputs = [p for d in ("data", "models", "renders", "metrics") for p in (repo / d).rglob("*")]
     return {
@@ -185,14 +128,15 @@ def _digests(repo: Path) -> dict[str, str]:
     }
 
 
-def test_push_then_pull_in_a_fresh_clone_restores_every_output(alice, sweep, tmp_path):
-    """The default remote (under ~/.cache, here a temp HOME) and a bare git remote between."""
+def test_push_then_pull_in_a_fresh_clone_restores_every_output(alice, tuned, tmp_path):
+    """The default remote (under ~/.cache, here a temp HOME) and a bare git remote between;
+    the experiment pushed and pulled is a tune trial's (run up to train)."""
     home = {"HOME": str(tmp_path / "home")}
     origin = tmp_path / "origin.git"
     run(["git", "init", "-q", "--bare", str(origin)], tmp_path)
     run(["git", "push", "-q", str(origin), "HEAD:refs/heads/main"], alice)
     run(["dvc", "push"], alice, **home)
-    exp_name = next(iter(sweep))
+    exp_name = "team-trial-0"
     run(["dvc", "exp", "push", str(origin), exp_name], alice, **home)
 
     bob = tmp_path / "bob"
@@ -206,12 +150,15 @@ def test_push_then_pull_in_a_fresh_clone_restores_every_output(alice, sweep, tmp
     run(["dvc", "exp", "pull", "origin", exp_name], bob, **home)
     assert exp_name in run(["dvc", "exp", "show", "--csv"], bob).stdout
     run(["dvc", "exp", "apply", exp_name], bob)
-    assert "up to date" in run(["dvc", "status", "evaluate"], bob).stdout
+    assert "up to date" in run(["dvc", "status", "train"], bob).stdout
 
 
-def test_two_tune_workers_share_a_study_on_the_servers_postgresql(alice, server):
-    """`nextframe tune` on the team server's database (`make server` prints its URL): two
-    workers at once, each trial a DVC experiment in alice's repo and a run on the server."""
+@pytest.fixture(scope="module")
+def tuned(alice, server) -> Tuned:
+    """Two `nextframe tune` workers at once on the team server's database (`make server`
+    prints its URL), one trial each: each a DVC experiment in alice's repo (`dvc exp run` up
+    to train) and a run on the server. This is also the team's "many workers" path: DVC's
+    queue with two workers is held by tests/e2e/test_pipeline.py."""
     import optuna
 
     password = server.password_file.read_text().strip()
@@ -235,8 +182,14 @@ def test_two_tune_workers_share_a_study_on_the_servers_postgresql(alice, server)
     ]
     results = [worker.communicate(timeout=300) for worker in workers]
     assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in results]
-    assert password not in "".join(out + err for out, err in results)
+    return Tuned(storage, password, "".join(out + err for out, err in results))
 
+
+def test_two_tune_workers_share_a_study_on_the_servers_postgresql(tuned, alice, server):
+    import optuna
+
+    storage = tuned.storage
+    assert tuned.password not in tuned.output
     trials = optuna.load_study(study_name="team", storage=storage).get_trials()
     assert sorted(t.params["train.lr"] for t in trials) == [0.0015, 0.0025]
     assert {t.state.name for t in trials} == {"COMPLETE"}
