@@ -54,16 +54,19 @@ repro: setup
 # 4): much of a test's time is spent waiting on the real dvc, mlflow, server or browser it
 # started, and on 2 cores four workers fill those waits (3 kept the CPU 80 % busy). With GPU=1 every test runs on
 # JAX; on CPU, tests/test_jax_backend.py reruns the model tests on JAX. pytest's exit code 5
-# means it collected no tests: not a failure of the code.
+# means it collected no tests: not a failure of the code. Each test process computes on one
+# thread (TensorFlow's pools, BLAS): pools sized to the machine in four workers at once spent
+# their CPU spinning and switching (a tiny `dvc repro` alone: 42 s of CPU, 35 s on one thread).
 TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 3 ? n + 2 : 4 )))
+ONE_THREAD := TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
 test: setup $(DEMO_INSTALLED)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) \
+	$(ONE_THREAD) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) \
 	  --dist loadfile || [ $$? -eq 5 ]
 
 # The unit tests alone, in about a minute and a half: no stage, dvc, server, pip or browser is
 # started (those tests are marked e2e, browser or integration).
 test-fast: setup
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile \
+	$(ONE_THREAD) $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile \
 	  -m "not e2e and not browser and not integration"
 
 lint: setup
