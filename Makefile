@@ -146,6 +146,7 @@ bench: setup
 	$(BIN)/python benchmarks/ingest_memory.py
 	$(BIN)/python benchmarks/codec_roundtrip.py
 	$(BIN)/python benchmarks/serve_latency.py
+	$(BIN)/python benchmarks/stage_start.py
 
 # Throughput, FLOP utilisation and quality per GPU-minute of presets/gpu.yaml, on the GPU
 # environment: `make bench-gpu GPU=1` (about 12 minutes on one H100 or H200).
