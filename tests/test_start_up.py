@@ -26,11 +26,19 @@ def test_keras_loads_without_its_unused_optional_packages_and_they_import_after(
     assert result.stderr == ""  # TensorFlow's start-up notices dropped too
 
 
-def test_keras_on_jax_keeps_jax_and_the_opt_out_keeps_them_all():
-    result = run([sys.executable, "-c", PROBE], REPO_ROOT, KERAS_BACKEND="jax")
-    assert json.loads(result.stdout) == {"during": ["jax"], "backend": "jax"}
-    opted_out = run(
-        [sys.executable, "-c", PROBE], REPO_ROOT, KERAS_BACKEND="tensorflow",
-        NEXTFRAME_OPTIONAL_IMPORTS="1",
-    )  # fmt: skip
-    assert json.loads(opted_out.stdout)["during"] == OPTIONAL
+def test_keras_on_jax_imports_jax_and_the_opt_out_holds_nothing_off(monkeypatch, tmp_path):
+    """The held-off packages, decided before Keras loads, as Keras picks its backend."""
+    from nextframe import _optional_imports_of
+
+    monkeypatch.delenv("NEXTFRAME_OPTIONAL_IMPORTS", raising=False)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert _optional_imports_of("keras") == ("sklearn", "pandas", "matplotlib")
+    assert _optional_imports_of("tensorflow") == ()
+    monkeypatch.delenv("KERAS_BACKEND")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "keras.json").write_text('{"backend": "jax"}')
+    assert "jax" not in _optional_imports_of("keras")
+    (tmp_path / "keras.json").write_text('{"backend": "tensorflow"}')
+    assert _optional_imports_of("tensorflow") == ("jax",)
+    monkeypatch.setenv("NEXTFRAME_OPTIONAL_IMPORTS", "1")
+    assert _optional_imports_of("keras") == _optional_imports_of("tensorflow") == ()
