@@ -204,6 +204,9 @@ def make_optimizer(train: TrainParams, total_steps: int) -> keras.optimizers.Opt
 def compile_model(model: keras.Model, train: TrainParams, total_steps: int) -> None:
     # "balanced" is the radar trainer's own (`SequenceTrainer.compute_loss`): no Keras loss.
     model.compile(optimizer=make_optimizer(train, total_steps), loss=LOSSES.get(train.loss))
+    # Its slots now, not inside the first traced step: a step that creates variables is traced
+    # twice by tf.function (on TensorFlow without a strategy Keras defers the build to it).
+    model.optimizer.build(model.trainable_variables)
 
 
 class EpochStats(keras.callbacks.Callback):
