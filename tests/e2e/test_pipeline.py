@@ -174,7 +174,8 @@ def test_queued_experiments_run_by_two_workers_land_in_the_main_store(repo):
     the run cache there too, and logs no run."""
     runs_before = len(find_runs(repo))
     for epochs in (3, 2):  # 2 was run above: restored, not run, while 3 runs
-        run(["dvc", "exp", "run", "--queue", "-S", f"epochs={epochs}"], repo)
+        # up to evaluate, which registers and scores the model (rendering is tested above)
+        run(["dvc", "exp", "run", "--queue", "-S", f"epochs={epochs}", "evaluate"], repo)
     # `dvc queue start -j 2`'s workers, waited on by DVC (polling `dvc queue status`, a
     # second of CPU each, cost more than the experiments' stages)
     run(["dvc", "exp", "run", "--run-all", "-j", "2"], repo, timeout=600)
