@@ -237,6 +237,33 @@ def test_closed_loop_training_then_save_and_load(
     )
 
 
+def test_scheduled_sampling_goes_from_the_truth_to_own_predictions(tiny_model, tiny_params):
+    """`train.scheduled_sampling`: the first training step reads the true frames after the
+    context (teacher forcing), the step where the schedule ends and every later one its own
+    predictions (closed loop, as evaluation); validation always rolls out closed loop. The
+    count of steps is advanced by training and kept in the trainer's weights (backups)."""
+    params = parse_params(tiny_params)
+    clips = np.random.default_rng(0).integers(0, 256, (2, 6, 64, 64, 1), dtype=np.uint8)
+    sampled = SequenceTrainer(tiny_model, n_context=3, feedback="closed_loop", truth_decay_steps=2)
+    forced = SequenceTrainer(tiny_model, n_context=3, feedback="teacher_forcing")
+    closed = SequenceTrainer(tiny_model, n_context=3, feedback="closed_loop")
+
+    def out(trainer, training):
+        return keras.ops.convert_to_numpy(trainer(clips, training=training))
+
+    np.testing.assert_allclose(out(sampled, True), out(forced, True), atol=1e-6)
+    assert not np.allclose(out(closed, True), out(forced, True), atol=1e-4)
+    np.testing.assert_allclose(out(sampled, False), out(closed, False), atol=1e-6)
+    sampled.sampled_steps.assign(2.0)  # the schedule's end: the truth's chance is 0
+    np.testing.assert_allclose(out(sampled, True), out(closed, True), atol=1e-6)
+
+    trainer = SequenceTrainer(tiny_model, n_context=3, feedback="closed_loop", truth_decay_steps=4)
+    compile_model(trainer, params.train, total_steps=4)
+    trainer.fit(ClipBatches(clips, 1, shuffle=False), epochs=1, steps_per_epoch=2, verbose=0)
+    assert float(keras.ops.convert_to_numpy(trainer.sampled_steps)) == 2.0
+    assert "sampled_steps" in [w.name for w in trainer.non_trainable_weights]
+
+
 def test_mixed_precision_training_saves_a_float32_model(tiny_params, context, tmp_path):
     """`train.precision: mixed_bfloat16` computes in bfloat16 with float32 weights; the saved
     model is float32 throughout, so it loads and predicts in float32 anywhere."""

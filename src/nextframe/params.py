@@ -265,7 +265,10 @@ class ModelParams(_Section):
 class TrainParams(_Section):
     """`context_frames`: frames given before the predicted horizon in each training clip.
     `sequences`: `fixed` trains on the `data.n_train` sequences of the train split; `fresh`
-    draws `sequences_per_epoch` new ones every epoch from the training digits."""
+    draws `sequences_per_epoch` new ones every epoch from the training digits.
+    `scheduled_sampling`: the share of training (closed loop) over which the chance that a
+    step after the context reads the true frame instead of its own prediction falls from 1
+    to 0 (Bengio et al. 2015); 0 feeds back its own predictions from the first step."""
 
     batch_size: PositiveInt
     lr: PositiveFloat
@@ -274,6 +277,7 @@ class TrainParams(_Section):
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"]
     loss: Literal["bce", "mse", "l1+l2", "balanced"]
     feedback: Literal["closed_loop", "teacher_forcing"]
+    scheduled_sampling: Annotated[Float, Field(ge=0, le=1)]
     context_frames: PositiveInt
     clipnorm: Annotated[Float, Field(ge=0)]
     early_stopping_patience: Annotated[int, Field(ge=0)]

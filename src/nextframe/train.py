@@ -72,6 +72,13 @@ class SequenceTrainer(keras.Model):
     `teacher_forcing` keeps reading the truth (the keras-io example's regime). Both train
     the same predictor's weights; only the predictor is saved. Batches carry no separate
     targets: they are the clip's own later frames (`compute_loss`).
+
+    With `truth_decay_steps` (scheduled sampling), each clip's step after the context reads
+    the true frame instead of its own prediction with a chance that falls from 1 at the first
+    training step to 0 at that step: early training learns one-step motion as teacher forcing
+    does, and the rest of it learns to roll out, as evaluation does. The step count is the
+    trainer's own weight (advanced in `call`, saved in backups): on JAX a step reads no
+    optimizer variable, and a resumed run goes on where the schedule was.
     """
 
     def __init__(
@@ -80,6 +87,8 @@ class SequenceTrainer(keras.Model):
         n_context: int,
         feedback: str,
         loss_kind: str = "bce",
+        truth_decay_steps: int = 0,
+        seed: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -89,6 +98,16 @@ class SequenceTrainer(keras.Model):
         self.frame_size = predictor.frames.size
         self.rain = predictor.frames.rain  # radar: rain codes in, no-data pixels masked
         self.loss_kind = loss_kind
+        self.truth_decay_steps = truth_decay_steps if feedback == "closed_loop" else 0
+        if self.truth_decay_steps:
+            self.sampled_steps = self.add_weight(
+                shape=(),
+                initializer="zeros",
+                dtype="float32",
+                trainable=False,
+                name="sampled_steps",
+            )
+            self.sampling_seed = keras.random.SeedGenerator(seed, name="sampling_seed")
 
     def build(self, input_shape=None):
         # No weights of its own; built once the predictor is (BackupAndRestore checks).
@@ -104,10 +123,27 @@ class SequenceTrainer(keras.Model):
             frames[:, : self.n_context], training=training
         )
         n_future = frames.shape[1] - self.n_context
-        future = self.predictor.continue_rollout(
-            context_predictions[:, -1], states, n_future, training=training
-        )
+        if training and self.truth_decay_steps:
+            future = self._scheduled_rollout(frames, context_predictions[:, -1], states, training)
+        else:
+            future = self.predictor.continue_rollout(
+                context_predictions[:, -1], states, n_future, training=training
+            )
         return ops.concatenate([context_predictions, future], axis=1)
+
+    def _scheduled_rollout(self, frames, first, states, training):
+        """The steps after the context, each clip fed the true frame (the input frames after
+        the context) with this step's chance, else its own last prediction."""
+        chance = ops.clip(1.0 - self.sampled_steps / self.truth_decay_steps, 0.0, 1.0)
+        self.sampled_steps.assign_add(1.0)
+        frame, future = first, []
+        for t in range(frames.shape[1] - self.n_context):
+            truth = frames[:, self.n_context + t]
+            draw = keras.random.uniform((ops.shape(truth)[0], 1, 1, 1), seed=self.sampling_seed)
+            fed = ops.where(draw < chance, truth, frame)
+            frame, states = self.predictor.step(fed, states, training=training)
+            future.append(frame)
+        return ops.stack(future, axis=1)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if self.rain is not None:  # radar: the mean over pixels with data, in model values
@@ -321,7 +357,13 @@ def build_trainer(params: Params, total_steps: int, cluster: Cluster = ONE_PROCE
     with compute.scope(), dtype_policy(train.precision):
         predictor = build_model(params.model, data.horizon, FrameFormat.of(data, data.n_context))
         trainer = SequenceTrainer(
-            predictor, train.context_frames, train.feedback, train.loss, name="trainer"
+            predictor,
+            train.context_frames,
+            train.feedback,
+            train.loss,
+            truth_decay_steps=round(train.scheduled_sampling * total_steps),
+            seed=params.seed,
+            name="trainer",
         )
         trainer.build()
         compile_model(trainer, train, total_steps=total_steps)
