@@ -78,7 +78,7 @@ class SequenceTrainer(keras.Model):
     training step to 0 at that step: early training learns one-step motion as teacher forcing
     does, and the rest of it learns to roll out, as evaluation does. The step count is the
     trainer's own weight (advanced in `call`, saved in backups): on JAX a step reads no
-    optimizer variable, and a resumed run goes on where the schedule was.
+    optimizer variable, and a resumed run goes on where the schedule and its draws were.
     """
 
     def __init__(
@@ -107,6 +107,7 @@ class SequenceTrainer(keras.Model):
                 trainable=False,
                 name="sampled_steps",
             )
+            self.sampling_seed_base = seed
             self.sampling_seed = keras.random.SeedGenerator(seed, name="sampling_seed")
 
     def build(self, input_shape=None):
@@ -134,7 +135,12 @@ class SequenceTrainer(keras.Model):
     def _scheduled_rollout(self, frames, first, states, training):
         """The steps after the context, each clip fed the true frame (the input frames after
         the context) with this step's chance, else its own last prediction."""
-        chance = ops.clip(1.0 - self.sampled_steps / self.truth_decay_steps, 0.0, 1.0)
+        step = self.sampled_steps.value
+        chance = ops.clip(1.0 - step / self.truth_decay_steps, 0.0, 1.0)
+        # The draws of a step follow from the step count alone (Keras saves no seed state in
+        # weights): a run resumed from a backup draws what the uninterrupted one drew.
+        state = self.sampling_seed.state
+        state.assign(ops.cast(ops.stack([step, float(self.sampling_seed_base)]), state.dtype))
         self.sampled_steps.assign_add(1.0)
         frame, future = first, []
         for t in range(frames.shape[1] - self.n_context):
