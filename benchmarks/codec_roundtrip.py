@@ -19,7 +19,7 @@ import numpy as np
 from nextframe.data.export import write_clip
 from nextframe.data.folder import Windowing, ingest
 from nextframe.data.windows import WindowFile
-from nextframe.evaluation import evaluate
+from nextframe.domains.video.evaluation import evaluate_windows as evaluate
 from nextframe.frames import FrameFormat
 from nextframe.model import load_predictor
 from nextframe.ops.layout import pipeline_path

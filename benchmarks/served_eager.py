@@ -19,8 +19,8 @@ class EagerRolloutModel(PythonModel):
         import numpy as np
         from mlflow.exceptions import MlflowException
 
+        from nextframe.domains.video.domain import check_request
         from nextframe.errors import NextframeError
-        from nextframe.ops.serving import check_request
         from nextframe.rollout import eager_rollout
 
         frames = np.asarray(

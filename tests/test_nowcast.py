@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nextframe import nowcast
+from nextframe import motion
+from nextframe.domains.rain import nowcast
 from nextframe.errors import NextframeError
 
 PYSTEPS_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pysteps-data"
@@ -127,7 +128,7 @@ def mch_window() -> tuple[np.ndarray, np.ndarray]:
     """(4, 128, 128) context and (3, 128, 128) observations in mm/h, NaN outside the domain."""
     if not MCH_EVENT.is_dir():
         pytest.skip(f"pysteps example data not found at {PYSTEPS_DATA}")
-    ps = nowcast._pysteps()
+    ps = motion.pysteps()
     frames = []
     for path in sorted(MCH_EVENT.glob("*.gif"))[: N_IN + N_OUT]:
         precip, _, metadata = ps.io.import_mch_gif(path, product="AQC", unit="mm", accutime=5)
@@ -138,7 +139,7 @@ def mch_window() -> tuple[np.ndarray, np.ndarray]:
 
 def test_radar_baselines_equal_pysteps_called_directly(mch_window):
     context, _ = mch_window
-    ps = nowcast._pysteps()
+    ps = motion.pysteps()
     db = ps.utils.transformation.dB_transform(context, threshold=0.1, zerovalue=-15.0)[0]
     db[~np.isfinite(db)] = -15.0
     velocity = ps.motion.get_method("LK")(db)
@@ -202,7 +203,7 @@ def test_extrapolate_frames_follows_a_moving_square(channels):
     frames = moving_square(channels)
     context, future = frames[:, :8], frames[:, 8:]
 
-    predicted = nowcast.extrapolate_frames(context, horizon=4)
+    predicted = motion.extrapolate_frames(context, horizon=4)
 
     assert predicted.shape == future.shape and predicted.dtype == np.float32
     assert predicted.min() >= 0.0 and predicted.max() <= 1.0
@@ -214,4 +215,4 @@ def test_extrapolate_frames_follows_a_moving_square(channels):
 
 def test_extrapolate_frames_rejects_a_single_frame():
     with pytest.raises(NextframeError, match="T >= 2"):
-        nowcast.extrapolate_frames(np.zeros((1, 1, 16, 16, 1), dtype=np.float32), 2)
+        motion.extrapolate_frames(np.zeros((1, 1, 16, 16, 1), dtype=np.float32), 2)

@@ -17,9 +17,9 @@ from nextframe.clips import Clip, read_clip_tail
 from nextframe.data.export import write_clip
 from nextframe.errors import NextframeError
 from nextframe.frames import FrameFormat
-from nextframe.ops.predict import context_length, read_context
 from nextframe.ops.registry import frame_format_of
 from nextframe.params import parse_params
+from nextframe.predicting import context_length, read_context
 
 from .helpers import tiny_params
 

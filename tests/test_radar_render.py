@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nextframe.errors import NextframeError
-from nextframe.radar_render import (
+from nextframe.domains.rain.render import (
     BLANK_RGB,
     DRY_RGB,
     OUTSIDE_RGB,
@@ -12,6 +11,7 @@ from nextframe.radar_render import (
     nowcast_grid,
     precip_rgb,
 )
+from nextframe.errors import NextframeError
 from nextframe.render import save_gif, save_png
 
 N_CONTEXT, HORIZON, HEIGHT, WIDTH = 4, 6, 20, 24

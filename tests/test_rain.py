@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 from keras import ops
 
-from nextframe.frames import FrameFormat, rain_codes_to_frames, rain_valid
+from nextframe.domains.rain.forecast import padded_shape, predict_rain
+from nextframe.domains.rain.loss import masked_mean, pixel_losses
+from nextframe.domains.rain.scale import (
+    NO_DATA,
+    RainScale,
+    decode_unit,
+    rain_codes_to_frames,
+    rain_valid,
+)
+from nextframe.frames import FrameFormat
 from nextframe.model import build_model, load_predictor, save_predictor
 from nextframe.params import parse_params
-from nextframe.rain import NO_DATA, RainScale, decode_unit, padded_shape
-from nextframe.rollout import predict_rain
-from nextframe.train import masked_mean, pixel_losses
 
 from .helpers import RADAR_TINY, tiny_params
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nextframe.domains.rain.domain import check_rain_request
+from nextframe.domains.rain.domain import rain_answer as _rain_answer
 from nextframe.errors import NextframeError
 from nextframe.io import encode_npy
-from nextframe.ops.serving import _rain_answer, check_rain_request, read_request
+from nextframe.ops.serving import read_request
 
 
 def test_rain_rates_of_any_domain_with_nan_are_taken():

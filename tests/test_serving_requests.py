@@ -17,13 +17,13 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import invocations
 
+from nextframe.domains.video.domain import check_request
 from nextframe.errors import NextframeError
 from nextframe.frames import FrameFormat
 from nextframe.io import encode_npy
 from nextframe.ops.serving import (
     RequestLimits,
     RolloutModel,
-    check_request,
     read_request,
 )
 

@@ -3,11 +3,10 @@
 (`nextframe.clips`) brings other frames to this format; nothing here reads a file.
 
 A batch crosses to the accelerator as uint8 clips (B, T, H, W), 8x smaller than the float32
-input and target pairs it stands for, or as `Recipes` of freshly drawn sequences (digits and
-their places), 40x smaller still. Both become float32 frames in [0, 1] here, with Keras ops,
-so the host only draws random numbers and a GPU is never waiting for it to paint pixels.
-Keras is imported by the device functions only: the format and the host converters serve the
-decoder, predict and serving before any backend loads.
+input and target pairs it stands for; its domain (`nextframe.domains`) turns it into the
+model's values there, with Keras ops. Keras is imported by the device functions only: the
+format and the host converters serve the decoder, predict and serving before any backend
+loads.
 """
 
 from __future__ import annotations
@@ -17,17 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from nextframe.domains.rain.scale import RainScale
 from nextframe.params import DataParams
-from nextframe.rain import RainScale
 
 # The fewest context frames the model predicts from.
 MIN_CONTEXT_FRAMES = 2
 # value / 255 for every uint8 value, rounded once here: XLA on CPU divides with a reciprocal,
 # which differs from numpy's division in the last bit for half of the values.
 UNIT_VALUES = np.arange(256, dtype=np.float32) / np.float32(255.0)
-# A rain code's model value (`nextframe.rain`): code / 254, and no data (255) read as dry.
-RAIN_VALUES = np.append(np.arange(255, dtype=np.float32) / np.float32(254.0), np.float32(0.0))
-RAIN_NO_DATA = 255
 
 
 @dataclass(frozen=True)
@@ -61,8 +57,10 @@ class FrameFormat:
         )
 
     @property
-    def is_rain(self) -> bool:
-        return self.rain is not None
+    def domain(self) -> str:
+        """The name of the domain these frames belong to (`nextframe.domains.get_method`): a
+        model records its rain scale, so its domain is read back from its config."""
+        return "video" if self.rain is None else "rain"
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -122,46 +120,3 @@ def uint8_to_unit(values):
     from keras import ops
 
     return ops.take(ops.convert_to_tensor(UNIT_VALUES), ops.cast(values, "int32"))
-
-
-def render_recipes(digits_uint8, top_left, frame_size: int):
-    """Digits (B, D, 28, 28) at pixel places (B, D, T, 2) -> (B, T, S, S, 1) float32 frames.
-
-    Each digit is placed by two one-hot matrix products (rows, then columns) on its integer
-    pixel values, so every output pixel receives exactly one digit pixel, exactly even in a
-    GPU's TF32 or bf16 matrix units: the result equals `nextframe.data.moving_mnist.render`
-    bit for bit, on any backend and device.
-    """
-    from keras import ops
-
-    digits = ops.cast(digits_uint8, "float32")[:, :, None]  # (B, D, 1, 28, 28)
-    digit_size = digits.shape[-1]
-    canvas = ops.arange(frame_size, dtype="int32")
-    offsets = ops.arange(digit_size, dtype="int32")
-    places = ops.cast(top_left, "int32")[..., None] + offsets  # (B, D, T, 2, 28)
-    # one_hot[..., i, s] = 1 where digit pixel i lands on canvas pixel s
-    rows = ops.cast(ops.equal(places[..., 0, :, None], canvas), "float32")  # (B, D, T, 28, S)
-    cols = ops.cast(ops.equal(places[..., 1, :, None], canvas), "float32")
-    placed = ops.matmul(ops.matmul(ops.swapaxes(rows, -1, -2), digits), cols)  # (B,D,T,S,S)
-    return uint8_to_unit(ops.max(placed, axis=1))[..., None]
-
-
-def rain_codes_to_frames(codes_uint8):
-    """Radar clips of rain codes (B, T, H, W, 1) -> float32 model values, no data as dry."""
-    from keras import ops
-
-    return ops.take(ops.convert_to_tensor(RAIN_VALUES), ops.cast(codes_uint8, "int32"))
-
-
-def rain_valid(codes_uint8):
-    """1.0 where a radar clip has data, 0.0 where it has none (outside the domain)."""
-    from keras import ops
-
-    return ops.cast(ops.not_equal(ops.cast(codes_uint8, "int32"), RAIN_NO_DATA), "float32")
-
-
-def batch_to_frames(batch, frame_size: int, rain: bool = False):
-    """A training batch as `nextframe.data.dataset` hands it out -> float32 frames."""
-    if isinstance(batch, dict):
-        return render_recipes(batch["digits"], batch["top_left"], frame_size)
-    return rain_codes_to_frames(batch) if rain else uint8_to_unit(batch)

@@ -155,9 +155,9 @@ def mean_context_baseline(context: np.ndarray, horizon: int) -> np.ndarray:
 
 def extrapolation_baseline(context: np.ndarray, horizon: int) -> np.ndarray:
     """pysteps' optical-flow nowcast: Lucas-Kanade motion of the context, the last frame
-    advected along it (`nextframe.nowcast.extrapolate_frames`): what a model that learned
+    advected along it (`nextframe.motion.extrapolate_frames`): what a model that learned
     only the motion, and nothing of the shapes, would do."""
-    from nextframe.nowcast import extrapolate_frames
+    from nextframe.motion import extrapolate_frames
 
     context = _check_context(context, horizon)
     if context.ndim == 4:

@@ -240,15 +240,8 @@ def load_predictor(path, frames_of=None) -> NextFramePredictor:
         raise NextframeError(f"{path}: cannot load the model ({reason})") from None
     if not isinstance(model, NextFramePredictor):
         raise NextframeError(f"{path}: not a nextframe model (got {type(model).__name__})")
-    if model.frames.is_rain:  # any domain size: only rain rates, one value per pixel
-        if frames_of is not None and frames_of.shape[-1] != 1:
-            raise NextframeError(
-                f"{path}: a radar model takes one rain rate per pixel, the data's frames have "
-                f"{frames_of.shape[-1]} channels"
-            )
-    elif frames_of is not None and tuple(frames_of.shape[2:]) != model.frames.shape:
-        raise NextframeError(
-            f"{path}: the model takes frames of {model.frames.shape}, the data's are "
-            f"{tuple(frames_of.shape[2:])} (train it again on this data)"
-        )
+    if frames_of is not None:
+        from nextframe.domains import domain_of
+
+        domain_of(model.frames).check_data(model.frames, tuple(frames_of.shape), path)
     return model

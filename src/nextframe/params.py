@@ -83,7 +83,7 @@ class RadarParams(_Section):
     `network` names a pysteps data source (`pysteps.rcparams.data_sources`: mch, fmi, bom,
     knmi, opera, rmi, ...), which gives the archive's layout and importer; each of
     `root_path` ... `importer_kwargs` replaces pysteps' value where it is not null. Rain rates
-    become the model's values in dBR (`nextframe.rain.RainScale`: `threshold_mmh`,
+    become the model's values in dBR (`nextframe.domains.rain.scale.RainScale`: `threshold_mmh`,
     `zerovalue_db`, `max_mmh`). Training reads `crop` x `crop` pixel crops of the composite,
     `crops_per_window` of them per window, rainy ones preferred; evaluation reads the whole
     domain. The last `test_events` events in time are the test split, the `val_events`
@@ -163,6 +163,12 @@ class DataParams(_Section):
     @property
     def is_radar(self) -> bool:
         return self.source == "radar"
+
+    @property
+    def domain(self) -> str:
+        """The domain of this source's frames (`nextframe.domains`): a radar archive's are
+        rain rates, every other source's video frames in [0, 1]."""
+        return "rain" if self.is_radar else "video"
 
     @property
     def train_size(self) -> int:

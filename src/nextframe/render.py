@@ -27,19 +27,19 @@ ROW_LABELS = ("truth", "prediction", "|error|")
 
 
 @cache
-def _font(scale: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def text_font(scale: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Pillow's bundled default font, grown with the upscale factor so labels stay legible."""
     return ImageFont.load_default(size=max(13, 4 * scale))
 
 
-def _text_size(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> tuple[int, int]:
+def text_size(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> tuple[int, int]:
     """Width of the ink, and height from the drawing origin down to the lowest ink."""
     left, _top, right, bottom = font.getbbox(text)
     return int(right - left), int(bottom)
 
 
-def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
-    return _text_size("Ag|0/", font)[1]
+def text_line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
+    return text_size("Ag|0/", font)[1]
 
 
 def _to_uint8(frames: np.ndarray, ndim: int, name: str) -> np.ndarray:
@@ -114,8 +114,8 @@ def comparison_frames(
     error_panels[n_context:] = _abs_error(truth_uint8[n_context:], pred_uint8)
     panels = [_upscale(frames, scale) for frames in (truth_uint8, pred_panels, error_panels)]
 
-    font = _font(scale)
-    line_height = _line_height(font)
+    font = text_font(scale)
+    line_height = text_line_height(font)
     border = max(2, scale)
     gap = 2 * border
     tile_h, tile_w = panels[0].shape[1:3]
@@ -130,9 +130,7 @@ def comparison_frames(
     draw = ImageDraw.Draw(template)
     titles_y = gap + line_height + gap
     for x, title in zip(panel_x, ROW_LABELS, strict=True):
-        draw.text(
-            (x + (panel_w - _text_size(title, font)[0]) // 2, titles_y), title, TEXT_RGB, font
-        )
+        draw.text((x + (panel_w - text_size(title, font)[0]) // 2, titles_y), title, TEXT_RGB, font)
     template_rgb = np.asarray(template).copy()
 
     frames_rgb = np.empty((n_frames, out_h, out_w, 3), dtype=np.uint8)
@@ -154,7 +152,7 @@ def comparison_frames(
             counter = f"predicted {t - n_context + 1}/{horizon}"
         draw.text((panel_x[0], gap), counter, phase_rgb, font)
         frame_label = f"frame {t + 1}/{n_frames}"
-        frame_label_x = panel_x[2] + panel_w - _text_size(frame_label, font)[0]
+        frame_label_x = panel_x[2] + panel_w - text_size(frame_label, font)[0]
         draw.text((frame_label_x, gap), frame_label, NEUTRAL_RGB, font)
         frames_rgb[t] = np.asarray(image)
     return frames_rgb
@@ -169,13 +167,13 @@ def panel_frames(frames: np.ndarray, kind: str, scale: int) -> np.ndarray:
     frames_uint8 = _upscale(_to_uint8(frames, 3, kind), scale)
     n_frames, tile_h, tile_w = frames_uint8.shape[:3]
     border_rgb = PANEL_BORDERS_RGB[kind]
-    font = _font(scale)
+    font = text_font(scale)
     border = max(2, scale)
     gap = 2 * border
     labels = [f"{kind} {t + 1}/{n_frames}" for t in range(n_frames)]
-    text_w = max(_text_size(label, font)[0] for label in labels)
+    text_w = max(text_size(label, font)[0] for label in labels)
     out_w = max(tile_w + 2 * border, text_w) + 2 * gap
-    header_h = gap + _line_height(font) + gap
+    header_h = gap + text_line_height(font) + gap
     out_h = header_h + tile_h + 2 * border + gap
     left = (out_w - tile_w - 2 * border) // 2
 
@@ -234,14 +232,14 @@ def grid_image(truth: np.ndarray, pred: np.ndarray, n_context: int, scale: int) 
     error_tiles = _upscale(_abs_error(truth_uint8[:, n_context:], pred_uint8), scale)
     tile_h, tile_w = truth_tiles.shape[2:4]
 
-    font = _font(scale)
-    line_height = _line_height(font)
+    font = text_font(scale)
+    line_height = text_line_height(font)
     pad = max(2, scale)
     tile_gap = max(2, scale // 2)
     # A wider gap where the model stops being given frames and starts predicting.
     split_gap = 4 * tile_gap
     sequence_gap = 3 * pad + tile_gap
-    label_w = max(_text_size(label, font)[0] for label in ROW_LABELS) + 2 * pad
+    label_w = max(text_size(label, font)[0] for label in ROW_LABELS) + 2 * pad
     bar_h = max(2, scale // 2)
     header_h = pad + line_height + pad + bar_h + pad
 
@@ -282,7 +280,7 @@ def grid_image(truth: np.ndarray, pred: np.ndarray, n_context: int, scale: int) 
     for t, x in enumerate(column_x):
         phase_rgb = CONTEXT_RGB if t < n_context else PREDICTED_RGB
         label = f"t{t + 1}"
-        draw.text((x + (tile_w - _text_size(label, font)[0]) // 2, pad), label, phase_rgb, font)
+        draw.text((x + (tile_w - text_size(label, font)[0]) // 2, pad), label, phase_rgb, font)
     for index, y in enumerate(row_y):
         label = ROW_LABELS[index % 3]
         draw.text((pad, y + (tile_h - line_height) // 2), label, TEXT_RGB, font)

@@ -20,11 +20,11 @@ from keras import ops
 from nextframe.cluster import ONE_PROCESS, Cluster, check_batch_size, split_epoch
 from nextframe.data.dataset import ClipBatches, FreshBatches, IndexedBatches
 from nextframe.data.moving_mnist import SequenceSpec
+from nextframe.domains import domain_of
 from nextframe.errors import NextframeError
-from nextframe.frames import FrameFormat, batch_to_frames, rain_valid
+from nextframe.frames import FrameFormat
 from nextframe.model import NextFramePredictor, build_model
 from nextframe.params import Params, TrainParams
-from nextframe.rain import RainScale
 from nextframe.resume import Backup
 
 
@@ -36,36 +36,12 @@ def l1_plus_l2(y_true, y_pred):
 
 
 LOSSES = {"bce": "binary_crossentropy", "mse": "mean_squared_error", "l1+l2": l1_plus_l2}
-# HKO-7's balanced loss (Shi et al. 2017): a pixel's squared plus absolute error weighs more
-# the heavier its observed rain, so rare heavy rain is not traded for the many dry pixels.
-BALANCED_WEIGHTS_MMH = ((2.0, 2.0), (5.0, 5.0), (10.0, 10.0), (30.0, 30.0))  # (from, weight)
-
-
-def pixel_losses(kind: str, targets, predictions, scale: RainScale | None = None):
-    """Each pixel's loss (B, T, H, W, C): what the masked radar loss averages over pixels
-    with data."""
-    error = predictions - targets
-    if kind == "bce":
-        return ops.binary_crossentropy(targets, ops.clip(predictions, 1e-7, 1.0 - 1e-7))
-    if kind == "mse":
-        return ops.square(error)
-    if kind == "l1+l2":
-        return ops.abs(error) + ops.square(error)
-    weights = ops.ones_like(targets)
-    for from_mmh, weight in BALANCED_WEIGHTS_MMH:
-        level = float(scale.to_unit(np.float64(from_mmh)))
-        weights = ops.where(targets >= level, weight, weights)
-    return weights * (ops.abs(error) + ops.square(error))
-
-
-def masked_mean(values, valid):
-    """The mean of `values` over the pixels where `valid` is 1: no-data pixels weigh nothing."""
-    return ops.sum(values * valid) / ops.maximum(ops.sum(valid), 1.0)
 
 
 class SequenceTrainer(keras.Model):
-    """What `fit` trains: from a batch of clips (see `nextframe.frames.batch_to_frames`),
-    predictions of frames 1..T-1 from frames 0..T-2, each scored against the next frame.
+    """What `fit` trains: from a batch of clips (made the model's values by their domain,
+    `nextframe.domains`), predictions of frames 1..T-1 from frames 0..T-2, each scored against
+    the next frame by the domain's loss (radar: masked where there is no data).
 
     Context steps are always teacher-forced (the truth is given); after the context,
     `closed_loop` feeds back the model's own predictions, as at evaluation, while
@@ -96,7 +72,7 @@ class SequenceTrainer(keras.Model):
         self.n_context = n_context
         self.feedback = feedback
         self.frame_size = predictor.frames.size
-        self.rain = predictor.frames.rain  # radar: rain codes in, no-data pixels masked
+        self.domain = domain_of(predictor.frames)  # how a batch becomes values, and the loss
         self.loss_kind = loss_kind
         self.truth_decay_steps = truth_decay_steps if feedback == "closed_loop" else 0
         if self.truth_decay_steps:
@@ -117,7 +93,7 @@ class SequenceTrainer(keras.Model):
         self.built = True
 
     def call(self, batch, training=None):
-        frames = batch_to_frames(batch, self.frame_size, self.rain is not None)[:, :-1]
+        frames = self.domain.batch_values(batch, self.frame_size)[:, :-1]
         if self.feedback == "teacher_forcing":
             return self.predictor.encode(frames, training=training)[0]
         context_predictions, states = self.predictor.encode(
@@ -152,11 +128,10 @@ class SequenceTrainer(keras.Model):
         return ops.stack(future, axis=1)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if self.rain is not None:  # radar: the mean over pixels with data, in model values
-            targets = batch_to_frames(x, self.frame_size, rain=True)[:, 1:]
-            losses = pixel_losses(self.loss_kind, targets, y_pred, self.rain)
-            return masked_mean(losses, rain_valid(x)[:, 1:])
-        targets = batch_to_frames(x, self.frame_size)[:, 1:]
+        loss = self.domain.loss(self.loss_kind, x, y_pred, self.predictor.frames)
+        if loss is not None:
+            return loss
+        targets = self.domain.batch_values(x, self.frame_size)[:, 1:]
         return super().compute_loss(x, targets, y_pred, sample_weight, training=training)
 
 

@@ -15,7 +15,8 @@ from PIL import Image
 
 from nextframe.data.export import write_clip
 from nextframe.data.folder import Windowing, find_clips, ingest
-from nextframe.data.sources import Fetched, fetch
+from nextframe.data.folder_source import fetch_found_clips
+from nextframe.data.source import FetchPaths
 from nextframe.errors import NextframeError
 from nextframe.frames import FrameFormat
 from nextframe.params import parse_params
@@ -155,8 +156,8 @@ def test_fetch_takes_the_clips_already_found(tmp_path, monkeypatch):
     params = parse_params(tiny_params({"data": {"source": "folder", "frame_size": 16}}))
     found = find_clips(folder)
     monkeypatch.setattr("nextframe.data.folder.find_clips", pytest.fail)
-    out = Fetched(tmp_path / "w.npy", tmp_path / "d.npy", tmp_path / "dl")
-    info, summary = fetch(params, folder, out, found=found)
+    out = FetchPaths(tmp_path / "w.npy", tmp_path / "d.npy", tmp_path / "dl")
+    info, summary = fetch_found_clips(params, folder, found, out)
     assert summary.endswith("1 clips -> 1 windows") and len(info["clips"]) == 1
 
 

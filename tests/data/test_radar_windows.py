@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from nextframe.data.radar_windows import draw_crops, events_per_split, write_radar_splits
-from nextframe.data.sources import Fetched, fetch
+from nextframe.data.source import FetchPaths
+from nextframe.data.sources import get_source
 from nextframe.data.windows import WindowFile
+from nextframe.domains.rain.scale import NO_DATA, RainScale
 from nextframe.errors import NextframeError
 from nextframe.params import parse_params
 from nextframe.presets import merged
-from nextframe.rain import NO_DATA, RainScale
 
 from ..helpers import RADAR_TINY, radar_archive, tiny_params
 
@@ -32,8 +33,8 @@ def archive(tmp_path_factory) -> Path:
 
 
 def fetched(tmp: Path, params, root: Path):
-    out = Fetched(tmp / "windows.npy", tmp / "digits.npy", tmp / "downloads", root)
-    info, summary = fetch(params, tmp, out)
+    out = FetchPaths(tmp / "windows.npy", tmp / "digits.npy", tmp / "downloads", root)
+    info, summary = get_source(params.data.source).fetch(params, tmp, out, lambda: None)
     return out, info, summary
 
 

@@ -66,7 +66,7 @@ def test_status_is_clean_and_second_repro_runs_nothing(repo):
 
 def test_editing_a_package_file_a_stage_imports_makes_that_stage_stale(repo):
     """Each stage's code deps are checked by tests/test_dvc_deps.py; this is what they buy."""
-    code = repo / "src/nextframe/radar_evaluation.py"  # imported by evaluate, not by train
+    code = repo / "src/nextframe/domains/rain/evaluation.py"  # imported by evaluate, not by train
     original = code.read_text()
     try:
         code.write_text(original + "# an edit\n")
@@ -74,7 +74,8 @@ def test_editing_a_package_file_a_stage_imports_makes_that_stage_stale(repo):
     finally:
         code.write_text(original)
     assert (
-        "evaluate:" in status and "modified:           src/nextframe/radar_evaluation.py" in status
+        "evaluate:" in status
+        and "modified:           src/nextframe/domains/rain/evaluation.py" in status
     )
     assert "train:" not in status, status
 

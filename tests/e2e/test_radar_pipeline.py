@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nextframe.domains.rain.scale import NO_DATA, RainScale
 from nextframe.presets import merged
-from nextframe.rain import NO_DATA, RainScale
 
 from ..browser import free_port, process_group, wait_until_serving
 from ..helpers import (

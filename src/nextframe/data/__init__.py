@@ -1,1 +1,2 @@
-"""Moving MNIST: local generation, download of the real file, splitting and batching."""
+"""The pipeline's data: its sources found by name (`sources`), their windows on disk, the split
+into train, val and test, and training batches."""

@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image
 
 from nextframe.data.moving_mnist import (
-    SPLITS,
     DigitPools,
     Recipes,
     SequenceSpec,
@@ -22,6 +21,7 @@ from nextframe.data.moving_mnist import (
     generate_splits,
     render,
 )
+from nextframe.data.splits import SPLITS
 from nextframe.errors import NextframeError
 from nextframe.io import atomic_path, save_npy
 from nextframe.render import save_gif

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nextframe.clips import CLIP_SUFFIXES, Clip, ReadNotes, clips_of, numbered_images
-from nextframe.data.moving_mnist import SPLITS
+from nextframe.data.splits import SPLITS
 from nextframe.errors import NextframeError
 from nextframe.frames import FrameFormat, to_uint8
 from nextframe.io import npy_appender

@@ -5,21 +5,27 @@ tracking), so later stages can check what they read and a backup knows its data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nextframe.data.moving_mnist import DIGIT_SIZE, SPLITS
+from nextframe.data.moving_mnist import DIGIT_SIZE
 from nextframe.data.splits import (
+    SPLITS,
     clips_per_split,
     sha256_of_array,
     sha256_of_clip_list,
     split_windows,
 )
-from nextframe.data.windows import WindowFile
+from nextframe.data.windows import WindowFile, open_windows
 from nextframe.errors import NextframeError
-from nextframe.io import load_json, save_npy, write_json, write_npy_in_chunks
+from nextframe.io import load_json, load_npy, save_npy, write_json, write_npy_in_chunks
 from nextframe.params import Params
+
+if TYPE_CHECKING:
+    from nextframe.data.source import SplitPaths
 
 
 def check_digits(digits: np.ndarray, path: Path) -> np.ndarray:
@@ -30,6 +36,20 @@ def check_digits(digits: np.ndarray, path: Path) -> np.ndarray:
             f"of shape {digits.shape}"
         )
     return digits
+
+
+def split_fetched(
+    params: Params, info: dict, paths: SplitPaths, clear_outputs: Callable[[], None]
+) -> str:
+    """Preprocess for windows of `data.frame_size` squared (Moving MNIST, a folder's clips):
+    the fetched windows and digits checked before `clear_outputs`, then `write_splits`."""
+    data = params.data
+    windows = open_windows(paths.windows, data.n_frames, data.frame_size, data.channels)
+    digits = check_digits(load_npy(paths.digits, mmap=False), paths.digits)
+    clear_outputs()
+    return write_splits(
+        params, windows, info, digits, paths.splits, paths.train_digits, paths.manifest
+    )
 
 
 def write_splits(

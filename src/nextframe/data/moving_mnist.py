@@ -13,12 +13,12 @@ from importlib import resources
 
 import numpy as np
 
+from nextframe.data.splits import SPLITS
 from nextframe.errors import NextframeError
 from nextframe.params import DataParams
 
 DIGIT_SIZE = 28
 N_CLASSES = 10
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Recipes:
     """What it takes to draw sequences: the digits, and where each one is in every frame.
 
     Small (about 2 KB a sequence against 80 KB of frames), so a trainer can draw the frames
-    itself, on its own device (`nextframe.frames.render_recipes`), as `render` does here.
+    itself, on its own device (`render_recipes` below), as `render` does here.
     """
 
     digits_uint8: np.ndarray  # (n, d, 28, 28)
@@ -197,3 +197,27 @@ def generate_splits(
             rng, pool, counts[split], spec, desc=f"generating {split}", progress=progress
         )
     return out
+
+
+def render_recipes(digits_uint8, top_left, frame_size: int):
+    """Digits (B, D, 28, 28) at pixel places (B, D, T, 2) -> (B, T, S, S, 1) float32 frames.
+
+    Each digit is placed by two one-hot matrix products (rows, then columns) on its integer
+    pixel values, so every output pixel receives exactly one digit pixel, exactly even in a
+    GPU's TF32 or bf16 matrix units: the result equals `nextframe.data.moving_mnist.render`
+    bit for bit, on any backend and device.
+    """
+    from keras import ops
+
+    from nextframe.frames import uint8_to_unit
+
+    digits = ops.cast(digits_uint8, "float32")[:, :, None]  # (B, D, 1, 28, 28)
+    digit_size = digits.shape[-1]
+    canvas = ops.arange(frame_size, dtype="int32")
+    offsets = ops.arange(digit_size, dtype="int32")
+    places = ops.cast(top_left, "int32")[..., None] + offsets  # (B, D, T, 2, 28)
+    # one_hot[..., i, s] = 1 where digit pixel i lands on canvas pixel s
+    rows = ops.cast(ops.equal(places[..., 0, :, None], canvas), "float32")  # (B, D, T, 28, S)
+    cols = ops.cast(ops.equal(places[..., 1, :, None], canvas), "float32")
+    placed = ops.matmul(ops.matmul(ops.swapaxes(rows, -1, -2), digits), cols)  # (B,D,T,S,S)
+    return uint8_to_unit(ops.max(placed, axis=1))[..., None]

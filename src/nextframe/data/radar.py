@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from nextframe.errors import NextframeError
+from nextframe.params import RadarParams
 
 PARAM = "data.radar"
+# The settings of `data.radar` that replace pysteps' entry for the network (None: keep it).
 OVERRIDE_KEYS = (
     "root_path",
     "path_fmt",
@@ -51,6 +53,12 @@ TIME_CODES = {
 }
 # pysteps' `cartesian_unit` metadata -> metres in one unit, for pixel sizes in km.
 METRES_PER_UNIT = {"m": 1.0, "km": 1000.0}
+
+
+def layout_overrides(radar: RadarParams) -> dict[str, Any]:
+    """The layout settings `radar` gives, for `ArchiveLayout.resolve`: one place reads them
+    from params, for fetch and for a nowcast from an archive alike."""
+    return {key: getattr(radar, key) for key in OVERRIDE_KEYS}
 
 
 def _pysteps() -> ModuleType:

@@ -1,11 +1,11 @@
 """Radar archives as the pipeline's windows: whole composites per event, split by event in
 time, and rainy training crops.
 
-Fetch (`nextframe.data.sources`) reads the archive (`nextframe.data.radar`), splits it into
+Fetch (`write_event_windows`) reads the archive (`nextframe.data.radar`), splits it into
 events where frames are not one time step apart (an all-NaN frame is skipped, and so splits
-its event too), and writes
-every event's windows of `data.n_frames` frames, one starting every `data.window_stride`,
-as rain codes (`nextframe.rain`) over the whole domain. No window crosses an event's end.
+its event too), and writes every event's windows of `data.n_frames` frames, one starting
+every `data.window_stride`, as rain codes (`nextframe.domains.rain.scale`) over the whole
+domain. No window crosses an event's end.
 
 Preprocess assigns whole events to splits, in time order: the last `test_events` are test,
 the `val_events` before them validation, the rest training. Test keeps whole-domain windows
@@ -19,17 +19,29 @@ a held-out score).
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nextframe.data.moving_mnist import SPLITS
+from nextframe.data.radar import (
+    ArchiveLayout,
+    check_same_grid,
+    find_frames,
+    is_empty,
+    layout_overrides,
+    read_rain_rate,
+    split_sequences,
+)
+from nextframe.data.source import NO_DIGITS
+from nextframe.data.splits import SPLITS
 from nextframe.data.windows import WindowFile
+from nextframe.domains.rain.scale import NO_DATA, RainScale
 from nextframe.errors import NextframeError
 from nextframe.io import npy_appender, save_npy, write_json, write_npy_in_chunks
 from nextframe.params import Params, RadarParams
-from nextframe.rain import NO_DATA, RainScale
 
 # Candidate crops start every crop // CANDIDATE_STEPS pixels; a crop needs this share of its
 # pixels inside the radar's domain.
@@ -40,6 +52,105 @@ DRY_WEIGHT = 0.01
 RAINY_MMH = 1.0
 VAL_SHARE = 4  # validation crops from training events: crops_per_window // 4 a window
 _VAL_STREAM = 0x76616C  # the val draw from training events never repeats the training draw
+
+
+@dataclass
+class _Event:
+    """A run of frames with data, one time step apart, and where its windows are."""
+
+    start: str
+    end: str
+    n_frames: int
+    first_window: int
+    n_windows: int
+
+
+class _EventWindows:
+    """Cuts events into windows as their frames arrive, holding only the last window's
+    frames: memory stays flat however long an archive runs on."""
+
+    def __init__(self, appender, n_frames: int, stride: int):
+        self.appender, self.n_frames, self.stride = appender, n_frames, stride
+        self.events: list[_Event] = []
+        self.too_short = 0
+        self.n_windows = 0
+        self._recent: deque = deque(maxlen=n_frames)
+        self._times: list = []
+
+    def add(self, time, codes: np.ndarray) -> None:
+        self._recent.append(codes)
+        self._times.append(time)
+        count = len(self._times)
+        if count >= self.n_frames and (count - self.n_frames) % self.stride == 0:
+            self.appender.append(np.stack(self._recent)[None, ..., None])
+
+    def end_event(self) -> None:
+        count = len(self._times)
+        if count:
+            n_windows = (count - self.n_frames) // self.stride + 1 if count >= self.n_frames else 0
+            if n_windows:
+                start, end = self._times[0].isoformat(), self._times[-1].isoformat()
+                self.events.append(_Event(start, end, count, self.n_windows, n_windows))
+                self.n_windows += n_windows
+            else:
+                self.too_short += 1
+        self._recent.clear()
+        self._times = []
+
+
+def write_event_windows(params: Params, root: Path, windows_out: Path) -> tuple[dict, str]:
+    """Read the archive under `root` as `data.radar` describes it, write every event's windows
+    of rain codes (whole domain) to `windows_out`; (info for preprocess, a summary line). An
+    event is a run of frames one time step apart; an all-NaN frame is skipped and ends one."""
+    data, radar = params.data, params.data.radar
+    scale = RainScale.of(radar)
+    layout = ArchiveLayout.resolve(radar.network, root, layout_overrides(radar))
+    frames = find_frames(layout)
+    _, grid = read_rain_rate(frames[0], layout)
+    height, width = grid.shape
+    if radar.crop > min(height, width):
+        raise NextframeError(
+            f"params.yaml: data.radar.crop must be <= the radar domain's {height}x{width} "
+            f"pixels, got {radar.crop}"
+        )
+    empty_frames = 0
+    with npy_appender(windows_out, (data.n_frames, height, width, 1)) as appender:
+        cutter = _EventWindows(appender, data.n_frames, data.window_stride)
+        for sequence in split_sequences(frames, layout.timestep_minutes):
+            for frame in sequence:
+                rain, frame_grid = read_rain_rate(frame, layout)
+                check_same_grid(frame_grid, grid, frame.path)
+                if is_empty(rain):
+                    empty_frames += 1
+                    cutter.end_event()
+                else:
+                    cutter.add(frame.time, scale.encode(rain))
+            cutter.end_event()
+        events, too_short, n_windows = cutter.events, cutter.too_short, cutter.n_windows
+        if not events:
+            raise NextframeError(
+                f"{layout.folder}: no event of the archive has data.n_frames "
+                f"({data.n_frames}) consecutive frames {layout.timestep_minutes:g} minutes "
+                f"apart ({too_short} shorter events)"
+            )
+    info = {
+        "source": "radar",
+        "layout": layout.to_config(),
+        "grid": {"shape": [height, width], "pixel_km": grid.pixel_km},
+        "timestep_minutes": layout.timestep_minutes,
+        "files": len(frames),
+        "empty_frames": empty_frames,
+        "too_short_events": too_short,
+        "events": [vars(event) for event in events],
+    }
+    notes = [f"{len(frames)} files", f"{len(events)} events", f"{n_windows} windows"]
+    if too_short:
+        notes.append(f"{too_short} events shorter than a window")
+    if empty_frames:
+        notes.append(f"{empty_frames} all-NaN frames skipped")
+    where = f"{radar.network} archive {layout.folder}"
+    summary = f"{where}: {', '.join(notes)} of {height}x{width} at {grid.pixel_km:g} km"
+    return info, summary
 
 
 def events_per_split(info: dict, radar: RadarParams) -> dict[str, list[int]]:
@@ -167,7 +278,7 @@ def write_radar_splits(
             "dtype": "uint8",
             "sha256": digest,
         }
-    save_npy(digits_out, np.zeros((0, 28, 28), dtype=np.uint8))
+    save_npy(digits_out, NO_DIGITS)
     manifest["train_digits"] = {"count": 0, "sha256": hashlib.sha256(b"").hexdigest()}
     event_starts = {split: [info["events"][e]["start"] for e in events[split]] for split in SPLITS}
     manifest["dataset"] = {

@@ -13,9 +13,16 @@ import math
 
 import numpy as np
 
-from nextframe.data.moving_mnist import SPLITS
 from nextframe.errors import NextframeError
 from nextframe.params import DataParams
+
+# Every source's splits, in the order generated Moving MNIST lays them out.
+SPLITS = ("train", "val", "test")
+
+
+def split_counts(data: DataParams) -> dict[str, int]:
+    """How many sequences each split of Moving MNIST holds, as params say."""
+    return {"train": data.n_train, "val": data.n_val, "test": data.n_test}
 
 
 def split_indices(
@@ -109,8 +116,7 @@ def window_indices(clips: list[dict], split_of: dict[str, str]) -> dict[str, np.
 def split_windows(info: dict, n_windows: int, data: DataParams, seed: int) -> dict[str, np.ndarray]:
     """Each split's indices into the fetched windows, by what the fetch stage recorded."""
     if info["source"] != "folder":
-        counts = {"train": data.n_train, "val": data.n_val, "test": data.n_test}
-        return split_indices(n_windows, counts, seed, info.get("split_sizes"))
+        return split_indices(n_windows, split_counts(data), seed, info.get("split_sizes"))
     clips = info["clips"]
     given = {clip["name"]: clip["split"] for clip in clips if clip["split"]}
     drawn = [clip for clip in clips if not clip["split"]]

@@ -96,8 +96,8 @@ def open_windows(
 
 
 def open_radar_windows(path: str | os.PathLike[str], n_frames: int) -> WindowFile:
-    """Windows of rain codes (`nextframe.rain`) of any frame size, at least `n_frames` frames,
-    one value a pixel."""
+    """Windows of rain codes (`nextframe.domains.rain.scale`) of any frame size, at least
+    `n_frames` frames, one value a pixel."""
     windows = WindowFile(path)
     n, t, _, _, c = windows.shape
     if n == 0 or t < n_frames or c != 1:

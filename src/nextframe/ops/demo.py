@@ -20,15 +20,13 @@ import numpy as np
 
 from nextframe import cli
 from nextframe.clips import CLIP_SUFFIXES
+from nextframe.domains import get_part
 from nextframe.errors import NextframeError
-from nextframe.frames import to_unit
 
 # Before gradio is imported: it reads this once, and would otherwise report usage online.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 MAX_HORIZON = 50
-GIF_SCALE = 3
-GIF_FPS = 4
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 SYSTEM_MONO_FONTS = ["ui-monospace", "monospace"]
 PANELS = [("Context (given)", "context"), ("Prediction", "prediction"), ("Truth", "truth")]
@@ -46,24 +44,23 @@ class Shown:
 
 
 class Predictor:
-    """The model and the test split behind the page; writes the GIFs it shows."""
+    """The model and the test split behind the page; writes the GIFs it shows. What it shows
+    and how is the model's domain's (`nextframe.domains`)."""
 
     def __init__(
-        self, model, test_uint8, n_context: int, out_dir: Path, timestep_minutes: float = 5.0
+        self, model, test_uint8, n_context: int, out_dir: Path, manifest: dict | None = None
     ):
         self.model = model
+        self.shows = get_part(model.frames.domain, "demo")  # what the page shows of it
         self.test_uint8 = test_uint8
         self.n_context = n_context
         self.out_dir = out_dir
-        self.timestep_minutes = timestep_minutes  # a radar archive's time step
+        self.manifest = manifest or {}  # the pipeline's (a radar archive's time step)
 
     def test_sequence(self, index: int, horizon: int) -> Shown:
         if not 0 <= index < len(self.test_uint8):
             raise NextframeError(f"pick a test sequence from 0 to {len(self.test_uint8) - 1}")
-        if self.model.frames.is_rain:  # a held-out event's window, in mm/h
-            sequence = self.model.frames.rain.decode_mmh(self.test_uint8[index][..., 0])
-        else:
-            sequence = to_unit(self.test_uint8[index])
+        sequence = self.shows.window(self.model, self.test_uint8[index])
         context, truth = sequence[: self.n_context], sequence[self.n_context :][:horizon]
         shown = self._predict(context, horizon, truth)
         caption = f"Test sequence {index}: {shown.caption}"
@@ -72,12 +69,9 @@ class Predictor:
         return Shown(shown.context_gif, shown.prediction_gif, shown.truth_gif, caption)
 
     def upload(self, path: str, horizon: int) -> Shown:
-        if self.model.frames.is_rain:
-            raise NextframeError(
-                "a radar model's page shows the held-out events: pick one; for your own "
-                "archive, `nextframe predict <archive>`"
-            )
-        from nextframe.ops.predict import read_context
+        if self.shows.UPLOAD_REFUSAL is not None:
+            raise NextframeError(self.shows.UPLOAD_REFUSAL)
+        from nextframe.predicting import read_context
 
         # its last frames at the model's rate, as `nextframe predict` reads them; named by its
         # file name, not Gradio's cache path
@@ -95,20 +89,12 @@ class Predictor:
         )
 
     def _predict(self, context: np.ndarray, horizon: int, truth: np.ndarray | None) -> Shown:
-        from nextframe.render import panel_frames
-        from nextframe.rollout import predict_future
-
         if not 1 <= horizon <= MAX_HORIZON:
             raise NextframeError(f"horizon must be between 1 and {MAX_HORIZON}, got {horizon}")
-        if self.model.frames.is_rain:
-            return self._nowcast(context, horizon, truth)
-        predicted = predict_future(self.model, context[None], horizon)[0]
-        paths = self._gifs(
-            {"context": context, "predicted": predicted, "truth": truth},
-            lambda frames, kind: panel_frames(frames, kind, GIF_SCALE),
-            GIF_FPS,
+        predicted, draw, fps, caption = self.shows.panels(
+            self.model, context, horizon, self.manifest
         )
-        caption = f"{len(context)} frames given, {horizon} predicted closed loop"
+        paths = self._gifs({"context": context, "predicted": predicted, "truth": truth}, draw, fps)
         return Shown(paths["context"], paths["predicted"], paths.get("truth"), caption)
 
     def _gifs(self, panels: dict, draw, fps: float) -> dict[str, str]:
@@ -123,28 +109,6 @@ class Predictor:
             paths[kind] = str(self.out_dir / f"{kind}-{uuid.uuid4().hex}.gif")
             save_gif(paths[kind], draw(frames, kind), fps)
         return paths
-
-    def _nowcast(self, context_mmh: np.ndarray, horizon: int, truth_mmh) -> Shown:
-        """A radar model: maps on pysteps' colour scale, half size, lead times in minutes."""
-        from nextframe.radar_render import map_frames
-        from nextframe.rollout import predict_rain
-
-        nowcast = predict_rain(self.model, context_mmh[None], horizon)[0]
-        paths = self._gifs(
-            {"context": context_mmh, "predicted": nowcast, "truth": truth_mmh},
-            lambda maps, _kind: map_frames(maps, RADAR_MAP_SCALE),
-            RADAR_FPS,
-        )
-        step = self.timestep_minutes
-        caption = (
-            f"{len(context_mmh)} radar frames given ({step:g} min apart), nowcast +{step:g} to "
-            f"+{horizon * step:g} min in mm/h on pysteps' colour scale (grey: no data)"
-        )
-        return Shown(paths["context"], paths["predicted"], paths.get("truth"), caption)
-
-
-RADAR_MAP_SCALE = 0.5
-RADAR_FPS = 2
 
 
 def build_page(predictor: Predictor, default_horizon: int):
@@ -167,14 +131,7 @@ def build_page(predictor: Predictor, default_horizon: int):
     with gr.Blocks(
         title="nextframe demo", analytics_enabled=False, delete_cache=(3600, 3600)
     ) as page:
-        about = (
-            "Pick a window of a held-out radar event (the whole composite; training never saw "
-            "the event), set how many frames to nowcast, and press **Predict**: rain rates in "
-            "mm/h on pysteps' colour scale."
-            if predictor.model.frames.is_rain
-            else "Pick a held-out test sequence (digits training never saw) or upload your own "
-            "clip, set how many frames to predict, and press **Predict**."
-        )
+        about = predictor.shows.ABOUT
         gr.Markdown(
             "## nextframe: next-frame prediction\n"
             f"{about} Every predicted frame is made from the model's own previous predictions "
@@ -252,23 +209,21 @@ def _main() -> None:
             f"got {test_windows.shape}"
         )
     model = load_model(str(args.model or pipeline_path("model")))
-    timestep_minutes = 5.0
-    if model.frames.is_rain:  # whole composites of the held-out events, any size
-        manifest_path = pipeline_path("manifest")
-        if manifest_path is not None and manifest_path.is_file():
-            from nextframe.io import load_json
-
-            timestep_minutes = (
-                load_json(manifest_path).get("radar", {}).get("timestep_minutes", 5.0)
-            )
-    elif test_windows.shape[2:] != model.frames.shape:
+    expected = get_part(model.frames.domain, "demo").frame_shape(model.frames)
+    if expected is not None and test_windows.shape[2:] != expected:
         raise NextframeError(
-            f"{test_path}: frames of {test_windows.shape[2:]}, the model's are {model.frames.shape}"
+            f"{test_path}: frames of {test_windows.shape[2:]}, the model's are {expected}"
         )
+    manifest_path = pipeline_path("manifest")
+    manifest = {}
+    if manifest_path is not None and manifest_path.is_file():
+        from nextframe.io import load_json
+
+        manifest = load_json(manifest_path)
     compiled_rollout(model).warm_up()  # the first Predict answers as fast as the rest
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
     with tempfile.TemporaryDirectory(prefix="nextframe-demo-") as out_dir:
-        predictor = Predictor(model, test_windows, data.n_context, Path(out_dir), timestep_minutes)
+        predictor = Predictor(model, test_windows, data.n_context, Path(out_dir), manifest)
         page = build_page(predictor, data.horizon)
         print(f"demo: http://127.0.0.1:{args.port}/ (Ctrl-C stops it)", flush=True)
         try:  # until Ctrl-C or SIGTERM; then the server stops before the temp files go

@@ -7,7 +7,6 @@ Keras safe mode.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -17,19 +16,15 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from nextframe.domains import domain_of
 from nextframe.errors import NextframeError
-from nextframe.frames import MIN_CONTEXT_FRAMES, FrameFormat
+from nextframe.frames import FrameFormat
 from nextframe.ops import tracking
 
 # Every trained model is a new version of this registered model; evaluation moves the alias
 # to the best one (`models:/nextframe-convlstm@champion`).
 REGISTERED_MODEL = "nextframe-convlstm"
 CHAMPION_ALIAS = "champion"
-# Radar models are judged by their rain rates' squared error, among radar models only: they
-# take this alias, never `champion` (`make serve MODEL=models:/nextframe-convlstm@radar`).
-RADAR_ALIAS = "radar"
 # A version's frame format (`FrameFormat.to_config`, as JSON), so it is judged among its kind.
 FRAMES_TAG = "frames"
 # The code MLflow logs with the model and runs to load it (see `nextframe.ops.serving`).
@@ -76,13 +71,7 @@ def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[
     model was trained for."""
     from nextframe.io import encode_npy
 
-    if frames.is_rain:  # rain rates in mm/h, NaN outside the radar's domain
-        clip = np.zeros((MIN_CONTEXT_FRAMES, frames.size, frames.size), np.float32)
-        clip[:, 0, 0] = np.nan
-        return [encode_npy(clip)], {"horizon": horizon}
-    n_frames = (MIN_CONTEXT_FRAMES - 1) * frames.frame_stride + 1
-    clip = np.zeros((n_frames, *frames.shape), np.uint8)
-    return [encode_npy(clip)], {"horizon": horizon}
+    return [encode_npy(domain_of(frames).request_example(frames))], {"horizon": horizon}
 
 
 def format_key(frames: FrameFormat) -> str:
@@ -98,10 +87,7 @@ def format_key(frames: FrameFormat) -> str:
         key += f"-range{low}to{high}"
     if frames.frame_stride > 1:
         key += f"-stride{frames.frame_stride}"
-    if frames.rain is not None:
-        scale = json.dumps(frames.rain.to_config(), sort_keys=True).encode()
-        key += f"-rain{hashlib.sha256(scale).hexdigest()[:8]}"
-    return key
+    return key + domain_of(frames).format_key(frames)
 
 
 @dataclass(frozen=True)
@@ -227,7 +213,8 @@ def crown_if_best(run_id: str, mse: float, alias: str | None = None) -> Champion
     (MSEs over other frames do not compare). Each frame format's own alias (`champion-<key>`)
     moves the same way among the versions of that format, so the best model of every kind
     can be served. The run's version must exist (the train stage registers it). `alias`:
-    another alias than `champion`, for models that are judged apart (radar: `RADAR_ALIAS`).
+    another alias than `champion`, for models that are judged apart (a domain's
+    `registry_alias`: radar models take `radar`).
     A version whose frames cannot be read is judged by its MSE alone, as before formats
     were recorded."""
     alias = CHAMPION_ALIAS if alias is None else alias

@@ -41,13 +41,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 from mlflow.pyfunc import PythonModel
 
+from nextframe.domains import domain_of
 from nextframe.errors import NextframeError
-from nextframe.frames import MIN_CONTEXT_FRAMES, FrameFormat, from_unit, to_uint8, to_unit
-from nextframe.io import encode_npy
+from nextframe.frames import from_unit
 from nextframe.ops.registry import PREDICTOR_ARTIFACT
 
-# A longer rollout is refused: it would hold a worker for minutes.
-MAX_SERVED_HORIZON = 100
 NPY_HEADER_MAX = 64 * 1024  # bytes: numpy writes headers of a few hundred
 # The environment variable that sets each of `RequestLimits`.
 LIMIT_ENV = {
@@ -179,102 +177,6 @@ def _as_array(clip: Any, index: int, limits: RequestLimits) -> tuple[np.ndarray,
     return frames.astype(np.float64, copy=False), "lists"
 
 
-def _strided(context: np.ndarray, stride: int) -> np.ndarray:
-    """Every `stride`-th frame of each clip (N, T, ...), counting back from the last."""
-    return context[:, (context.shape[1] - 1) % stride :: stride]
-
-
-def _in_model_units(context: np.ndarray, frames: FrameFormat) -> np.ndarray:
-    """uint8 frames (0-255) or numbers in the model's units -> float32 in [0, 1]; numbers
-    outside the model's range, or not finite, are refused with the range."""
-    if context.dtype == np.uint8:
-        return to_unit(context)
-    if context.dtype.kind != "f":
-        raise NextframeError(
-            f"context: dtype {context.dtype} is neither uint8 (0-255) nor float (in the "
-            "model's units)"
-        )
-    n_bad = int(np.count_nonzero(~np.isfinite(context)))
-    if n_bad:
-        raise NextframeError(f"context: {n_bad} values are NaN or infinite")
-    low, high = frames.value_range or (0.0, 1.0)
-    found_low, found_high = float(context.min()), float(context.max())
-    if found_low < low or found_high > high:
-        units = "the model's data.value_range" if frames.value_range else "the model's units"
-        hint = ""
-        if frames.value_range is None and found_high <= 255:
-            hint = "; frames of 0-255 go as a base64 uint8 .npy"
-        raise NextframeError(
-            f"context: values must lie in [{low:g}, {high:g}] ({units}), found "
-            f"{found_low:.4g} to {found_high:.4g}{hint}"
-        )
-    if frames.value_range is None:
-        return context.astype(np.float32)
-    return ((context - low) / (high - low)).astype(np.float32)
-
-
-def check_request(context: np.ndarray, horizon: int, frames: FrameFormat) -> np.ndarray:
-    """The context as the model's float32 frames in [0, 1], every `frames.frame_stride`-th
-    frame kept, or one reason to refuse it: too few frames, frames of another shape, values
-    outside [0, 1] (or the model's value range) or not finite, a horizon out of range."""
-    _check_horizon(horizon)
-    expected = f"(N, T, {', '.join(map(str, frames.shape))})"
-    stride = frames.frame_stride
-    at_least = (MIN_CONTEXT_FRAMES - 1) * stride + 1
-    if context.ndim != 5 or context.shape[0] < 1 or context.shape[1] < at_least:
-        rate = f" at their own rate (the model keeps one in {stride})" if stride > 1 else ""
-        raise NextframeError(
-            f"context must be {expected} with N >= 1 clips of T >= {at_least} "
-            f"frames{rate}, got shape {context.shape}"
-        )
-    if context.shape[2:] != frames.shape:
-        raise NextframeError(f"context must be {expected}, got shape {context.shape}")
-    return _in_model_units(_strided(context, stride), frames)
-
-
-def _check_horizon(horizon: Any) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, float, np.integer)):
-        raise NextframeError(f"horizon must be an integer, got {horizon!r}")
-    if not (math.isfinite(horizon) and horizon == int(horizon)):
-        raise NextframeError(f"horizon must be an integer, got {horizon!r}")
-    if not 1 <= horizon <= MAX_SERVED_HORIZON:
-        raise NextframeError(f"horizon must be between 1 and {MAX_SERVED_HORIZON}, got {horizon}")
-    return int(horizon)
-
-
-def check_rain_request(context: np.ndarray, horizon: int, patch_size: int) -> np.ndarray:
-    """A radar model's request: rain rates in mm/h (N, T, H, W) or (N, T, H, W, 1) of any
-    domain size, NaN outside the domain; as float32 (N, T, H, W), or one reason to refuse it."""
-    _check_horizon(horizon)
-    if context.ndim == 5 and context.shape[-1] == 1:
-        context = context[..., 0]
-    expected = "(N, T, H, W) rain rates in mm/h (NaN outside the radar's domain)"
-    if context.ndim != 4 or context.shape[0] < 1 or context.shape[1] < MIN_CONTEXT_FRAMES:
-        raise NextframeError(
-            f"context must be {expected} with N >= 1 clips of T >= {MIN_CONTEXT_FRAMES} "
-            f"frames, got shape {context.shape}"
-        )
-    if min(context.shape[2:]) < patch_size:
-        raise NextframeError(
-            f"frames must be at least {patch_size}x{patch_size} pixels, got {context.shape[2:]}"
-        )
-    if context.dtype.kind != "f":
-        raise NextframeError(f"context must be {expected} as floats, got {context.dtype}")
-    rain = context.astype(np.float32)
-    if np.isinf(rain).any() or (rain < 0).any():
-        raise NextframeError("rain rates must be >= 0 mm/h, finite or NaN (no data)")
-    return rain
-
-
-def _rain_answer(future_mmh: np.ndarray, form: str) -> Any:
-    """A radar nowcast in mm/h: a base64 .npy (NaN outside the domain) or lists (null there)."""
-    if form == "npy":
-        return encode_npy(future_mmh)
-    return [
-        [[None if np.isnan(v) else float(v) for v in row] for row in frame] for frame in future_mmh
-    ]
-
-
 def read_request(
     model_input: Any, limits: RequestLimits = DEFAULT_LIMITS
 ) -> tuple[np.ndarray, list[str]]:
@@ -316,13 +218,6 @@ def _check_clip_count(n_clips: int, limits: RequestLimits) -> None:
             f"{n_clips} clips, more than this server's limit of {limits.max_clips} "
             f"({LIMIT_ENV['max_clips']})"
         )
-
-
-def _answer(future: np.ndarray, form: str, dtype: np.dtype, frames: FrameFormat) -> Any:
-    """One clip's predicted frames (float32 in [0, 1]) in the form and dtype its context came
-    in: uint8 frames get uint8 frames back, others float32 (in the model's units)."""
-    future = to_uint8(future) if dtype == np.uint8 else from_unit(future, frames)
-    return encode_npy(future) if form == "npy" else future.tolist()
 
 
 def _limit_backend_threads(threads: int) -> None:
@@ -385,32 +280,17 @@ class RolloutModel(PythonModel):
             raise failed("the prediction failed on the server") from None
 
     def _predict(self, model_input: list[Any], params: dict[str, Any] | None) -> list[Any]:
-        from nextframe.rollout import predict_future
-
         frames = self.predictor.frames
+        domain = domain_of(frames)
         limits = getattr(self, "limits", DEFAULT_LIMITS)
         horizon = (params or {}).get("horizon", self.predictor.horizon)
-        if frames.is_rain:
-            return self._nowcast(model_input, horizon, limits)
         try:
             clips, forms = read_request(model_input, limits)
-            unit_frames = check_request(clips, horizon, frames)
+            context = domain.read_request(clips, horizon, self.predictor)
         except REQUEST_ERRORS as exc:
             raise refused(exc) from None
-        predicted = predict_future(self.predictor, unit_frames, int(horizon))
+        future = domain.predict(self.predictor, context, int(horizon))
         if isinstance(model_input, (np.ndarray, dict)):  # a tensor-signature model's answer
-            return from_unit(predicted, frames)
-        answers = zip(predicted, forms, strict=True)
-        return [_answer(future, form, clips.dtype, frames) for future, form in answers]
-
-    def _nowcast(self, model_input: list[Any], horizon: Any, limits: RequestLimits) -> list[Any]:
-        """A radar model: rain rates in, the nowcast in mm/h out, NaN outside the domain."""
-        from nextframe.rollout import predict_rain
-
-        try:
-            clips, forms = read_request(model_input, limits)
-            rain = check_rain_request(clips, horizon, self.predictor.settings.patch_size)
-        except REQUEST_ERRORS as exc:
-            raise refused(exc) from None
-        nowcast = predict_rain(self.predictor, rain, int(horizon))
-        return [_rain_answer(future, form) for future, form in zip(nowcast, forms, strict=True)]
+            return from_unit(future, frames)
+        answers = zip(future, forms, strict=True)
+        return [domain.answer(each, form, clips.dtype, frames) for each, form in answers]

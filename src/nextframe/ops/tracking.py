@@ -278,11 +278,10 @@ def _numbers(values: dict, prefix: str) -> dict[str, float]:
     return flat
 
 
-def log_evaluation(
-    run_id: str, report: dict, rows: list[dict[str, float]], step_key: str = "step"
-) -> None:
+def log_evaluation(run_id: str, report: dict, rows: list[dict[str, float]]) -> None:
     """Overall metrics as `eval.<who>.<metric>` and per-step values as a metric history,
-    stepped by `step_key` (the horizon step, or a radar nowcast's lead time in minutes)."""
+    stepped by each row's `step` (every domain's rows have one; a radar nowcast's lead time
+    in minutes is logged beside it)."""
     import mlflow
 
     flat = _numbers(report["model"], "eval.model.")
@@ -291,9 +290,9 @@ def log_evaluation(
     with resumed_run(run_id):
         mlflow.log_metrics(flat)
         for row in rows:
-            step = int(row[step_key])
+            step = int(row["step"])
             mlflow.log_metrics(
-                {f"eval_per_step.{k}": v for k, v in row.items() if k != step_key}, step=step
+                {f"eval_per_step.{k}": v for k, v in row.items() if k != "step"}, step=step
             )
 
 

@@ -121,18 +121,10 @@ def trial_reporter(name: TrialName, score: Callable[[dict], float]):
 
 
 def reporter_for(name: TrialName, params, predictor, val_windows):
-    """The trial's reporter. Video: `val_mse`, the closed-loop MSE per frame on the val split
-    (the evaluate stage's figure, on val), whatever `train.loss` is. Radar: the masked
-    validation loss, as no-data pixels have no MSE."""
-    if params.data.is_radar:
-        return trial_reporter(name, lambda logs: logs["val_loss"])
-    from nextframe.evaluation import evaluate
+    """The trial's reporter, with its domain's figure after each epoch (video: `val_mse`, the
+    closed-loop MSE per frame on the val split, whatever `train.loss` is; radar: the masked
+    validation loss, as no-data pixels have no MSE)."""
+    from nextframe.domains import domain_of
 
-    def val_mse(logs: dict) -> float:
-        data = params.data
-        report, _ = evaluate(
-            predictor, val_windows, data.n_context, data.horizon, params.train.batch_size
-        )
-        return report["model"]["mse"]
-
-    return trial_reporter(name, val_mse)
+    score = domain_of(predictor.frames).validation_score(predictor, params, val_windows)
+    return trial_reporter(name, score)

@@ -21,6 +21,8 @@ import numpy as np
 
 NO_DATA = 255
 VALUE_STEPS = 254  # codes 0..254 hold values in [0, 1]
+# A code's model value on the device: code / 254, and no data (255) read as dry.
+CODE_VALUES = np.append(np.arange(255, dtype=np.float32) / np.float32(254.0), np.float32(0.0))
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,15 @@ def decode_unit(codes: np.ndarray) -> np.ndarray:
     return np.where(codes == NO_DATA, np.float32(np.nan), unit)
 
 
-def padded_shape(height: int, width: int, multiple: int) -> tuple[int, int]:
-    """The frame size the model runs at: each side rounded up to a multiple of its patch."""
-    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+def rain_codes_to_frames(codes_uint8):
+    """Radar clips of rain codes (B, T, H, W, 1) -> float32 model values, no data as dry."""
+    from keras import ops
+
+    return ops.take(ops.convert_to_tensor(CODE_VALUES), ops.cast(codes_uint8, "int32"))
+
+
+def rain_valid(codes_uint8):
+    """1.0 where a radar clip has data, 0.0 where it has none (outside the domain)."""
+    from keras import ops
+
+    return ops.cast(ops.not_equal(ops.cast(codes_uint8, "int32"), NO_DATA), "float32")

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nextframe.errors import NextframeError
-from nextframe.render import _font, _line_height, _text_size
+from nextframe.render import text_font, text_line_height, text_size
 
 DRY_RGB = (255, 255, 255)  # pysteps draws rain below its first level transparent, on white
 OUTSIDE_RGB = (128, 128, 128)  # matplotlib's "gray": pysteps' colour for missing data
@@ -30,6 +30,9 @@ FRAME_RGB = (60, 60, 60)  # the thin line around each map
 OBSERVED_RGB = (20, 130, 50)  # time label of an observed (context) frame
 FORECAST_RGB = (190, 30, 30)  # time label of a forecast (lead) frame
 TRUTH_NAME = "truth"
+# A composite is drawn at half its pixels (a 640x710 map: 320x355 a panel), 2 frames a second.
+MAP_SCALE = 0.5
+FPS = 2
 
 
 @dataclass(frozen=True)
@@ -146,14 +149,14 @@ def _minutes_label(minutes: float) -> str:
 
 def _label_font(tile_w: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Text grows with the maps (13 px up to 24 px), so it reads at any scale."""
-    return _font(min(6, max(1, tile_w // 80)))
+    return text_font(min(6, max(1, tile_w // 80)))
 
 
 def _colour_bar(height: int, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> np.ndarray:
     """A vertical legend (H, W, 3): the classes bottom to top, each level at its lower edge,
     the class above the top level, and a 'no data' swatch; at least `height` tall."""
     scale = colour_scale()
-    line_h = _line_height(font)
+    line_h = text_line_height(font)
     pad = max(4, line_h // 2)
     n_boxes = len(scale.levels_mmh)  # the classes plus the one above the top level
     title_h = line_h + pad
@@ -163,7 +166,7 @@ def _colour_bar(height: int, font: ImageFont.FreeTypeFont | ImageFont.ImageFont)
     label_every = -(-(line_h + 2) // box_h)
     box_w = max(12, line_h)
     labels = [*scale.labels, "no data"]
-    label_w = max(_text_size(label, font)[0] for label in labels)
+    label_w = max(text_size(label, font)[0] for label in labels)
     out_w = pad + box_w + pad // 2 + label_w + pad
     bar_top = pad + title_h
     bar_bottom = bar_top + n_boxes * box_h
@@ -196,7 +199,7 @@ def _framed(canvas: np.ndarray, tile_rgb: np.ndarray, y: int, x: int) -> None:
 
 
 def _centred_x(x: int, width: int, text: str, font) -> int:
-    return x + (width - _text_size(text, font)[0]) // 2
+    return x + (width - text_size(text, font)[0]) // 2
 
 
 def nowcast_frames(
@@ -222,7 +225,7 @@ def nowcast_frames(
     tile_h, tile_w = observed_rgb.shape[1:3]
 
     font = _label_font(tile_w)
-    line_h = _line_height(font)
+    line_h = text_line_height(font)
     pad = max(4, line_h // 2)
     gap = 2 * pad
     panels_y = pad + line_h + pad + line_h + pad
@@ -247,7 +250,7 @@ def nowcast_frames(
     waiting = Image.fromarray(waiting_rgb)
     waiting_draw = ImageDraw.Draw(waiting)
     note = "forecast starts at 0 min"
-    if _text_size(note, font)[0] <= tile_w:
+    if text_size(note, font)[0] <= tile_w:
         for x in panel_x[1:]:
             y = panels_y + (tile_h - line_h) // 2
             waiting_draw.text((_centred_x(x, tile_w, note, font), y), note, FRAME_RGB, font)
@@ -300,10 +303,10 @@ def nowcast_grid(
     tile_h, tile_w = rows_rgb[0].shape[1:3]
 
     font = _label_font(tile_w)
-    line_h = _line_height(font)
+    line_h = text_line_height(font)
     pad = max(4, line_h // 2)
     gap = pad
-    name_w = max(_text_size(name, font)[0] for name in names) + 2 * pad
+    name_w = max(text_size(name, font)[0] for name in names) + 2 * pad
     header_h = pad + line_h + pad
     column_x = [name_w + index * (tile_w + gap) for index in range(len(leads) + 1)]
     row_y = [header_h + index * (tile_h + gap) for index in range(len(names))]
@@ -346,7 +349,7 @@ def nowcast_sequence(
     maps_rgb = precip_rgb(_resample(np.concatenate([context, nowcast]), scale))
     tile_h, tile_w = maps_rgb.shape[1:3]
     font = _label_font(tile_w)
-    line_h = _line_height(font)
+    line_h = text_line_height(font)
     pad = max(4, line_h // 2)
     map_y, map_x = pad + line_h + pad, 2 * pad
     bar_rgb = _colour_bar(tile_h + 2, font)
@@ -378,3 +381,36 @@ def map_frames(rain_mmh: np.ndarray, scale: float = 1.0) -> np.ndarray:
     if rain.ndim != 3:
         raise NextframeError(f"radar render: maps must be (frames, H, W), got {rain.shape}")
     return precip_rgb(_resample(rain, scale))
+
+
+def render(model, windows, picked, params, manifest, gifs, grid):
+    """Precipitation maps on pysteps' colour scale: truth | ConvLSTM | extrapolation |
+    S-PROG of each picked test window as a GIF, and a grid of the first at +5, +30 and
+    +60 min."""
+    from nextframe.domains.rain.forecast import predict_rain
+    from nextframe.domains.rain.nowcast import radar_baselines
+    from nextframe.render import save_gif, save_png
+
+    data = params.data
+    timestep_minutes = manifest["radar"]["timestep_minutes"]
+    scale = model.frames.rain
+    gif_paths, grid_rgb = [], None
+    for index in picked:
+        rain = scale.decode_mmh(windows[int(index)][: data.n_frames, ..., 0])
+        context, truth = rain[: data.n_context], rain[data.n_context :]
+        baselines = radar_baselines(context, data.horizon)
+        forecasts = {
+            "ConvLSTM": predict_rain(model, context[None], data.horizon)[0],
+            "extrapolation": baselines["extrapolation"],
+            "S-PROG": baselines["sprog"],
+        }
+        path = gifs / f"test_{index:05d}.gif"
+        frames = nowcast_frames(context, truth, forecasts, timestep_minutes, MAP_SCALE)
+        save_gif(path, frames, FPS)
+        gif_paths.append(path)
+        if grid_rgb is None:
+            steps = (1, round(30 / timestep_minutes), round(60 / timestep_minutes))
+            leads = sorted({s for s in steps if 1 <= s <= data.horizon}) or [data.horizon]
+            grid_rgb = nowcast_grid(context, truth, forecasts, timestep_minutes, leads, MAP_SCALE)
+    save_png(grid, grid_rgb)
+    return [grid, *gif_paths]

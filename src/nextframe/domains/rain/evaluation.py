@@ -1,20 +1,21 @@
 """A radar model judged as nowcasters judge: `pysteps.verification` scores per lead time in
 minutes, on the held-out events' whole domain, beside pysteps' own nowcasts on the same
-windows (`nextframe.nowcast`).
+windows (`nextframe.domains.rain.nowcast`).
 
 `metrics/eval.json` holds each nowcast's scores at 5, 30 and 60 minutes (those within the
 horizon) and their mean over every lead; the per-lead CSV holds one row per lead time with a
-column per nowcast and score (`model_csi_1`, `extrapolation_fss_1_16km`, ...).
+column per nowcast and score (`model_csi_1`, `extrapolation_fss_1_16km`, ...), keyed by its
+`step` (as every domain's rows are) and its `lead_minutes`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from nextframe.domains.rain.forecast import predict_rain
+from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, radar_baselines
 from nextframe.model import NextFramePredictor
-from nextframe.nowcast import RainScores, ScoreSpec, radar_baselines
 from nextframe.params import EvaluateParams
-from nextframe.rollout import predict_rain
 
 REPORTED_MINUTES = (5, 30, 60)
 
@@ -68,6 +69,7 @@ def evaluate_radar(
     }
     rows = [
         {
+            "step": step + 1,
             "lead_minutes": lead_rows[0]["lead_minutes"],
             **{
                 f"{name}_{key}": value
@@ -76,7 +78,7 @@ def evaluate_radar(
                 if key != "lead_minutes"
             },
         }
-        for lead_rows in zip(*per_lead.values(), strict=True)
+        for step, lead_rows in enumerate(zip(*per_lead.values(), strict=True))
     ]
     return report, rows
 
@@ -95,3 +97,26 @@ def summarize_leads(rows: list[dict[str, float]]) -> dict:
             if abs(row["lead_minutes"] - minutes) < 1e-6:
                 out[f"at_{minutes}min"] = {key: row[key] for key in keys}
     return out
+
+
+def evaluate(model, windows, params, manifest):
+    """pysteps' scores per lead time on the held-out events' whole domain, the model
+    beside pysteps' nowcasts; the model's `mse` is its rain rate's (RMSE squared), the
+    figure radar models are compared by."""
+    data, radar = params.data, manifest["radar"]
+    spec = score_spec(params.evaluate, radar["grid"]["pixel_km"], radar["timestep_minutes"])
+    report, rows = evaluate_radar(
+        model, windows, data.n_context, data.horizon, spec, params.evaluate.nowcasts
+    )
+    report["test_events"] = radar["events"]["test"]
+    report["model"]["mse"] = report["model"]["rmse"] ** 2
+    return report, rows
+
+
+def summary(report):
+    lines = []
+    for name, scores in {"model": report["model"], **report["baselines"]}.items():
+        at = [scores.get(f"at_{m}min", {}).get("csi_1") for m in (5, 30, 60)]
+        shown = " / ".join("-" if v is None else f"{v:.2f}" for v in at)
+        lines.append(f"{name} {shown}")
+    return f"CSI >= 1 mm/h at 5 / 30 / 60 min: {'; '.join(lines)}"

@@ -2,22 +2,17 @@
 
 Scores (`RainScores`) compare rain-rate forecasts with observations in mm/h, skipping no-data
 pixels (NaN). Baselines (`radar_baselines`) are pysteps' persistence, semi-Lagrangian
-extrapolation and S-PROG, run as pysteps' own examples run them; `extrapolate_frames` is the
-same Lucas-Kanade extrapolation for ordinary video frames in [0, 1].
+extrapolation and S-PROG, run as pysteps' own examples run them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
-import warnings
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 
 from nextframe.errors import NextframeError
+from nextframe.motion import pysteps, quiet
 
 BASELINE_NAMES = ("persistence", "extrapolation", "sprog")
 CATEGORICAL_SCORES = ("CSI", "POD", "FAR", "ETS")
@@ -28,33 +23,6 @@ RAIN_THRESHOLD_DB = -10.0
 ZERO_DB = -15.0
 SPROG_CASCADE_LEVELS = 6
 SPROG_AR_ORDER = 2
-
-# Lucas-Kanade on small video frames, from the last 3 frames as pysteps' extrapolation example
-# does: on Moving MNIST older pairs mix in motion from before a bounce. pysteps' radar defaults
-# (Shi-Tomasi corners 10 px apart, 50-pixel LK windows, vectors averaged over 20-pixel cells)
-# blur a 64x64 frame's motion; windows, corner spacing and cells shrink to a digit's stroke.
-# Measured on 100 Moving MNIST test sequences, 10 in and 10 out (MSE summed per frame): 220
-# with these, 230 with pysteps' defaults on the same 3 frames, 255 with the defaults on all 10,
-# 294 for copying the last frame.
-VIDEO_MOTION_FRAMES = 3
-VIDEO_LK_KWARGS = {
-    "lk_kwargs": {"winsize": (15, 15)},
-    "fd_kwargs": {"min_distance": 3, "block_size": 3},
-    "decl_scale": 4,
-}
-
-
-def _quiet() -> contextlib.AbstractContextManager:
-    """Swallow what pysteps prints (its config path on import, S-PROG's progress report)."""
-    return contextlib.redirect_stdout(io.StringIO())
-
-
-@functools.cache
-def _pysteps() -> ModuleType:
-    """pysteps, imported on first use: it takes ~2 s and prints where its config file is."""
-    with _quiet():
-        import pysteps
-    return pysteps
 
 
 @dataclass(frozen=True)
@@ -109,7 +77,7 @@ class RainScores:
     def __init__(self, spec: ScoreSpec, n_leads: int) -> None:
         if n_leads < 1:
             raise NextframeError(f"scores: n_leads must be at least 1, got {n_leads}")
-        verification = _pysteps().verification
+        verification = pysteps().verification
         self.spec = spec
         self.n_leads = n_leads
         self._contables = [
@@ -143,7 +111,7 @@ class RainScores:
                 f"scores: expected (L, H, W) or (N, L, H, W) with L = {self.n_leads} leads, "
                 f"got {np.shape(forecast_mmh)}"
             )
-        verification = _pysteps().verification
+        verification = pysteps().verification
         for forecast_seq, observed_seq in zip(forecast, observed, strict=True):
             for lead, (fct, obs) in enumerate(zip(forecast_seq, observed_seq, strict=True)):
                 valid = np.isfinite(fct) & np.isfinite(obs)
@@ -161,7 +129,7 @@ class RainScores:
     def per_lead(self) -> list[dict[str, float]]:
         """One row per lead: `lead_minutes`, then `csi_0.5`, `pod_0.5`, `far_0.5`, `ets_0.5`
         per threshold, `fss_1_16km` per FSS threshold and scale, `mae` and `rmse` in mm/h."""
-        verification = _pysteps().verification
+        verification = pysteps().verification
         rows = []
         for lead in range(self.n_leads):
             row = {"lead_minutes": float((lead + 1) * self.spec.timestep_minutes)}
@@ -204,7 +172,7 @@ def _check_context(context_mmh: np.ndarray, n_leads: int, min_frames: int) -> np
 
 def _to_db(context_mmh: np.ndarray) -> np.ndarray:
     """dB as in pysteps' examples, with no-data (NaN) filled as no rain."""
-    db = _pysteps().utils.transformation.dB_transform(
+    db = pysteps().utils.transformation.dB_transform(
         context_mmh, threshold=RAIN_THRESHOLD_MMH, zerovalue=ZERO_DB
     )[0]
     db[~np.isfinite(db)] = ZERO_DB
@@ -217,7 +185,7 @@ def _to_mmh(forecast_db: np.ndarray, last_mmh: np.ndarray) -> np.ndarray:
     pysteps' semi-Lagrangian scheme leaves NaN where a pixel's trajectory starts beyond the
     grid; inside the domain that inflow is taken as dry, as the no-data area (filled dry) is.
     """
-    forecast = _pysteps().utils.transformation.dB_transform(
+    forecast = pysteps().utils.transformation.dB_transform(
         forecast_db, threshold=RAIN_THRESHOLD_DB, inverse=True
     )[0]
     forecast[np.isnan(forecast)] = 0.0
@@ -227,21 +195,21 @@ def _to_mmh(forecast_db: np.ndarray, last_mmh: np.ndarray) -> np.ndarray:
 
 def _motion(context_db: np.ndarray) -> np.ndarray:
     """(2, H, W) Lucas-Kanade motion in pixels per step, from every context frame."""
-    with _quiet():
-        return _pysteps().motion.get_method("LK")(context_db)
+    with quiet():
+        return pysteps().motion.get_method("LK")(context_db)
 
 
 def _persistence(context: np.ndarray, n_leads: int) -> np.ndarray:
-    with _quiet():
-        return _pysteps().nowcasts.get_method("eulerian")(context[-1], None, n_leads)
+    with quiet():
+        return pysteps().nowcasts.get_method("eulerian")(context[-1], None, n_leads)
 
 
 def _extrapolation(
     context: np.ndarray, context_db: np.ndarray, velocity: np.ndarray, n_leads: int
 ) -> np.ndarray:
     # In dB and back, as pysteps' extrapolation example does.
-    with _quiet():
-        forecast_db = _pysteps().nowcasts.get_method("extrapolation")(
+    with quiet():
+        forecast_db = pysteps().nowcasts.get_method("extrapolation")(
             context_db[-1], velocity, n_leads
         )
     return _to_mmh(forecast_db, context[-1])
@@ -250,8 +218,8 @@ def _extrapolation(
 def _sprog(
     context: np.ndarray, context_db: np.ndarray, velocity: np.ndarray, n_leads: int
 ) -> np.ndarray:
-    with _quiet():
-        forecast_db = _pysteps().nowcasts.get_method("sprog")(
+    with quiet():
+        forecast_db = pysteps().nowcasts.get_method("sprog")(
             context_db[-(SPROG_AR_ORDER + 1) :],
             velocity,
             n_leads,
@@ -296,41 +264,3 @@ def radar_baselines(context_mmh: np.ndarray, n_leads: int) -> dict[str, np.ndarr
         "extrapolation": _extrapolation(context, context_db, velocity, n_leads),
         "sprog": _sprog(context, context_db, velocity, n_leads),
     }
-
-
-def extrapolate_frames(context: np.ndarray, horizon: int) -> np.ndarray:
-    """(N, T, H, W, C) float32 in [0, 1] (Moving MNIST digits, user clips) -> (N, horizon, H, W,
-    C) in [0, 1]: Lucas-Kanade motion from the context (on the luminance for colour) and
-    semi-Lagrangian advection of the last frame (each channel), pysteps' own functions; values
-    outside the frame enter as 0. LK runs on the last `VIDEO_MOTION_FRAMES` with
-    `VIDEO_LK_KWARGS`, sized for small frames."""
-    frames = np.asarray(context, dtype=np.float32)
-    if frames.ndim != 5 or frames.shape[1] < 2 or frames.shape[-1] not in (1, 3):
-        raise NextframeError(
-            "optical flow: context must be (N, T >= 2, H, W, C) with C = 1 or 3, "
-            f"got shape {frames.shape}"
-        )
-    if horizon < 1:
-        raise NextframeError(f"optical flow: horizon must be at least 1, got {horizon}")
-    pysteps = _pysteps()
-    lucas_kanade = pysteps.motion.get_method("LK")
-    advect = pysteps.nowcasts.get_method("extrapolation")
-    n, _, height, width, channels = frames.shape
-    # ITU-R BT.601 luma: the brightness the eye tracks, one image for the motion.
-    luminance = frames[..., 0] if channels == 1 else frames @ np.float32([0.299, 0.587, 0.114])
-    out = np.empty((n, horizon, height, width, channels), dtype=np.float32)
-    with _quiet(), warnings.catch_warnings():
-        # Identical neighbouring vectors (a rigid digit) make pysteps' outlier test singular;
-        # it keeps the vector, as it should, and warns.
-        warnings.filterwarnings("ignore", "Singular matrix during outlier detection")
-        for i in range(n):
-            recent = luminance[i, -VIDEO_MOTION_FRAMES:].astype(np.float64)
-            velocity = lucas_kanade(recent, **VIDEO_LK_KWARGS)
-            for c in range(channels):
-                out[i, ..., c] = advect(
-                    frames[i, -1, :, :, c].astype(np.float64),
-                    velocity,
-                    horizon,
-                    extrap_kwargs={"outval": 0.0},
-                )
-    return np.clip(out, 0.0, 1.0, out=out)
