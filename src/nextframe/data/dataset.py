@@ -4,7 +4,7 @@ Every batch is a pure function of its index: batch i belongs to epoch i // batch
 and is drawn from (`seed`, epoch, position). So the order holds however far Keras prefetches
 or however many workers fill the queue, and a resumed run that starts at `first_batch` sees
 exactly the batches an uninterrupted one would. `nextframe.frames.batch_to_frames` turns a
-batch into frames; `nextframe.model.SequenceTrainer` trains on it.
+batch into frames; `nextframe.trainer.SequenceTrainer` trains on it.
 """
 
 from __future__ import annotations

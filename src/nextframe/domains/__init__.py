@@ -61,14 +61,12 @@ class Domain:
     the server ask of it. A stage, `ops` or the trainer calls these and names no domain.
 
     The report of the `evaluation` part has one shape in every domain: `model` and
-    `baselines` (scores by name), `n_windows`, `n_context`, `horizon`; its per-step rows each
-    start with `step` (1 to the horizon), so `dvc plots`, MLflow and the registry read them
-    alike. A domain may add keys (the rain domain adds lead times in minutes)."""
+    `baselines` (scores by name), `n_windows`, `n_context`, `horizon`; each of its per-step
+    rows holds `step` (1 to the horizon), so `dvc plots`, MLflow and the registry read them
+    alike. A domain may add keys (the rain domain's rows lead with `lead_minutes`)."""
 
     name: str = ""
     registry_alias: str = "champion"  # the alias its models compete for in the registry
-    # The word a person reads for a window of this domain (the demo, the render summary).
-    window_noun: str = "sequence"
 
     # -- data ---------------------------------------------------------------------------------
     def open_windows(self, path: Path, data: DataParams) -> WindowFile:

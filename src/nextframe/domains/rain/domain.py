@@ -5,6 +5,8 @@ of any size (`forecast`), judged as nowcasters judge beside pysteps' nowcasts (`
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,6 @@ class RainDomain(Domain):
     # Radar models are judged by their rain rates' squared error, among radar models only: they
     # take this alias, never `champion` (`make serve MODEL=models:/nextframe-convlstm@radar`).
     registry_alias = "radar"
-    window_noun = "window"
 
     def open_windows(self, path, data):
         from nextframe.data.windows import open_radar_windows
@@ -57,9 +58,7 @@ class RainDomain(Domain):
         return clip
 
     def format_key(self, frames):
-        import hashlib
-        import json
-
+        """The rain scale's digest: rain models of other scales do not compare."""
         scale = json.dumps(frames.rain.to_config(), sort_keys=True).encode()
         return f"-rain{hashlib.sha256(scale).hexdigest()[:8]}"
 

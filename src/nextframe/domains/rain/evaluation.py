@@ -5,7 +5,7 @@ windows (`nextframe.domains.rain.nowcast`).
 `metrics/eval.json` holds each nowcast's scores at 5, 30 and 60 minutes (those within the
 horizon) and their mean over every lead; the per-lead CSV holds one row per lead time with a
 column per nowcast and score (`model_csi_1`, `extrapolation_fss_1_16km`, ...), keyed by its
-`step` (as every domain's rows are) and its `lead_minutes`.
+its `lead_minutes` and its `step` (as every domain's rows are).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def evaluate_radar(
     }
     rows = [
         {
-            "step": step + 1,
             "lead_minutes": lead_rows[0]["lead_minutes"],
+            "step": step + 1,
             **{
                 f"{name}_{key}": value
                 for name, row in zip(per_lead, lead_rows, strict=True)

@@ -15,7 +15,6 @@ from nextframe.io import encode_npy
 class VideoDomain(Domain):
     name = "video"
     registry_alias = "champion"
-    window_noun = "sequence"
 
     def open_windows(self, path, data):
         from nextframe.data.windows import open_windows
