@@ -66,9 +66,9 @@ def log_trained_model(model) -> str:
 
 def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[str, int]]:
     """A request MLflow stores with the model (the UI shows it; `serving_input_example.json`)
-    and reads the params' schema from: one clip of black uint8 frames as a base64 `.npy`, the
-    fewest the model takes at its clips' own rate, and the horizon, by default the one the
-    model was trained for."""
+    and reads the params' schema from: one clip its domain takes, as a base64 `.npy` (video:
+    black uint8 frames, the fewest the model takes at its clips' own rate; rain: dry mm/h with
+    a no-data pixel), and the horizon, by default the one the model was trained for."""
     from nextframe.io import encode_npy
 
     return [encode_npy(domain_of(frames).request_example(frames))], {"horizon": horizon}
