@@ -301,7 +301,11 @@ def run_trial(
         TRIAL_ENV: str(trial.number),
         PRUNER_ENV: pruner,  # a pruner is not kept in the storage: the stage builds its own
     }
-    command = ["dvc", "exp", "run", "--temp", "--name", name, *set_arguments(values), target]
+    # Workers on one clone each start `dvc exp run --temp`, which holds the repo's lock while
+    # it copies the workspace: a worker waits for it rather than failing its trial after
+    # DVC's default 3 s (two workers on 2 busy cores took longer).
+    run = ["dvc", "--wait-for-lock", "exp", "run", "--temp"]
+    command = [*run, "--name", name, *set_arguments(values), target]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     frozen = study._storage.get_trial(trial._trial_id)
     if PRUNED_ATTR in frozen.user_attrs:
@@ -310,7 +314,7 @@ def run_trial(
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         last = (errors or result.stderr.strip().splitlines() or ["no output"])[-1]
         trial.set_user_attr("failure", f": {last}")
-        raise TrialFailed(f"trial {trial.number}: {' '.join(command[:4])} failed: {last}")
+        raise TrialFailed(f"trial {trial.number}: dvc exp run --temp failed: {last}")
     if not frozen.intermediate_values:
         trial.set_user_attr("failure", ": restored from DVC's run cache, no epoch reported")
         raise TrialFailed(
