@@ -25,11 +25,13 @@ UPLOAD_REFUSAL = (
 
 
 def frame_shape(frames):
-    return None  # whole composites of the held-out events, any size
+    """None: whole composites of the held-out events, any size."""
+    return None
 
 
-def window(model, window):
-    return model.frames.rain.decode_mmh(window[..., 0])  # in mm/h
+def window(model, window_uint8):
+    """A test window in mm/h (rain codes decoded, NaN for no data)."""
+    return model.frames.rain.decode_mmh(window_uint8[..., 0])
 
 
 def panels(model, context, horizon, manifest) -> tuple[Any, Any, float, str]:

@@ -25,12 +25,12 @@ def frame_shape(frames: FrameFormat) -> tuple[int, ...] | None:
     return frames.shape
 
 
-def window(model, window: np.ndarray) -> np.ndarray:
+def window(model, window_uint8: np.ndarray) -> np.ndarray:
     """A test window as the demo shows it."""
-    return to_unit(window)
+    return to_unit(window_uint8)
 
 
-def panels(model, context, horizon, manifest) -> tuple[dict, Any, float, str]:
+def panels(model, context, horizon, manifest) -> tuple[np.ndarray, Any, float, str]:
     """The prediction, how to draw each panel, the frame rate and a caption."""
     from nextframe.render import panel_frames
     from nextframe.rollout import predict_future
