@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nextframe.domains.rain.formulation import Formulation
 from nextframe.domains.rain.scale import RainScale
 from nextframe.params import DataParams
 
@@ -33,7 +34,8 @@ class FrameFormat:
     model's frames are rain rates on its `rain` scale, of any size (`size` is its training
     crop's): it reads whole composites as they are. `frame_stride`: the model was trained on
     every k-th frame of its clips, so a clip is read at that rate; `n_context`: the context
-    frames it was trained on (None: not recorded; no part of the format's identity)."""
+    frames it was trained on (None: not recorded; no part of the format's identity). A radar
+    model records its `formulation` too (what it predicts, how its nowcast is made)."""
 
     size: int
     channels: int
@@ -42,6 +44,7 @@ class FrameFormat:
     rain: RainScale | None = None
     frame_stride: int = 1
     n_context: int | None = field(default=None, compare=False)
+    formulation: Formulation | None = None
 
     @classmethod
     def of(cls, data: DataParams, n_context: int | None = None) -> FrameFormat:
@@ -50,7 +53,13 @@ class FrameFormat:
         if data.source != "folder":  # only a folder's clips are strided at ingest
             stride = 1
         if data.is_radar:
-            return cls(data.radar.crop, 1, rain=RainScale.of(data.radar), n_context=n_context)
+            return cls(
+                data.radar.crop,
+                1,
+                rain=RainScale.of(data.radar),
+                n_context=n_context,
+                formulation=Formulation.of(data.radar),
+            )
         value_range = None if data.value_range is None else tuple(data.value_range)
         return cls(
             data.frame_size, data.channels, data.aspect, value_range, None, stride, n_context
@@ -69,8 +78,9 @@ class FrameFormat:
 
     def to_config(self) -> dict[str, Any]:
         config = asdict(self)
-        if self.rain is None:
-            config.pop("rain")  # the config of a model of any other source, as before
+        if self.rain is None:  # the config of a model of any other source, as before
+            config.pop("rain")
+            config.pop("formulation")
         return config
 
     @classmethod
@@ -85,6 +95,7 @@ class FrameFormat:
             None if rain is None else RainScale.from_config(rain),
             int(config.get("frame_stride", 1)),  # saved before strides were recorded: 1
             None if config.get("n_context") is None else int(config["n_context"]),
+            None if rain is None else Formulation.from_config(config.get("formulation")),
         )
 
 

@@ -87,7 +87,9 @@ class RadarParams(_Section):
     `zerovalue_db`, `max_mmh`). Training reads `crop` x `crop` pixel crops of the composite,
     `crops_per_window` of them per window, rainy ones preferred; evaluation reads the whole
     domain. The last `test_events` events in time are the test split, the `val_events`
-    before them validation (0: validation crops are drawn from the training events)."""
+    before them validation (0: validation crops are drawn from the training events).
+    `formulation` and `probmatching`: what the model learns and how its nowcast is made
+    (`nextframe.domains.rain.formulation.Formulation`), recorded in the model."""
 
     root: Annotated[str, Field(min_length=1)]
     network: Annotated[str, Field(min_length=1)]
@@ -105,6 +107,8 @@ class RadarParams(_Section):
     threshold_mmh: PositiveFloat
     zerovalue_db: Float
     max_mmh: PositiveFloat
+    formulation: Literal["eulerian", "lagrangian"]
+    probmatching: Literal["none", "cdf"]
 
     @model_validator(mode="after")
     def _consistent(self) -> RadarParams:

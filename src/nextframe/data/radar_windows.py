@@ -18,11 +18,12 @@ a held-out score).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,8 @@ from nextframe.data.radar import (
 from nextframe.data.source import NO_DIGITS
 from nextframe.data.splits import SPLITS
 from nextframe.data.windows import WindowFile
-from nextframe.domains.rain.scale import NO_DATA, RainScale
+from nextframe.domains.rain.lagrangian import window_to_lagrangian
+from nextframe.domains.rain.scale import NO_DATA, RainScale, decode_unit
 from nextframe.errors import NextframeError
 from nextframe.io import npy_appender, save_npy, write_json, write_npy_in_chunks
 from nextframe.params import Params, RadarParams
@@ -212,13 +214,46 @@ def draw_crops(
     return [corners[i] for i in np.sort(picked)]
 
 
-def _crops(
-    windows: WindowFile, indices: list[int], crop: int, count: int, rng, scale: RainScale
-) -> Iterator[np.ndarray]:
-    for index in indices:
-        window = windows[index]
-        for top, left in draw_crops(window[..., 0], crop, count, rng, scale):
-            yield window[None, :, top : top + crop, left : left + crop]
+def window_in_rain_frame(codes: np.ndarray, scale: RainScale, n_context: int):
+    """A window of rain codes (T, H, W) moved into the frame of its rain (`domains.rain.
+    lagrangian`), as rain codes again; and whether its context had motion to find."""
+    moved, found = window_to_lagrangian(decode_unit(codes), scale.decode_mmh(codes), n_context)
+    return scale.encode(scale.to_mmh(moved)), found
+
+
+@dataclass
+class _CropDraw:
+    """One split's crops: from which windows, how many of each, with which random stream."""
+
+    windows: list[int]
+    count: int
+    rng: np.random.Generator
+    appender: Any = None
+
+
+def _draw_all_crops(
+    windows: WindowFile,
+    draws: dict[str, _CropDraw],
+    crop: int,
+    scale: RainScale,
+    lagrangian_context: int | None,
+) -> int:
+    """Append each split's crops to its appender, reading (and, for a Lagrangian model, moving
+    into the rain's frame, `lagrangian_context` frames of context) every window once even where
+    two splits draw from it; each split's stream draws in window order, as it would alone.
+    Returns how many moved windows had no motion to find (an all-dry context, left still)."""
+    still = 0
+    for index in sorted({i for draw in draws.values() for i in draw.windows}):
+        window = windows[index][..., 0]
+        if lagrangian_context is not None:
+            window, found = window_in_rain_frame(window, scale, lagrangian_context)
+            still += not found
+        for draw in draws.values():
+            if index in draw.windows:
+                for top, left in draw_crops(window, crop, draw.count, draw.rng, scale):
+                    picked = window[:, top : top + crop, left : left + crop]
+                    draw.appender.append(picked[None, ..., None])
+    return still
 
 
 def _window_indices(info: dict, events: list[int]) -> list[int]:
@@ -249,6 +284,25 @@ def write_radar_splits(
     }
     manifest: dict = {"source": "radar", "splits": {}}
     crop_shape = (params.data.n_frames, radar.crop, radar.crop, 1)
+    # Validation drawn from the training events only tracks the fit: a quarter as many.
+    draws = {
+        "train": _CropDraw(indices["train"], radar.crops_per_window, streams["train"]),
+        "val": _CropDraw(
+            indices["train"] if val_from_train else indices["val"],
+            max(1, radar.crops_per_window // VAL_SHARE)
+            if val_from_train
+            else radar.crops_per_window,
+            streams["val"],
+        ),
+    }
+    lagrangian = radar.formulation == "lagrangian"
+    n_context = params.data.n_context  # read for every formulation: one entry in dvc.yaml
+    with contextlib.ExitStack() as stack:
+        for split, draw in draws.items():
+            draw.appender = stack.enter_context(npy_appender(outputs[split], crop_shape))
+        still = _draw_all_crops(
+            windows, draws, radar.crop, scale, n_context if lagrangian else None
+        )
     for split in SPLITS:
         if split == "test":
             shape = (len(indices["test"]), *windows.shape[1:])
@@ -256,16 +310,7 @@ def write_radar_splits(
                 outputs["test"], shape, windows.chunks(np.array(indices["test"]))
             )
         else:
-            from_train = split == "val" and val_from_train
-            source_windows = indices["train"] if from_train else indices[split]
-            # Validation drawn from the training events only tracks the fit: a quarter as many.
-            count = radar.crops_per_window
-            if from_train:
-                count = max(1, count // VAL_SHARE)
-            crops = _crops(windows, source_windows, radar.crop, count, streams[split], scale)
-            with npy_appender(outputs[split], crop_shape) as appender:
-                for chunk in crops:
-                    appender.append(chunk)
+            appender = draws[split].appender
             digest, shape = appender.digest, (appender.n_rows, *crop_shape)
             if appender.n_rows == 0:
                 raise NextframeError(
@@ -299,8 +344,14 @@ def write_radar_splits(
         if val_from_train
         else (f"val {len(events['val'])} events")
     )
+    frame_note = ""
+    if lagrangian:
+        frame_note = ", in the frame of the rain's motion"
+        if still:
+            frame_note += f" ({still} windows without motion to find, left still)"
     return (
-        f"train {manifest['splits']['train']['count']} crops of {len(events['train'])} events, "
+        f"train {manifest['splits']['train']['count']} crops of {len(events['train'])} events"
+        f"{frame_note}, "
         f"{val_note} ({manifest['splits']['val']['count']}), test "
         f"{manifest['splits']['test']['count']} whole-domain windows of "
         f"{len(events['test'])} events ({', '.join(event_starts['test'])})"

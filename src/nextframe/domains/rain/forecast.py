@@ -1,17 +1,66 @@
 """A radar model's nowcast of whole composites: rain rates in mm/h of any domain size, padded to
-the model's patch, predicted closed loop, and NaN again where the radar sees nothing."""
+the model's patch, predicted closed loop, and NaN again where the radar sees nothing. A model
+of the Lagrangian formulation predicts in the frame of the moving rain and its leads are
+advected to their times; with probability matching each lead takes the last frame's rain
+distribution (`nextframe.domains.rain.formulation`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from nextframe.domains.rain.formulation import Formulation
+from nextframe.domains.rain.lagrangian import (
+    context_to_lagrangian,
+    leads_from_lagrangian,
+    match_distribution,
+)
+from nextframe.domains.rain.nowcast import motion_field
 from nextframe.model import NextFramePredictor
 from nextframe.rollout import predict_future
+
+# (N, T, H, W) model values of the context, no NaN -> (N, horizon, H, W) in the same frame.
+PredictValues = Callable[[np.ndarray, int], np.ndarray]
 
 
 def padded_shape(height: int, width: int, multiple: int) -> tuple[int, int]:
     """The frame size the model runs at: each side rounded up to a multiple of its patch."""
     return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+
+
+def nowcast_values(
+    context_values: np.ndarray,
+    context_mmh: np.ndarray,
+    horizon: int,
+    formulation: Formulation,
+    predict: PredictValues,
+) -> np.ndarray:
+    """The nowcast in model values (N, horizon, H, W), NaN-free, from a context of model values
+    (N, T, H, W; NaN no data) and the same frames in mm/h (for the motion), as `formulation`
+    makes it around the network `predict`."""
+    velocities = None
+    values = context_values
+    if formulation.frame == "lagrangian":
+        velocities = [motion_field(context) for context in context_mmh]
+        values = np.stack(
+            [context_to_lagrangian(c, v) for c, v in zip(values, velocities, strict=True)]
+        )
+    predicted = np.asarray(predict(np.nan_to_num(values, nan=0.0), horizon), dtype=np.float32)
+    if velocities is not None:
+        predicted = np.stack(
+            [leads_from_lagrangian(p, v) for p, v in zip(predicted, velocities, strict=True)]
+        )
+        # Inflow from beyond the grid is dry, as in pysteps' nowcasts here (`nowcast._to_mmh`).
+        predicted = np.nan_to_num(predicted, nan=0.0)
+    if formulation.probmatching == "cdf":
+        predicted = np.stack(
+            [
+                match_distribution(p, last)
+                for p, last in zip(predicted, context_values[:, -1], strict=True)
+            ]
+        )
+    return predicted
 
 
 def predict_rain(
@@ -30,10 +79,16 @@ def predict_rain(
         context_mmh = context_mmh[..., 0]
     height, width = context_mmh.shape[2:]
     padded_h, padded_w = padded_shape(height, width, model.settings.patch_size)
-    unit = np.nan_to_num(scale.to_unit(context_mmh), nan=0.0)
     pad = ((0, 0), (0, 0), (0, padded_h - height), (0, padded_w - width))
-    unit = np.pad(unit, pad)[..., None]
-    predicted = predict_future(model, unit, horizon, batch_size)[:, :, :height, :width, 0]
+
+    def network(values: np.ndarray, n_leads: int) -> np.ndarray:
+        padded = np.pad(values, pad)[..., None]
+        return predict_future(model, padded, n_leads, batch_size)[:, :, :height, :width, 0]
+
+    formulation = model.frames.formulation or Formulation()
+    predicted = nowcast_values(
+        scale.to_unit(context_mmh), context_mmh, horizon, formulation, network
+    )
     rain = scale.to_mmh(np.clip(predicted, 0.0, 1.0))
     outside = np.isnan(context_mmh[:, -1])  # (N, H, W)
     rain[np.broadcast_to(outside[:, None], rain.shape)] = np.nan

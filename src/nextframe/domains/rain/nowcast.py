@@ -199,6 +199,14 @@ def _motion(context_db: np.ndarray) -> np.ndarray:
         return pysteps().motion.get_method("LK")(context_db)
 
 
+def motion_field(context_mmh: np.ndarray) -> np.ndarray:
+    """(T >= 2, H, W) mm/h -> (2, H, W): the Lucas-Kanade motion, in pixels per time step, that
+    the extrapolation nowcast and S-PROG advect with (zero where the context holds no rain to
+    track)."""
+    context = _check_context(context_mmh, 1, min_frames=2)
+    return _motion(_to_db(context))
+
+
 def _persistence(context: np.ndarray, n_leads: int) -> np.ndarray:
     with quiet():
         return pysteps().nowcasts.get_method("eulerian")(context[-1], None, n_leads)
