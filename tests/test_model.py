@@ -18,6 +18,7 @@ from nextframe.model import (
     space_to_depth,
 )
 from nextframe.params import parse_params
+from nextframe.presets import merged
 from nextframe.rollout import (
     _bucket,
     _encoded_length,
@@ -86,6 +87,20 @@ def test_saved_settings_are_the_model_params_section(tiny_model, tiny_params, tm
     assert tiny_model.get_config()["settings"] == params.model.model_dump()
     tiny_model.save(tmp_path / "model.keras")
     assert load_predictor(tmp_path / "model.keras").settings == params.model
+
+
+def test_a_model_predicting_changes_starts_as_a_copy_of_its_last_frame(tiny_params, tmp_path):
+    """`model.predicts: change`: the head adds to the frame read, from zero, so an untrained
+    model repeats its last context frame (in the rain's frame: pysteps' extrapolation)."""
+    params = parse_params(merged(tiny_params, {"model": {"predicts": "change"}}))
+    model = build_model(params.model, 3, GREY_64)
+    context = np.random.default_rng(0).random((2, 4, 64, 64, 1), dtype=np.float32)
+    future = keras.ops.convert_to_numpy(model.rollout(context, 3))
+    np.testing.assert_array_equal(future, np.repeat(context[:, -1:], 3, axis=1))
+    save_predictor(model, tmp_path / "change.keras")
+    assert load_predictor(tmp_path / "change.keras").settings.predicts == "change"
+    # the default is left out of the saved settings: a model's bytes are as before the option
+    assert "predicts" not in parse_params(tiny_params).model.model_dump()
 
 
 def test_colour_models_take_and_give_three_channels(tiny_params, tmp_path):

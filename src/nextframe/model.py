@@ -99,12 +99,16 @@ class NextFramePredictor(keras.Model):
         ]
         # Per frame: a spatial kernel only, so no prediction mixes time steps. Frames are
         # mostly black: a negative bias starts the sigmoid near 0 (-3: 0.05) instead of 0.5.
+        # Predicting the change instead, the head starts at zero: an untrained model repeats
+        # the frame it reads (in the frame of the moving rain, pysteps' extrapolation).
+        changes = s.predicts == "change"
         self.head = layers.Conv2D(
             s.patch_size * s.patch_size * self.frames.channels,
             s.head_kernel_size,
             padding="same",
-            activation="sigmoid",
-            bias_initializer=keras.initializers.Constant(s.head_bias_init),
+            activation="tanh" if changes else "sigmoid",
+            kernel_initializer="zeros" if changes else "glorot_uniform",
+            bias_initializer=keras.initializers.Constant(0.0 if changes else s.head_bias_init),
             name="head",
         )
 
@@ -124,12 +128,17 @@ class NextFramePredictor(keras.Model):
         norm = self.norms[i] if i < len(self.norms) else None
         return x if norm is None else norm(x, training=training)
 
-    def _predict_frame(self, top_output):
-        """Top layer's output (B, h, w, filters) -> next frame (B, H, W, C) in [0, 1], float32
-        also under mixed precision (the loss and the fed-back frame stay exact)."""
+    def _predict_frame(self, top_output, read_frame):
+        """Top layer's output (B, h, w, filters) and the frame it read (B, H, W, C) -> next
+        frame (B, H, W, C) in [0, 1], float32 also under mixed precision (the loss and the
+        fed-back frame stay exact). With `predicts: change` the head's output is added to the
+        frame read."""
         patches = self.head(top_output)
         frame = depth_to_space(patches, self.settings.patch_size, self.frames.channels)
-        return ops.cast(frame, "float32")
+        frame = ops.cast(frame, "float32")
+        if self.settings.predicts == "change":
+            frame = ops.clip(ops.cast(read_frame, "float32") + frame, 0.0, 1.0)
+        return frame
 
     def encode(self, context, training=None):
         """Run the context through the stack once: next-frame predictions for every context
@@ -145,8 +154,9 @@ class NextFramePredictor(keras.Model):
                 x = ops.reshape(self._normalize(i, merged, training), shape)
         shape = ops.shape(x)
         top = ops.reshape(x, (-1, *shape[2:]))
+        read = ops.reshape(context, (-1, *context.shape[2:]))
         predictions = ops.reshape(
-            self._predict_frame(top), (shape[0], shape[1], *context.shape[2:])
+            self._predict_frame(top, read), (shape[0], shape[1], *context.shape[2:])
         )
         return predictions, states
 
@@ -159,7 +169,7 @@ class NextFramePredictor(keras.Model):
             new_states.append(state)
             if i < len(self.recurrent) - 1:
                 x = self._normalize(i, x, training)
-        return self._predict_frame(x), new_states
+        return self._predict_frame(x, frame), new_states
 
     def continue_rollout(self, frame, states: list[State], n_frames: int, training=None):
         """Feed `frame` (a prediction) back and keep predicting: (B, n_frames, H, W, C)."""

@@ -87,7 +87,10 @@ class RadarParams(_Section):
     `zerovalue_db`, `max_mmh`). Training reads `crop` x `crop` pixel crops of the composite,
     `crops_per_window` of them per window, rainy ones preferred; evaluation reads the whole
     domain. The last `test_events` events in time are the test split, the `val_events`
-    before them validation (0: validation crops are drawn from the training events).
+    before them validation (0: validation crops are drawn from the training events). With
+    `block_hours`, each event is first cut into blocks of that many hours, and those counts
+    are of blocks: an archive of one long period splits by time (windows across a block's end
+    are left out, so none crosses between splits).
     `formulation` and `probmatching`: what the model learns and how its nowcast is made
     (`nextframe.domains.rain.formulation.Formulation`), recorded in the model."""
 
@@ -104,6 +107,7 @@ class RadarParams(_Section):
     crops_per_window: PositiveInt
     test_events: PositiveInt
     val_events: Annotated[int, Field(ge=0)]
+    block_hours: PositiveFloat | None
     threshold_mmh: PositiveFloat
     zerovalue_db: Float
     max_mmh: PositiveFloat
@@ -247,6 +251,9 @@ class ModelParams(_Section):
     norm_groups: PositiveInt
     head_kernel_size: PositiveInt
     head_bias_init: Float
+    # Left out of a dump at its default: a model's saved settings (and bytes) stay as they were
+    # before the option, and a model saved before it loads as `frame`.
+    predicts: Literal["frame", "change"] = Field("frame", exclude_if=lambda value: value == "frame")
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelParams:

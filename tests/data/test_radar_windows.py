@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nextframe.data.radar_windows import draw_crops, events_per_split, write_radar_splits
+from nextframe.data.radar_windows import (
+    draw_crops,
+    periods_per_split,
+    split_periods,
+    write_radar_splits,
+)
 from nextframe.data.source import FetchPaths
 from nextframe.data.sources import get_source
 from nextframe.data.windows import WindowFile
@@ -117,8 +122,57 @@ def test_too_many_held_out_events_is_one_line(archive, tmp_path):
     params = radar_params(archive)
     _, info, _ = fetched(tmp_path, params, archive)
     edits = merged(RADAR_TINY, {"data": {"radar": {"test_events": 2, "val_events": 1}}})
+    radar = parse_params(tiny_params(edits)).data.radar
     with pytest.raises(NextframeError, match=r"test_events \+ data.radar.val_events is 3 but"):
-        events_per_split(info, parse_params(tiny_params(edits)).data.radar)
+        periods_per_split(split_periods(info, radar, 7, 4), radar)
+
+
+# One continuous day of a 6-minute network, as the shared BoM archive is: 61 frames, one event.
+ONE_DAY = {
+    "timestep_minutes": 6.0,
+    "events": [
+        {"start": "2018-06-16T00:00:00", "n_frames": 61, "first_window": 0, "n_windows": 23}
+    ],
+}
+
+
+def block_radar(**radar):
+    edits = merged(RADAR_TINY, {"data": {"n_frames": 16, "window_stride": 2, "radar": radar}})
+    return parse_params(tiny_params(edits)).data.radar
+
+
+def test_one_long_event_is_split_by_blocks_of_time_and_no_window_crosses_between_splits():
+    radar = block_radar(block_hours=2, test_events=1, val_events=1)
+    periods = split_periods(ONE_DAY, radar, n_frames=16, stride=2)
+    # 2 h = 20 frames a block; windows of 16 frames start every 2: 3 lie inside each of the
+    # first three blocks, the 14 across a block's end are left out, the 1-frame fourth block has
+    # none.
+    assert [p.windows for p in periods] == [[0, 1, 2], [10, 11, 12], [20, 21, 22]]
+    assert periods[0].label == "2018-06-16T00:00:00/2018-06-16T01:54:00"
+    splits = periods_per_split(periods, radar)
+    assert [[p.label[:16] for p in splits[s]] for s in ("train", "val", "test")] == [
+        ["2018-06-16T00:00"],
+        ["2018-06-16T02:00"],
+        ["2018-06-16T04:00"],
+    ]
+
+    def frames(split):
+        return {2 * w + t for p in splits[split] for w in p.windows for t in range(16)}
+
+    assert max(frames("train")) < min(frames("val")) <= max(frames("val")) < min(frames("test"))
+    # the same params, the same blocks: deterministic
+    assert split_periods(ONE_DAY, radar, 16, 2) == periods
+
+
+def test_without_blocks_one_long_event_is_refused_in_one_line_that_names_the_count():
+    radar = block_radar()
+    with pytest.raises(NextframeError, match="is 1 but the archive holds 1 events"):
+        periods_per_split(split_periods(ONE_DAY, radar, 16, 2), radar)
+
+
+def test_a_block_shorter_than_a_window_is_one_line():
+    with pytest.raises(NextframeError, match=r"block_hours \(1 h\) holds 10 frames 6 minutes"):
+        split_periods(ONE_DAY, block_radar(block_hours=1), n_frames=16, stride=2)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,19 +156,66 @@ def write_event_windows(params: Params, root: Path, windows_out: Path) -> tuple[
     return info, summary
 
 
-def events_per_split(info: dict, radar: RadarParams) -> dict[str, list[int]]:
-    """Which events (indices, in time order) each split holds: test last, val before it."""
-    n_events = len(info["events"])
+@dataclass(frozen=True)
+class Period:
+    """What the split assigns as a whole: an event, or with `data.radar.block_hours` one block of
+    time of an event. `label`: the event's start time, or the block's first and last frame
+    times (ISO 8601, `start/end`); `windows`: the indices of the windows that lie inside it."""
+
+    label: str
+    windows: list[int]
+
+
+def split_periods(info: dict, radar: RadarParams, n_frames: int, stride: int) -> list[Period]:
+    """The archive's events, or their blocks of `block_hours` (counted from each event's first
+    frame), in time order. A window lies inside one block or is left out: a window across a
+    block's end belongs to no split, so no window and no motion context (a window's own first
+    frames) crosses from one split into another. A block without a whole window is dropped."""
+    periods = []
+    if radar.block_hours is None:
+        for event in info["events"]:
+            first = event["first_window"]
+            periods.append(Period(event["start"], list(range(first, first + event["n_windows"]))))
+        return periods
+    step = info["timestep_minutes"]
+    block_frames = round(radar.block_hours * 60 / step)
+    if block_frames < n_frames:
+        raise NextframeError(
+            f"params.yaml: data.radar.block_hours ({radar.block_hours:g} h) holds "
+            f"{block_frames} frames {step:g} minutes apart, fewer than a window "
+            f"(data.n_frames {n_frames}): no window would lie inside a block"
+        )
+    for event in info["events"]:
+        by_block: dict[int, list[int]] = {}
+        for j in range(event["n_windows"]):
+            first_frame = j * stride
+            block = first_frame // block_frames
+            if (first_frame + n_frames - 1) // block_frames == block:
+                by_block.setdefault(block, []).append(event["first_window"] + j)
+        start = datetime.fromisoformat(event["start"])
+        for block, windows in sorted(by_block.items()):
+            first = block * block_frames
+            last = min(first + block_frames, event["n_frames"]) - 1
+            times = [(start + timedelta(minutes=i * step)).isoformat() for i in (first, last)]
+            periods.append(Period("/".join(times), windows))
+    return periods
+
+
+def periods_per_split(periods: list[Period], radar: RadarParams) -> dict[str, list[Period]]:
+    """Which periods each split holds, in time order: test last, val before it."""
     held_out = radar.test_events + radar.val_events
-    if held_out >= n_events:
+    if held_out >= len(periods):
+        what = "events" if radar.block_hours is None else "blocks of data.radar.block_hours"
         raise NextframeError(
             f"params.yaml: data.radar.test_events + data.radar.val_events is {held_out} but "
-            f"the archive holds {n_events} events (training needs at least one)"
+            f"the archive holds {len(periods)} {what} (training needs at least one)"
         )
-    order = list(range(n_events))
-    n_train = n_events - held_out
-    val = order[n_train : n_train + radar.val_events]
-    return {"train": order[:n_train], "val": val, "test": order[n_train:]}
+    n_train = len(periods) - held_out
+    return {
+        "train": periods[:n_train],
+        "val": periods[n_train : n_train + radar.val_events],
+        "test": periods[n_train:][radar.val_events :],
+    }
 
 
 def rainy_weights(codes: np.ndarray, crop: int, scale: RainScale) -> tuple[np.ndarray, list]:
@@ -256,14 +304,6 @@ def _draw_all_crops(
     return still
 
 
-def _window_indices(info: dict, events: list[int]) -> list[int]:
-    out = []
-    for e in events:
-        event = info["events"][e]
-        out.extend(range(event["first_window"], event["first_window"] + event["n_windows"]))
-    return out
-
-
 def write_radar_splits(
     params: Params,
     windows: WindowFile,
@@ -275,8 +315,9 @@ def write_radar_splits(
     """Write test windows (whole domain) and train / val crops, the (empty) digits and the
     manifest; a summary line."""
     radar, scale = params.data.radar, RainScale.of(params.data.radar)
-    events = events_per_split(info, radar)
-    indices = {split: _window_indices(info, events[split]) for split in SPLITS}
+    periods = split_periods(info, radar, params.data.n_frames, params.data.window_stride)
+    events = periods_per_split(periods, radar)
+    indices = {split: [i for period in events[split] for i in period.windows] for split in SPLITS}
     val_from_train = not events["val"]
     streams = {
         "train": np.random.default_rng([params.seed, 0]),
@@ -325,7 +366,7 @@ def write_radar_splits(
         }
     save_npy(digits_out, NO_DIGITS)
     manifest["train_digits"] = {"count": 0, "sha256": hashlib.sha256(b"").hexdigest()}
-    event_starts = {split: [info["events"][e]["start"] for e in events[split]] for split in SPLITS}
+    event_starts = {split: [period.label for period in events[split]] for split in SPLITS}
     manifest["dataset"] = {
         "name": f"radar_{radar.network}",
         "source": info["layout"]["folder"],
@@ -339,20 +380,27 @@ def write_radar_splits(
         "events": event_starts,
     }
     write_json(manifest_out, manifest)
+    unit = "events" if radar.block_hours is None else "blocks"
     val_note = (
-        "val crops from the training events"
+        f"val crops from the training {unit}"
         if val_from_train
-        else (f"val {len(events['val'])} events")
+        else (f"val {len(events['val'])} {unit}")
     )
+    if radar.block_hours is not None:
+        inside = sum(len(period.windows) for period in periods)
+        val_note += (
+            f", {sum(e['n_windows'] for e in info['events']) - inside} windows across "
+            f"{radar.block_hours:g} h block ends left out"
+        )
     frame_note = ""
     if lagrangian:
         frame_note = ", in the frame of the rain's motion"
         if still:
             frame_note += f" ({still} windows without motion to find, left still)"
     return (
-        f"train {manifest['splits']['train']['count']} crops of {len(events['train'])} events"
+        f"train {manifest['splits']['train']['count']} crops of {len(events['train'])} {unit}"
         f"{frame_note}, "
         f"{val_note} ({manifest['splits']['val']['count']}), test "
         f"{manifest['splits']['test']['count']} whole-domain windows of "
-        f"{len(events['test'])} events ({', '.join(event_starts['test'])})"
+        f"{len(events['test'])} {unit} ({', '.join(event_starts['test'])})"
     )
