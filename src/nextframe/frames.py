@@ -46,6 +46,10 @@ class FrameFormat:
     n_context: int | None = field(default=None, compare=False)
     formulation: Formulation | None = None
 
+    def __post_init__(self) -> None:
+        if self.rain is not None and self.formulation is None:  # a rain model's: Eulerian
+            object.__setattr__(self, "formulation", Formulation())
+
     @classmethod
     def of(cls, data: DataParams, n_context: int | None = None) -> FrameFormat:
         """The frames `data` params ask for; a model's format also records its `n_context`."""

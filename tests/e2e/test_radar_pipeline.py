@@ -10,6 +10,7 @@ import http.client
 import io
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,8 @@ from ..test_dvc_yaml import RADAR_ONLY_KEYS, declared_params
 
 pytestmark = pytest.mark.e2e
 
+LAGRANGIAN_MODEL = {"predicts": "change"}
+
 
 @dataclass(frozen=True)
 class Reproduced:
@@ -47,10 +50,14 @@ class Reproduced:
 @pytest.fixture(scope="module")
 def radar(tmp_path_factory) -> Reproduced:
     """A tiny copy reproduced once on a 3-event MeteoSwiss archive (8 frames an event), the
-    params keys each stage read recorded (for tests/test_dvc_yaml.py's kind of check)."""
+    params keys each stage read recorded (for tests/test_dvc_yaml.py's kind of check). The
+    model learns in the frame of the moving rain, as the radar preset's does."""
     root = tmp_path_factory.mktemp("radar")
     archive = radar_archive(root / "archive")
-    repo = tiny_repo(root / "repo", merged(RADAR_TINY, {"data": {"radar": {"root": str(archive)}}}))
+    radar = {"root": str(archive), "formulation": "lagrangian"}
+    repo = tiny_repo(
+        root / "repo", merged(RADAR_TINY, {"data": {"radar": radar}, "model": LAGRANGIAN_MODEL})
+    )
     reads = root / "reads"
     reads.mkdir()
     run(["dvc", "repro"], repo, NEXTFRAME_PARAMS_READS=str(reads))
@@ -175,3 +182,21 @@ def test_make_serve_answers_rain_rates_with_nan_of_any_domain(radar, tmp_path):
     assert np.isnan(nowcast[:, :5]).all() and not np.isnan(nowcast[:, 5:]).any()
     status, answer = answers[1]
     assert status == 400 and "rain rates must be >= 0 mm/h" in answer["message"]
+
+
+def test_the_model_records_its_formulation_and_every_use_nowcasts_alike(radar, tmp_path):
+    """`nextframe predict` nowcasts what the domain's `predict_rain` (which evaluate, render,
+    serve and the demo call) makes of the same frames: the formulation travels in the model."""
+    from nextframe.data.radar import latest_context
+    from nextframe.domains.rain.forecast import predict_rain
+    from nextframe.model import load_predictor
+
+    model = load_predictor(radar.path / PATHS["model"])
+    assert model.frames.formulation.frame == "lagrangian"
+    assert model.settings.predicts == "change"
+    out = tmp_path / "nowcast.npy"
+    args = ["predict", str(radar.archive), "--start", "201701311015", "--out", str(out)]
+    run(nextframe_command(*args), radar.path)
+    context, _, _ = latest_context(radar.archive, "mch", {}, 4, end=datetime(2017, 1, 31, 10, 15))
+    expected = predict_rain(model, context[None], 3)[0]
+    np.testing.assert_allclose(np.load(out), expected, rtol=1e-5, atol=1e-5)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nextframe.domains.rain.forecast import predict_rain
-from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, radar_baselines
+from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, radar_baselines
 from nextframe.model import NextFramePredictor
 from nextframe.params import EvaluateParams
 
@@ -34,10 +34,16 @@ def score_spec(evaluate: EvaluateParams, pixel_km: float, timestep_minutes: floa
 def nowcasts_of(
     model: NextFramePredictor, context_mmh: np.ndarray, horizon: int, with_baselines: bool
 ) -> dict[str, np.ndarray]:
-    """One window's nowcasts (horizon, H, W) mm/h: the model's, then pysteps' if asked."""
-    out = {"model": predict_rain(model, context_mmh[None], horizon)[0]}
+    """One window's nowcasts (horizon, H, W) mm/h: the model's, then pysteps' if asked. A
+    Lagrangian model and pysteps' extrapolation and S-PROG advect along the same motion: it is
+    found once."""
+    motion = None
+    if with_baselines and model.frames.formulation.frame == "lagrangian":
+        motion = motion_field(context_mmh)
+    motions = None if motion is None else motion[None]
+    out = {"model": predict_rain(model, context_mmh[None], horizon, motions=motions)[0]}
     if with_baselines:
-        out.update(radar_baselines(context_mmh, horizon))
+        out.update(radar_baselines(context_mmh, horizon, velocity=motion))
     return out
 
 

@@ -35,14 +35,18 @@ def nowcast_values(
     horizon: int,
     formulation: Formulation,
     predict: PredictValues,
+    motions: np.ndarray | None = None,
 ) -> np.ndarray:
     """The nowcast in model values (N, horizon, H, W), NaN-free, from a context of model values
     (N, T, H, W; NaN no data) and the same frames in mm/h (for the motion), as `formulation`
-    makes it around the network `predict`."""
+    makes it around the network `predict`. `motions` (N, 2, H, W): each context's motion
+    (`nowcast.motion_field`) where the caller has it already."""
     velocities = None
     values = context_values
     if formulation.frame == "lagrangian":
-        velocities = [motion_field(context) for context in context_mmh]
+        if motions is None:
+            motions = [motion_field(context) for context in context_mmh]
+        velocities = list(motions)
         values = np.stack(
             [context_to_lagrangian(c, v) for c, v in zip(values, velocities, strict=True)]
         )
@@ -64,13 +68,18 @@ def nowcast_values(
 
 
 def predict_rain(
-    model: NextFramePredictor, context_mmh: np.ndarray, horizon: int, batch_size: int = 8
+    model: NextFramePredictor,
+    context_mmh: np.ndarray,
+    horizon: int,
+    batch_size: int = 8,
+    motions: np.ndarray | None = None,
 ) -> np.ndarray:
     """A radar model's nowcast: rain rates (N, T, H, W) in mm/h, NaN outside the domain, of
     any domain size -> (N, horizon, H, W) mm/h, NaN where the last context frame is NaN.
 
     The model reads no-data pixels as dry; each frame is padded (dry) to a multiple of the
-    model's patch and cut back after."""
+    model's patch and cut back after. A Lagrangian model takes each context's motion from
+    `motions` (N, 2, H, W) where given, else finds it (`nowcast.motion_field`)."""
     scale = model.frames.rain
     if scale is None:
         raise ValueError("predict_rain needs a radar model (frames with a rain scale)")
@@ -87,7 +96,7 @@ def predict_rain(
 
     formulation = model.frames.formulation or Formulation()
     predicted = nowcast_values(
-        scale.to_unit(context_mmh), context_mmh, horizon, formulation, network
+        scale.to_unit(context_mmh), context_mmh, horizon, formulation, network, motions
     )
     rain = scale.to_mmh(np.clip(predicted, 0.0, 1.0))
     outside = np.isnan(context_mmh[:, -1])  # (N, H, W)

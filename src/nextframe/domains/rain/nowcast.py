@@ -261,12 +261,16 @@ def sprog(context_mmh: np.ndarray, n_leads: int) -> np.ndarray:
     return _sprog(context, context_db, _motion(context_db), n_leads)
 
 
-def radar_baselines(context_mmh: np.ndarray, n_leads: int) -> dict[str, np.ndarray]:
+def radar_baselines(
+    context_mmh: np.ndarray, n_leads: int, velocity: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Every name in `BASELINE_NAMES` -> its (n_leads, H, W) mm/h nowcast, with one motion
-    field shared by extrapolation and S-PROG."""
+    field shared by extrapolation and S-PROG (`velocity`, `motion_field`'s, where the caller
+    has it already)."""
     context = _check_context(context_mmh, n_leads, min_frames=SPROG_AR_ORDER + 1)
     context_db = _to_db(context)
-    velocity = _motion(context_db)
+    if velocity is None:
+        velocity = _motion(context_db)
     return {
         "persistence": _persistence(context, n_leads),
         "extrapolation": _extrapolation(context, context_db, velocity, n_leads),
