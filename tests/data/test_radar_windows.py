@@ -27,8 +27,8 @@ from nextframe.presets import merged
 from ..helpers import RADAR_TINY, radar_archive, tiny_params
 
 
-def radar_params(root: Path, **data):
-    edits = merged(RADAR_TINY, {"data": {"radar": {"root": str(root)}, **data}})
+def radar_params(root: Path, radar: dict | None = None, **data):
+    edits = merged(RADAR_TINY, {"data": {"radar": {"root": str(root), **(radar or {})}, **data}})
     return parse_params(tiny_params(edits))
 
 
@@ -213,3 +213,24 @@ def test_an_all_nan_frame_is_skipped_and_counted(archive, tmp_path):
     # The first event becomes 2 + 6 frames: the 6 hold one window, the 2 none.
     assert [e["n_frames"] for e in info["events"]] == [6, 9, 9]
     assert info["too_short_events"] == 1
+
+
+def test_lagrangian_crops_are_moved_windows_and_the_same_in_workers_or_not(
+    archive, tmp_path, monkeypatch
+):
+    """A Lagrangian model's training crops come from windows moved into their rain's frame (so
+    they differ from the Eulerian crops), and moving them in worker processes changes nothing."""
+    written = {}
+    runs = (("euler", "eulerian", 2), ("one", "lagrangian", 1), ("workers", "lagrangian", 2))
+    for name, formulation, cores in runs:
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        params = radar_params(archive, {"formulation": formulation}, window_stride=4)
+        out, info, _ = fetched(tmp_path / name, params, archive)
+        paths = {s: tmp_path / name / f"{s}.npy" for s in ("train", "val", "test")}
+        digits, manifest = tmp_path / name / "digits.npy", tmp_path / name / "manifest.json"
+        summary = write_radar_splits(params, WindowFile(out.windows), info, paths, digits, manifest)
+        written[name] = (paths["train"].read_bytes(), paths["test"].read_bytes(), summary)
+    assert written["one"][:2] == written["workers"][:2]
+    assert written["one"][0] != written["euler"][0]  # moved crops
+    assert written["one"][1] == written["euler"][1]  # test windows stay as observed
+    assert "in the frame of the rain's motion" in written["workers"][2]

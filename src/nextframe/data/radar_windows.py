@@ -19,8 +19,13 @@ a held-out score).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import multiprocessing
+import os
 from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -279,6 +284,36 @@ class _CropDraw:
     appender: Any = None
 
 
+def _moved_window(path: Path, index: int, scale: RainScale, n_context: int):
+    """Window `index` of the file at `path` in its rain's frame (a worker's task)."""
+    return window_in_rain_frame(WindowFile(path)[index][..., 0], scale, n_context)
+
+
+def _windows_to_draw(
+    windows: WindowFile, indices: list[int], scale: RainScale, lagrangian_context: int | None
+) -> Iterator[tuple[np.ndarray, bool]]:
+    """Each window (T, H, W) in `indices` order and whether it had motion to find: as read, or
+    moved into its rain's frame in worker processes, one per core (the motion and advection
+    are numpy on one core each; the order is kept)."""
+    if lagrangian_context is None:
+        for index in indices:
+            yield windows[index][..., 0], True
+        return
+    workers = min(len(indices), os.cpu_count() or 1)
+    if workers <= 1:
+        for index in indices:
+            yield _moved_window(windows.path, index, scale, lagrangian_context)
+        return
+    context = multiprocessing.get_context("spawn")  # no state of this process is forked
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        task = functools.partial(
+            _moved_window, windows.path, scale=scale, n_context=lagrangian_context
+        )
+        # A few windows ahead of the crops at a time: memory stays flat in the archive's length.
+        for start in range(0, len(indices), 2 * workers):
+            yield from pool.map(task, indices[start : start + 2 * workers])
+
+
 def _draw_all_crops(
     windows: WindowFile,
     draws: dict[str, _CropDraw],
@@ -291,11 +326,10 @@ def _draw_all_crops(
     two splits draw from it; each split's stream draws in window order, as it would alone.
     Returns how many moved windows had no motion to find (an all-dry context, left still)."""
     still = 0
-    for index in sorted({i for draw in draws.values() for i in draw.windows}):
-        window = windows[index][..., 0]
-        if lagrangian_context is not None:
-            window, found = window_in_rain_frame(window, scale, lagrangian_context)
-            still += not found
+    indices = sorted({i for draw in draws.values() for i in draw.windows})
+    moved = _windows_to_draw(windows, indices, scale, lagrangian_context)
+    for index, (window, found) in zip(indices, moved, strict=True):
+        still += not found
         for draw in draws.values():
             if index in draw.windows:
                 for top, left in draw_crops(window, crop, draw.count, draw.rng, scale):

@@ -10,6 +10,12 @@ its `lead_minutes` and its `step` (as every domain's rows are).
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 
 from nextframe.domains.rain.forecast import predict_rain
@@ -31,22 +37,6 @@ def score_spec(evaluate: EvaluateParams, pixel_km: float, timestep_minutes: floa
     )
 
 
-def nowcasts_of(
-    model: NextFramePredictor, context_mmh: np.ndarray, horizon: int, with_baselines: bool
-) -> dict[str, np.ndarray]:
-    """One window's nowcasts (horizon, H, W) mm/h: the model's, then pysteps' if asked. A
-    Lagrangian model and pysteps' extrapolation and S-PROG advect along the same motion: it is
-    found once."""
-    motion = None
-    if with_baselines and model.frames.formulation.frame == "lagrangian":
-        motion = motion_field(context_mmh)
-    motions = None if motion is None else motion[None]
-    out = {"model": predict_rain(model, context_mmh[None], horizon, motions=motions)[0]}
-    if with_baselines:
-        out.update(radar_baselines(context_mmh, horizon, velocity=motion))
-    return out
-
-
 def evaluate_radar(
     model: NextFramePredictor,
     test_windows,
@@ -55,14 +45,40 @@ def evaluate_radar(
     spec: ScoreSpec,
     with_baselines: bool,
 ) -> tuple[dict, list[dict[str, float]]]:
-    """Scores of the model (and pysteps' nowcasts) on every test window; (report, rows)."""
+    """Scores of the model (and pysteps' nowcasts) on every test window; (report, rows).
+
+    pysteps' nowcasts of each window run in worker processes (one per core but one) while
+    this process runs the model: both are mostly one core's numpy. A Lagrangian model and
+    pysteps' extrapolation and S-PROG advect along the same motion, found once a window."""
     scale = model.frames.rain
-    scores: dict[str, RainScores] = {}
-    for index in range(len(test_windows)):
-        rain = scale.decode_mmh(test_windows[index][: n_context + horizon, ..., 0])
-        context, truth = rain[:n_context], rain[n_context:]
-        for name, forecast in nowcasts_of(model, context, horizon, with_baselines).items():
+    lagrangian = model.frames.formulation.frame == "lagrangian"
+    scores: dict[str, RainScores] = {"model": RainScores(spec, horizon)}
+    pending: deque = deque()
+    workers = max(1, (os.cpu_count() or 1) - 1)
+
+    def score_oldest() -> None:
+        truth, future = pending.popleft()
+        for name, forecast in future.result().items():
             scores.setdefault(name, RainScores(spec, horizon)).add(forecast, truth)
+
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if with_baselines:
+            spawn = multiprocessing.get_context("spawn")  # nothing of Keras is forked
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=spawn))
+        for index in range(len(test_windows)):
+            rain = scale.decode_mmh(test_windows[index][: n_context + horizon, ..., 0])
+            context, truth = rain[:n_context], rain[n_context:]
+            motion = motion_field(context) if lagrangian else None
+            if pool is not None:
+                pending.append((truth, pool.submit(radar_baselines, context, horizon, motion)))
+            motions = None if motion is None else motion[None]
+            forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
+            scores["model"].add(forecast, truth)
+            while len(pending) > workers:  # a few windows' nowcasts in memory at a time
+                score_oldest()
+        while pending:
+            score_oldest()
     per_lead = {name: each.per_lead() for name, each in scores.items()}
     summaries = {name: summarize_leads(rows) for name, rows in per_lead.items()}
     report = {
