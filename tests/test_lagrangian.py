@@ -11,6 +11,7 @@ from nextframe.domains.rain.lagrangian import (
     context_to_lagrangian,
     match_distribution,
     targets_to_lagrangian,
+    window_to_lagrangian,
 )
 from nextframe.domains.rain.nowcast import motion_field
 from nextframe.domains.rain.scale import RainScale
@@ -150,3 +151,12 @@ def test_an_unknown_formulation_is_one_line(tmp_path, key, value):
         load_params(path)
     message = str(caught.value)
     assert f"data.radar.{key}" in message and "\n" not in message
+
+
+def test_a_dry_window_has_no_motion_to_find_and_stays_as_it_is():
+    window_mmh = np.zeros((N_CONTEXT + HORIZON, SIZE, SIZE), np.float32)
+    window_mmh[:, :4] = np.nan  # outside the domain
+    values = SCALE.to_unit(window_mmh)
+    moved, found = window_to_lagrangian(values, window_mmh, N_CONTEXT)
+    assert not found
+    np.testing.assert_array_equal(moved, values)

@@ -146,6 +146,7 @@ def write_event_windows(params: Params, root: Path, windows_out: Path) -> tuple[
         "layout": layout.to_config(),
         "grid": {"shape": [height, width], "pixel_km": grid.pixel_km},
         "timestep_minutes": layout.timestep_minutes,
+        "window_stride": data.window_stride,  # how the windows were cut: what preprocess splits
         "files": len(frames),
         "empty_frames": empty_frames,
         "too_short_events": too_short,
@@ -349,7 +350,7 @@ def write_radar_splits(
     """Write test windows (whole domain) and train / val crops, the (empty) digits and the
     manifest; a summary line."""
     radar, scale = params.data.radar, RainScale.of(params.data.radar)
-    periods = split_periods(info, radar, params.data.n_frames, params.data.window_stride)
+    periods = split_periods(info, radar, params.data.n_frames, info["window_stride"])
     events = periods_per_split(periods, radar)
     indices = {split: [i for period in events[split] for i in period.windows] for split in SPLITS}
     val_from_train = not events["val"]
@@ -371,7 +372,7 @@ def write_radar_splits(
         ),
     }
     lagrangian = radar.formulation == "lagrangian"
-    n_context = params.data.n_context  # read for every formulation: one entry in dvc.yaml
+    n_context = params.data.n_context  # read for every formulation of a radar source
     with contextlib.ExitStack() as stack:
         for split, draw in draws.items():
             draw.appender = stack.enter_context(npy_appender(outputs[split], crop_shape))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from nextframe.domains.rain.nowcast import motion_field
+from nextframe.errors import NextframeError
 from nextframe.motion import pysteps
 
 
@@ -88,8 +89,12 @@ def match_distribution(leads: np.ndarray, last: np.ndarray) -> np.ndarray:
 def window_to_lagrangian(window_unit: np.ndarray, window_mmh: np.ndarray, n_context: int):
     """A training window (T, H, W) of model values (NaN no data) in its rain's frame: the context
     advected to its last time, the targets moved back to it, along the context's motion; and
-    whether a motion was found (False: an all-dry context, left still)."""
-    velocity = motion_field(window_mmh[:n_context])
+    whether a motion was found (False: an all-dry context, or one pysteps finds no motion in,
+    left still: counted by the caller, not fatal)."""
+    try:
+        velocity = motion_field(window_mmh[:n_context])
+    except (NextframeError, ValueError):  # e.g. a last context frame without data
+        velocity = np.zeros((2, *window_mmh.shape[1:]))
     out = np.empty(window_unit.shape, dtype=np.float32)
     out[:n_context] = context_to_lagrangian(window_unit[:n_context], velocity)
     out[n_context:] = targets_to_lagrangian(window_unit[n_context:], velocity)
