@@ -421,10 +421,11 @@ def write_radar_splits(
         if val_from_train
         else (f"val {len(events['val'])} {unit}")
     )
+    blocks_note = ""
     if radar.block_hours is not None:
         inside = sum(len(period.windows) for period in periods)
-        val_note += (
-            f", {sum(e['n_windows'] for e in info['events']) - inside} windows across "
+        blocks_note = (
+            f"; {sum(e['n_windows'] for e in info['events']) - inside} windows across "
             f"{radar.block_hours:g} h block ends left out"
         )
     frame_note = ""
@@ -437,5 +438,5 @@ def write_radar_splits(
         f"{frame_note}, "
         f"{val_note} ({manifest['splits']['val']['count']}), test "
         f"{manifest['splits']['test']['count']} whole-domain windows of "
-        f"{len(events['test'])} {unit} ({', '.join(event_starts['test'])})"
+        f"{len(events['test'])} {unit} ({', '.join(event_starts['test'])}){blocks_note}"
     )
