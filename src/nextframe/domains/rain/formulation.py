@@ -6,9 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-FRAMES = ("eulerian", "lagrangian")
-MATCHINGS = ("none", "cdf")
-
 
 @dataclass(frozen=True)
 class Formulation:
