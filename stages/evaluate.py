@@ -13,7 +13,15 @@ from nextframe.params import load_params
 
 def main() -> None:
     args = cli.stage_args(
-        __doc__, "params", "model", "test", "manifest", "run_info", "metrics", "per_step"
+        __doc__,
+        "params",
+        "model",
+        "test",
+        "test_archives",
+        "manifest",
+        "run_info",
+        "metrics",
+        "per_step",
     )
     params = load_params(args.params)
     domain = get_method(params.data.domain)
@@ -30,7 +38,7 @@ def main() -> None:
 
     evaluation = get_part(params.data.domain, "evaluation")  # imports Keras: after the checks
     model = load_predictor(args.model, frames_of=test_windows)
-    report, rows = evaluation.evaluate(model, test_windows, params, manifest)
+    report, rows = evaluation.evaluate(model, test_windows, params, manifest, args.test_archives)
     log_evaluation(run_id, report, rows)
     decision = crown_if_best(run_id, domain.registry_score(report), domain.registry_alias)
     write_json(args.metrics, report)

@@ -66,14 +66,17 @@ def require_shared_radar() -> Path:
     return SHARED_RADAR
 
 
-def radar_archive(dest: Path, frames_per_event: int = 8) -> Path:
-    """A small MeteoSwiss archive in pysteps-data's layout: the first `frames_per_event`
-    frames of each of the shared archive's three events (skips where it is absent)."""
-    source = require_shared_radar() / "radar" / "mch"
-    for day in sorted(p for p in source.iterdir() if p.is_dir()):
-        (dest / "radar" / "mch" / day.name).mkdir(parents=True)
-        for gif in sorted(day.glob("*.gif"))[:frames_per_event]:
-            shutil.copy2(gif, dest / "radar" / "mch" / day.name / gif.name)
+def radar_archive(dest: Path, frames_per_event: int = 8, network: str = "mch") -> Path:
+    """A small archive of `network` (MeteoSwiss's, or FMI's) in pysteps-data's layout: the
+    first `frames_per_event` frames of each of the shared archive's events, one a folder
+    (skips where it is absent)."""
+    source = require_shared_radar() / "radar" / network
+    folders = sorted({path.parent for path in source.rglob("*") if path.is_file()})
+    for folder in folders:
+        target = dest / "radar" / network / folder.relative_to(source)
+        target.mkdir(parents=True)
+        for frame in sorted(p for p in folder.iterdir() if p.is_file())[:frames_per_event]:
+            shutil.copy2(frame, target / frame.name)
     return dest
 
 

@@ -23,7 +23,7 @@ class Brightness(Domain):
         return np.load(path)
 
 
-def evaluate(model, windows, params, manifest):
+def evaluate(model, windows, params, manifest, test_archives=None):
     """The model's and the all-zero baseline's error of the mean brightness, per step."""
     n_context = params["n_context"]
     context, truth = windows[:, :n_context], windows[:, n_context:]

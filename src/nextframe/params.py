@@ -77,6 +77,24 @@ class _Section(BaseModel):
         return dumped
 
 
+class ArchiveParams(_Section):
+    """One more archive of `data.radar.archives`, under the same `data.radar.root` (where DVC
+    watches for changes): a pysteps `network`, each layout setting replacing pysteps' value
+    where given (as `data.radar`'s do; `root_path` says where it lies under the root). With
+    `train: false` it is scored only: every event (or block) is test. Its keys default here,
+    not in params.yaml: a list's items have no place there."""
+
+    network: Annotated[str, Field(min_length=1)]
+    root_path: str | None = None
+    path_fmt: str | None = None
+    fn_pattern: str | None = None
+    fn_ext: str | None = None
+    importer: str | None = None
+    timestep: PositiveFloat | None = None
+    importer_kwargs: dict[str, Any] | None = None
+    train: bool = True
+
+
 class RadarParams(_Section):
     """`data.source: radar`: a weather-radar archive read with pysteps (`nextframe.data.radar`).
 
@@ -113,9 +131,19 @@ class RadarParams(_Section):
     max_mmh: PositiveFloat
     formulation: Literal["eulerian", "lagrangian"]
     probmatching: Literal["none", "cdf"]
+    archives: list[ArchiveParams]
 
     @model_validator(mode="after")
     def _consistent(self) -> RadarParams:
+        seen = {(self.network, self.root_path): "data.radar"}  # a folder: who named it
+        for i, archive in enumerate(self.archives):
+            name = f"data.radar.archives[{i}]"
+            where = seen.setdefault((archive.network, archive.root_path), name)
+            if where != name:
+                raise ValueError(
+                    f"archives[{i}]: the {archive.network} archive is listed twice (as "
+                    f"{where}: the same network and root_path name the same folder)"
+                )
         if self.max_mmh <= self.threshold_mmh:
             raise ValueError(
                 f"max_mmh must be > data.radar.threshold_mmh ({self.threshold_mmh:g}), "

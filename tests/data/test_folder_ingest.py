@@ -143,6 +143,7 @@ def test_a_stack_in_an_npz_is_decompressed_once_by_the_fetch_stage(tmp_path, mon
     raw = tmp_path / "raw"
     argv = ["fetch.py", "--params", "params.yaml", "--folder", "clips", "--radar-root", "r"]
     argv += ["--downloads", "dl", "--windows", str(raw / "w.npy"), "--digits", str(raw / "d.npy")]
+    argv += ["--archives", str(raw / "archives")]
     monkeypatch.setattr(sys, "argv", [*argv, "--info", str(raw / "info.json")])
     _fetch_stage().main()
     assert np.load(raw / "w.npy").shape == (50, 4, 8, 8, 1)

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nextframe.data.radar import Grid, coarsen, coarsening
 from nextframe.data.radar_windows import (
     draw_crops,
     periods_per_split,
     split_periods,
     write_radar_splits,
 )
-from nextframe.data.source import FetchPaths
+from nextframe.data.source import FetchPaths, SplitPaths
 from nextframe.data.sources import get_source
 from nextframe.data.windows import WindowFile
 from nextframe.domains.rain.scale import NO_DATA, RainScale
@@ -234,3 +235,91 @@ def test_lagrangian_crops_are_moved_windows_and_the_same_in_workers_or_not(
     assert written["one"][0] != written["euler"][0]  # moved crops
     assert written["one"][1] == written["euler"][1]  # test windows stay as observed
     assert "in the frame of the rain's motion" in written["workers"][2]
+
+
+# -- more archives: trained on together, scored apart --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_networks(tmp_path_factory) -> Path:
+    """MeteoSwiss's three events and FMI's two, 7 frames each (one window an event), under
+    one root as pysteps-data lays them out."""
+    root = tmp_path_factory.mktemp("networks")
+    radar_archive(root, frames_per_event=7)
+    return radar_archive(root, frames_per_event=7, network="fmi")
+
+
+def split_two(tmp: Path, root: Path, **fmi):
+    params = radar_params(root, {"archives": [{"network": "fmi", **fmi}]})
+    out = FetchPaths(
+        tmp / "windows.npy", tmp / "digits.npy", tmp / "downloads", root, tmp / "archives"
+    )
+    info, fetch_summary = get_source("radar").fetch(params, tmp, out, lambda: None)
+    outputs = {s: tmp / f"{s}.npy" for s in ("train", "val", "test")}
+    paths = SplitPaths(
+        out.windows,
+        out.digits,
+        outputs,
+        tmp / "train_digits.npy",
+        tmp / "manifest.json",
+        tmp / "archives",
+        tmp / "test_archives",
+    )
+    summary = get_source("radar").split(params, info, paths, lambda: None)
+    return info, fetch_summary, summary, json.loads(paths.manifest.read_text())
+
+
+def test_more_archives_train_together_and_keep_their_own_test_windows(two_networks, tmp_path):
+    info, fetch_summary, summary, manifest = split_two(tmp_path, two_networks)
+    assert "mch archive" in fetch_summary and "fmi archive" in fetch_summary
+    fmi = info["archives"][0]
+    assert fmi["grid"]["shape"] == [1226, 760] and fmi["timestep_minutes"] == 5
+    assert len(fmi["events"]) == 2 and fmi["file"] == "0-fmi.npy"
+    # Training crops: 2 MeteoSwiss events and FMI's first, 4 crops of each one window.
+    assert manifest["splits"]["train"]["count"] == 3 * 4
+    assert manifest["splits"]["test"]["count"] == 1  # MeteoSwiss's last event, whole
+    (more,) = manifest["radar"]["archives"]
+    assert more["label"] == "fmi" and more["count"] == 1
+    assert more["events"]["test"] == [fmi["events"][-1]["start"]]
+    test = WindowFile(tmp_path / "test_archives" / "0-fmi.npy")
+    fetched = WindowFile(tmp_path / "archives" / "0-fmi.npy")
+    assert np.array_equal(test[0], fetched[1])  # FMI's last event's window, byte for byte
+    assert manifest["dataset"]["name"] == "radar_mch+fmi"
+    assert "fmi: train 1 events, test 1 windows of 1 events" in summary
+
+
+def test_an_archive_only_scored_is_all_test(two_networks, tmp_path):
+    _, _, _, manifest = split_two(tmp_path, two_networks, train=False)
+    assert manifest["splits"]["train"]["count"] == 2 * 4  # MeteoSwiss's only
+    (more,) = manifest["radar"]["archives"]
+    assert more["count"] == 2 and more["events"]["train"] == []
+
+
+def test_archives_of_another_time_step_are_one_line_and_write_nothing(two_networks, tmp_path):
+    with pytest.raises(NextframeError) as err:
+        split_two(tmp_path, two_networks, timestep=10)
+    message = str(err.value)
+    assert message.startswith("data.radar.archives[0]: its frames are 10 minutes apart")
+    assert "one training takes one time step" in message and "\n" not in message
+    assert not (tmp_path / "archives" / "0-fmi.npy").exists()
+
+
+def test_an_archive_listed_twice_is_one_line(tmp_path):
+    edits = merged(RADAR_TINY, {"data": {"radar": {"archives": [{"network": "mch"}]}}})
+    with pytest.raises(NextframeError, match=r"archives\[0\]: the mch archive is listed twice"):
+        parse_params(tiny_params(edits))
+
+
+def test_finer_pixels_are_averaged_as_pysteps_aggregates_them():
+    rng = np.random.default_rng(0)
+    rain = rng.gamma(0.5, 2.0, size=(9, 7)).astype(np.float32)
+    rain[0, 0] = np.nan
+    grid = Grid((9, 7), 0.5, "+proj=stere", (0.0, 0.0, 3.5, 4.5))
+    assert coarsening(grid, 1.0, "data.radar.archives[0]") == 2
+    coarse, coarse_grid = coarsen(rain, grid, 2)
+    assert coarse.shape == (4, 3) and coarse_grid.pixel_km == 1.0
+    assert np.isnan(coarse[0, 0])  # a block with no data has none
+    assert coarse[1, 2] == pytest.approx(rain[2:4, 4:6].mean())
+    assert coarse_grid.corners == (0.0, 0.5, 3.0, 4.5)  # the southern row, eastern column left
+    with pytest.raises(NextframeError, match=r"archives\[0\]: its 0.5 km pixels do not make"):
+        coarsening(grid, 1.25, "data.radar.archives[0]")

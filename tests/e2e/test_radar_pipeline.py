@@ -49,12 +49,18 @@ class Reproduced:
 
 @pytest.fixture(scope="module")
 def radar(tmp_path_factory) -> Reproduced:
-    """A tiny copy reproduced once on a 3-event MeteoSwiss archive (8 frames an event), the
-    params keys each stage read recorded (for tests/test_dvc_yaml.py's kind of check). The
-    model learns in the frame of the moving rain, as the radar preset's does."""
+    """A tiny copy reproduced once on a 3-event MeteoSwiss archive (8 frames an event), also
+    scored on FMI's two events (7 frames each), which it never trains on, the params keys
+    each stage read recorded (for tests/test_dvc_yaml.py's kind of check). The model learns
+    in the frame of the moving rain, as the radar preset's does."""
     root = tmp_path_factory.mktemp("radar")
     archive = radar_archive(root / "archive")
-    radar = {"root": str(archive), "formulation": "lagrangian"}
+    radar_archive(archive, frames_per_event=7, network="fmi")
+    radar = {
+        "root": str(archive),
+        "formulation": "lagrangian",
+        "archives": [{"network": "fmi", "train": False}],
+    }
     repo = tiny_repo(
         root / "repo", merged(RADAR_TINY, {"data": {"radar": radar}, "model": LAGRANGIAN_MODEL})
     )
@@ -77,8 +83,16 @@ def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
         report["baselines"]["extrapolation"]["at_5min"]["csi_1"]
         > (report["baselines"]["persistence"]["at_5min"]["csi_1"])
     )
-    assert report["test_events"] == ["2017-01-31T09:45:00"]
     assert report["timestep_minutes"] == 5.0
+    assert report["test_events"] == ["2017-01-31T09:45:00"]  # the first archive's
+    # Pooled over both networks' test windows, and each network's own.
+    assert report["n_windows"] == 3 and set(report["archives"]) == {"mch", "fmi"}
+    mch, fmi = report["archives"]["mch"], report["archives"]["fmi"]
+    assert mch["test_events"] == ["2017-01-31T09:45:00"] and mch["n_windows"] == 1
+    assert fmi["n_windows"] == 2 and fmi["test_events"][0].startswith("2016-09-28")
+    for each in (mch, fmi):
+        assert set(each["baselines"]) == {"persistence", "extrapolation", "sprog"}
+        assert 0.0 <= each["model"]["at_5min"]["csi_1"] <= 1.0
     rows = (radar.path / PATHS["per_step"]).read_text().splitlines()
     header = rows[0].split(",")
     assert header[0] == "lead_minutes" and "sprog_csi_1" in header and "model_fss_1_4km" in header
@@ -118,6 +132,9 @@ def test_the_mlflow_run_records_the_events_of_each_split(radar):
     profile = json.loads(dataset_input.dataset.profile)
     assert profile["events"]["test"] == ["2017-01-31T09:45:00"]
     assert len(profile["events"]["train"]) == 2
+    assert (
+        len(profile["archives"]["fmi"]["test"]) == 2 and profile["archives"]["fmi"]["train"] == []
+    )
     assert run_.data.metrics["eval.sprog.at_5min.csi_1"] > 0.5
     assert run_.data.params["data.source"] == "radar"
 

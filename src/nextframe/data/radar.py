@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from nextframe.errors import NextframeError
-from nextframe.params import RadarParams
+from nextframe.params import ArchiveParams, RadarParams
 
 PARAM = "data.radar"
 # The settings of `data.radar` that replace pysteps' entry for the network (None: keep it).
@@ -51,13 +51,16 @@ TIME_CODES = {
     "M": r"\d{2}",
     "S": r"\d{2}",
 }
+# Pixel sizes this close (relative) are one size: archives of both train together unchanged.
+PIXEL_TOLERANCE = 0.01
 # pysteps' `cartesian_unit` metadata -> metres in one unit, for pixel sizes in km.
 METRES_PER_UNIT = {"m": 1.0, "km": 1000.0}
 
 
-def layout_overrides(radar: RadarParams) -> dict[str, Any]:
-    """The layout settings `radar` gives, for `ArchiveLayout.resolve`: one place reads them
-    from params, for fetch and for a nowcast from an archive alike."""
+def layout_overrides(radar: RadarParams | ArchiveParams) -> dict[str, Any]:
+    """The layout settings `radar` (or one of its `archives`) gives, for
+    `ArchiveLayout.resolve`: one place reads them from params, for fetch and for a nowcast
+    from an archive alike."""
     return {key: getattr(radar, key) for key in OVERRIDE_KEYS}
 
 
@@ -67,6 +70,7 @@ def _pysteps() -> ModuleType:
         import pysteps
         import pysteps.io.archive
         import pysteps.utils.conversion
+        import pysteps.utils.dimension
     return pysteps
 
 
@@ -76,7 +80,7 @@ def radar_networks() -> list[str]:
     return sorted(name for name in sources if not name.endswith("_nwp"))
 
 
-def _importer(name: str, origin: str = ""):
+def _importer(name: str, origin: str = "", param: str = PARAM):
     """pysteps' importer function called `name`, or one line naming the known ones (and
     `origin`, where the name came from when the user did not give it)."""
     interface = _pysteps().io.interface
@@ -85,7 +89,7 @@ def _importer(name: str, origin: str = ""):
     except ValueError:
         known = ", ".join(sorted(getattr(interface, "_importer_methods", {})))
         raise NextframeError(
-            f"{PARAM}.importer: unknown pysteps importer {name!r}{origin} (known: {known})"
+            f"{param}.importer: unknown pysteps importer {name!r}{origin} (known: {known})"
         ) from None
 
 
@@ -102,44 +106,48 @@ class ArchiveLayout:
     importer: str
     timestep_minutes: float
     importer_kwargs: dict[str, Any]
+    param: str = PARAM  # which params name it, for errors: data.radar or data.radar.archives[i]
 
     @classmethod
-    def resolve(cls, network: str, root: Path, overrides: Mapping[str, Any]) -> ArchiveLayout:
+    def resolve(
+        cls, network: str, root: Path, overrides: Mapping[str, Any], param: str = PARAM
+    ) -> ArchiveLayout:
         """pysteps' entry for `network`, each field replaced by a non-None override
         (`importer_kwargs` as a whole: another importer takes other arguments)."""
         known = radar_networks()
         if network not in known:
             raise NextframeError(
-                f"{PARAM}.network: unknown network {network!r} (known: {', '.join(known)})"
+                f"{param}.network: unknown network {network!r} (known: {', '.join(known)})"
             )
         unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
         if unknown:
             raise NextframeError(
-                f"{PARAM}.{unknown[0]}: not a setting of the archive layout "
+                f"{param}.{unknown[0]}: not a setting of the archive layout "
                 f"(settings: {', '.join(OVERRIDE_KEYS)})"
             )
         entry = dict(_pysteps().rcparams.data_sources[network])
         entry.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("root_path", "path_fmt", "fn_pattern", "fn_ext", "importer"):
             if not isinstance(entry.get(key), str):
-                raise NextframeError(f"{PARAM}.{key}: must be a string, got {entry.get(key)!r}")
+                raise NextframeError(f"{param}.{key}: must be a string, got {entry.get(key)!r}")
         timestep = entry.get("timestep")
         if isinstance(timestep, bool) or not isinstance(timestep, int | float) or timestep <= 0:
             raise NextframeError(
-                f"{PARAM}.timestep: must be a positive number of minutes, got {timestep!r}"
+                f"{param}.timestep: must be a positive number of minutes, got {timestep!r}"
             )
         kwargs = entry.get("importer_kwargs", {})
         if not isinstance(kwargs, Mapping):
             raise NextframeError(
-                f"{PARAM}.importer_kwargs: must be a mapping of the importer's arguments, "
+                f"{param}.importer_kwargs: must be a mapping of the importer's arguments, "
                 f"got {kwargs!r}"
             )
         fn_ext = entry["fn_ext"].removeprefix(".")
         if not fn_ext or not entry["fn_pattern"]:
             empty = "fn_ext" if not fn_ext else "fn_pattern"
-            raise NextframeError(f"{PARAM}.{empty}: must not be empty")
+            raise NextframeError(f"{param}.{empty}: must not be empty")
         given = overrides.get("importer") is not None
-        _importer(entry["importer"], "" if given else f", named by pysteps' {network} entry")
+        origin = "" if given else f", named by pysteps' {network} entry"
+        _importer(entry["importer"], origin, param)
         root = Path(root)
         layout = cls(
             network=network,
@@ -151,6 +159,7 @@ class ArchiveLayout:
             importer=entry["importer"],
             timestep_minutes=float(timestep),
             importer_kwargs=dict(kwargs),
+            param=param,
         )
         _path_regex(layout)  # a pattern's unsupported time code is a params error: say it now
         return layout
@@ -215,7 +224,7 @@ def _pattern_regex(pattern: str, param: str) -> tuple[str, list[str]]:
 
 
 def _name_regex(layout: ArchiveLayout) -> tuple[re.Pattern, list[str]]:
-    name, codes = _pattern_regex(layout.fn_pattern, f"{PARAM}.fn_pattern")
+    name, codes = _pattern_regex(layout.fn_pattern, f"{layout.param}.fn_pattern")
     return re.compile(name + re.escape("." + layout.fn_ext)), codes
 
 
@@ -224,7 +233,7 @@ def _path_regex(layout: ArchiveLayout) -> tuple[re.Pattern, list[str]]:
     name, name_codes = _name_regex(layout)
     if not layout.path_fmt:
         return name, name_codes
-    path, path_codes = _pattern_regex(layout.path_fmt, f"{PARAM}.path_fmt")
+    path, path_codes = _pattern_regex(layout.path_fmt, f"{layout.param}.path_fmt")
     return re.compile(path + "/" + name.pattern), path_codes + name_codes
 
 
@@ -263,11 +272,11 @@ def find_frames(layout: ArchiveLayout) -> list[RadarFrame]:
     """Every file of the archive, sorted by time: those under the folder whose path matches
     the layout and that pysteps' `find_by_date` finds for their time."""
     if not layout.root.is_dir():
-        raise NextframeError(f"{PARAM}.root: {layout.root}: no such folder")
+        raise NextframeError(f"{layout.param}.root: {layout.root}: no such folder")
     if not layout.folder.is_dir():
         raise NextframeError(
-            f"{PARAM}.root: no folder {layout.folder} (the {layout.network} archive under "
-            f"{layout.root}; {PARAM}.root_path names where it lies)"
+            f"{layout.param}.root: no folder {layout.folder} (the {layout.network} archive under "
+            f"{layout.root}; {layout.param}.root_path names where it lies)"
         )
     path_regex, codes = _path_regex(layout)
     name_regex, _ = _name_regex(layout)
@@ -296,7 +305,7 @@ def find_frames(layout: ArchiveLayout) -> list[RadarFrame]:
             else ""
         )
         raise NextframeError(
-            f"{PARAM}.root: no file matching {layout.fn_pattern}.{layout.fn_ext} under "
+            f"{layout.param}.root: no file matching {layout.fn_pattern}.{layout.fn_ext} under "
             f"{layout.folder} (path format '{layout.path_fmt}'){elsewhere}"
         )
     return sorted(frames, key=lambda frame: (frame.time, str(frame.path)))
@@ -385,6 +394,40 @@ def read_rain_rate(frame: RadarFrame, layout: ArchiveLayout) -> tuple[np.ndarray
     if metadata.get("yorigin") == "lower":
         rain = np.ascontiguousarray(rain[::-1])
     return rain, _grid_of(metadata, rain.shape, path)
+
+
+def coarsen(rain_mmh: np.ndarray, grid: Grid, factor: int) -> tuple[np.ndarray, Grid]:
+    """A frame (H, W) in mm/h on pixels `factor` times as large, each the mean of its
+    factor x factor pixels (pysteps' `aggregate_fields_space`; NaN where any of them is), and
+    its grid; rows and columns beyond a whole block are left out."""
+    if factor == 1:
+        return rain_mmh, grid
+    dimension = _pysteps().utils.dimension
+    height, width = (n // factor * factor for n in rain_mmh.shape)
+    # Pixel sizes of 1 and a window of `factor`: whole numbers, no rounding of km sizes.
+    unit_pixels = {"unit": "mm/h", "xpixelsize": 1.0, "ypixelsize": 1.0}
+    coarse, _ = dimension.aggregate_fields_space(
+        rain_mmh[:height, :width], unit_pixels, float(factor)
+    )
+    x1, _, _, y2 = grid.corners
+    pixel_km = grid.pixel_km * factor
+    shape = (height // factor, width // factor)
+    # Rows are north up: the rows left out are the southern ones, columns the eastern ones.
+    corners = (x1, y2 - shape[0] * pixel_km, x1 + shape[1] * pixel_km, y2)
+    return coarse.astype(np.float32), Grid(shape, pixel_km, grid.projection, corners)
+
+
+def coarsening(grid: Grid, pixel_km: float, where: str) -> int:
+    """How many of `grid`'s pixels make one of `pixel_km` per side, to within 1 % (networks'
+    nominal 1 km pixels differ in the fourth digit); one line if no whole number does
+    (`where`: the archive's param)."""
+    factor = round(pixel_km / grid.pixel_km)
+    if factor < 1 or not math.isclose(factor * grid.pixel_km, pixel_km, rel_tol=PIXEL_TOLERANCE):
+        raise NextframeError(
+            f"{where}: its {grid.pixel_km:g} km pixels do not make the first archive's "
+            f"{pixel_km:g} km ones (a whole number of them per side is needed)"
+        )
+    return factor
 
 
 def is_empty(rain_mmh: np.ndarray) -> bool:

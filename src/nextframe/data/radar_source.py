@@ -6,7 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from nextframe.data.radar_windows import write_event_windows, write_radar_splits
+from nextframe.data.radar_windows import (
+    write_event_windows,
+    write_more_archives,
+    write_radar_splits,
+)
 from nextframe.data.source import NO_DIGITS, FetchPaths, Source, SplitPaths
 from nextframe.data.windows import open_radar_windows
 from nextframe.io import save_npy
@@ -22,6 +26,10 @@ class RadarSource(Source):
     ) -> tuple[dict, str]:
         clear_outputs()
         info, summary = write_event_windows(params, out.radar_root, out.windows)
+        if params.data.radar.archives:
+            infos, summaries = write_more_archives(params, out.radar_root, out.archives, info)
+            info["archives"] = infos
+            summary = "; ".join([summary, *summaries])
         save_npy(out.digits, NO_DIGITS)
         return info, summary
 
@@ -31,5 +39,12 @@ class RadarSource(Source):
         windows = open_radar_windows(paths.windows, params.data.n_frames)
         clear_outputs()
         return write_radar_splits(
-            params, windows, info, paths.splits, paths.train_digits, paths.manifest
+            params,
+            windows,
+            info,
+            paths.splits,
+            paths.train_digits,
+            paths.manifest,
+            paths.archives,
+            paths.test_archives,
         )

@@ -36,6 +36,8 @@ import numpy as np
 from nextframe.data.radar import (
     ArchiveLayout,
     check_same_grid,
+    coarsen,
+    coarsening,
     find_frames,
     is_empty,
     layout_overrides,
@@ -44,12 +46,12 @@ from nextframe.data.radar import (
 )
 from nextframe.data.source import NO_DIGITS
 from nextframe.data.splits import SPLITS
-from nextframe.data.windows import WindowFile
+from nextframe.data.windows import WindowFile, open_radar_windows
 from nextframe.domains.rain.lagrangian import window_to_lagrangian
 from nextframe.domains.rain.scale import NO_DATA, RainScale, decode_unit
 from nextframe.errors import NextframeError
 from nextframe.io import npy_appender, save_npy, write_json, write_npy_in_chunks
-from nextframe.params import Params, RadarParams
+from nextframe.params import ArchiveParams, Params, RadarParams
 
 # Candidate crops start every crop // CANDIDATE_STEPS pixels; a crop needs this share of its
 # pixels inside the radar's domain.
@@ -106,20 +108,39 @@ class _EventWindows:
         self._times = []
 
 
-def write_event_windows(params: Params, root: Path, windows_out: Path) -> tuple[dict, str]:
-    """Read the archive under `root` as `data.radar` describes it, write every event's windows
-    of rain codes (whole domain) to `windows_out`; (info for preprocess, a summary line). An
-    event is a run of frames one time step apart; an all-NaN frame is skipped and ends one."""
-    data, radar = params.data, params.data.radar
-    scale = RainScale.of(radar)
-    layout = ArchiveLayout.resolve(radar.network, root, layout_overrides(radar))
+def write_event_windows(
+    params: Params,
+    root: Path,
+    windows_out: Path,
+    archive: RadarParams | ArchiveParams | None = None,
+    param: str = "data.radar",
+    like: dict | None = None,
+) -> tuple[dict, str]:
+    """Read the archive under `root` that `archive` describes (default: `data.radar`'s own;
+    `param`: where params name it), write every event's windows of rain codes (whole domain)
+    to `windows_out`; (info for preprocess, a summary line). An event is a run of frames one
+    time step apart; an all-NaN frame is skipped and ends one. `like`: the first archive's
+    info, whose time step this one must share and whose pixel size its frames are brought to
+    (`coarsen`)."""
+    data = params.data
+    archive = archive or data.radar
+    scale = RainScale.of(data.radar)
+    layout = ArchiveLayout.resolve(archive.network, root, layout_overrides(archive), param)
+    if like is not None and layout.timestep_minutes != like["timestep_minutes"]:
+        raise NextframeError(
+            f"{param}: its frames are {layout.timestep_minutes:g} minutes apart, the first "
+            f"archive's (data.radar, {like['layout']['network']}) "
+            f"{like['timestep_minutes']:g}: one training takes one time step"
+        )
     frames = find_frames(layout)
-    _, grid = read_rain_rate(frames[0], layout)
+    _, raw_grid = read_rain_rate(frames[0], layout)
+    factor = 1 if like is None else coarsening(raw_grid, like["grid"]["pixel_km"], param)
+    grid = coarsen(np.zeros(raw_grid.shape, np.float32), raw_grid, factor)[1]
     height, width = grid.shape
-    if radar.crop > min(height, width):
+    if data.radar.crop > min(height, width):
         raise NextframeError(
             f"params.yaml: data.radar.crop must be <= the radar domain's {height}x{width} "
-            f"pixels, got {radar.crop}"
+            f"pixels ({param}), got {data.radar.crop}"
         )
     empty_frames = 0
     with npy_appender(windows_out, (data.n_frames, height, width, 1)) as appender:
@@ -127,12 +148,12 @@ def write_event_windows(params: Params, root: Path, windows_out: Path) -> tuple[
         for sequence in split_sequences(frames, layout.timestep_minutes):
             for frame in sequence:
                 rain, frame_grid = read_rain_rate(frame, layout)
-                check_same_grid(frame_grid, grid, frame.path)
+                check_same_grid(frame_grid, raw_grid, frame.path)
                 if is_empty(rain):
                     empty_frames += 1
                     cutter.end_event()
                 else:
-                    cutter.add(frame.time, scale.encode(rain))
+                    cutter.add(frame.time, scale.encode(coarsen(rain, raw_grid, factor)[0]))
             cutter.end_event()
         events, too_short, n_windows = cutter.events, cutter.too_short, cutter.n_windows
         if not events:
@@ -157,9 +178,31 @@ def write_event_windows(params: Params, root: Path, windows_out: Path) -> tuple[
         notes.append(f"{too_short} events shorter than a window")
     if empty_frames:
         notes.append(f"{empty_frames} all-NaN frames skipped")
-    where = f"{radar.network} archive {layout.folder}"
-    summary = f"{where}: {', '.join(notes)} of {height}x{width} at {grid.pixel_km:g} km"
+    where = f"{archive.network} archive {layout.folder}"
+    coarser = f" (its {raw_grid.pixel_km:g} km pixels {factor}x{factor})" if factor > 1 else ""
+    summary = f"{where}: {', '.join(notes)} of {height}x{width} at {grid.pixel_km:g} km{coarser}"
     return info, summary
+
+
+def archive_file(index: int, archive: ArchiveParams) -> str:
+    """The file name of `data.radar.archives[index]`'s windows (fetch) and test windows
+    (preprocess), in their folders."""
+    return f"{index}-{archive.network}.npy"
+
+
+def write_more_archives(params: Params, root: Path, folder: Path, first: dict) -> tuple[list, list]:
+    """Each of `data.radar.archives` fetched as the first archive is, into `folder` (one
+    windows file each, `archive_file`), like the first archive's `info`; (their infos, with
+    the `file`, and their summary lines)."""
+    infos, summaries = [], []
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, archive in enumerate(params.data.radar.archives):
+        param = f"data.radar.archives[{index}]"
+        name = archive_file(index, archive)
+        info, summary = write_event_windows(params, root, folder / name, archive, param, first)
+        infos.append({**info, "file": name})
+        summaries.append(summary)
+    return infos, summaries
 
 
 @dataclass(frozen=True)
@@ -207,14 +250,18 @@ def split_periods(info: dict, radar: RadarParams, n_frames: int, stride: int) ->
     return periods
 
 
-def periods_per_split(periods: list[Period], radar: RadarParams) -> dict[str, list[Period]]:
-    """Which periods each split holds, in time order: test last, val before it."""
+def periods_per_split(
+    periods: list[Period], radar: RadarParams, param: str = "data.radar"
+) -> dict[str, list[Period]]:
+    """Which periods each split holds, in time order: test last, val before it (`param`:
+    which archive, for the error)."""
     held_out = radar.test_events + radar.val_events
     if held_out >= len(periods):
         what = "events" if radar.block_hours is None else "blocks of data.radar.block_hours"
+        archive = "the archive" if param == "data.radar" else f"{param}"
         raise NextframeError(
             f"params.yaml: data.radar.test_events + data.radar.val_events is {held_out} but "
-            f"the archive holds {len(periods)} {what} (training needs at least one)"
+            f"{archive} holds {len(periods)} {what} (training needs at least one)"
         )
     n_train = len(periods) - held_out
     return {
@@ -339,6 +386,47 @@ def _draw_all_crops(
     return still
 
 
+@dataclass
+class _SplitArchive:
+    """One archive as preprocess splits it: its windows and which of them each split holds."""
+
+    label: str  # the network, as reports name the archive
+    windows: WindowFile
+    periods: list[Period]
+    splits: dict[str, list[Period]]
+    test_file: Path | None = None  # where its test windows go: None for the first archive's
+
+    def indices(self, split: str) -> list[int]:
+        return [i for period in self.splits[split] for i in period.windows]
+
+
+def _more_archives(
+    params: Params, info: dict, more_windows: Path | None, more_test: Path | None
+) -> list[_SplitArchive]:
+    """`data.radar.archives` as fetch wrote them (`info["archives"]`), each split as the first
+    one is, or, with `train: false`, all test."""
+    radar, n_frames = params.data.radar, params.data.n_frames
+    fetched = info.get("archives", [])
+    if len(fetched) != len(radar.archives):
+        raise NextframeError(
+            f"params.yaml: data.radar.archives lists {len(radar.archives)} archives, fetch "
+            f"read {len(fetched)}: run fetch again (dvc repro)"
+        )
+    archives = []
+    labels = {radar.network}
+    for index, (archive, each) in enumerate(zip(radar.archives, fetched, strict=True)):
+        periods = split_periods(each, radar, n_frames, each["window_stride"])
+        if archive.train:
+            splits = periods_per_split(periods, radar, f"data.radar.archives[{index}]")
+        else:
+            splits = {"train": [], "val": [], "test": periods}
+        label = archive.network if archive.network not in labels else f"{archive.network}[{index}]"
+        labels.add(label)
+        windows = open_radar_windows(more_windows / each["file"], n_frames)
+        archives.append(_SplitArchive(label, windows, periods, splits, more_test / each["file"]))
+    return archives
+
+
 def write_radar_splits(
     params: Params,
     windows: WindowFile,
@@ -346,13 +434,19 @@ def write_radar_splits(
     outputs: dict[str, Path],
     digits_out: Path,
     manifest_out: Path,
+    more_windows: Path | None = None,
+    more_test: Path | None = None,
 ) -> str:
     """Write test windows (whole domain) and train / val crops, the (empty) digits and the
-    manifest; a summary line."""
+    manifest; a summary line. With `data.radar.archives`, their windows (`more_windows`) are
+    split alike: crops of every archive trained on, in order, go to the same train and val
+    files; each archive's test windows to its own file in `more_test`."""
     radar, scale = params.data.radar, RainScale.of(params.data.radar)
     periods = split_periods(info, radar, params.data.n_frames, info["window_stride"])
-    events = periods_per_split(periods, radar)
-    indices = {split: [i for period in events[split] for i in period.windows] for split in SPLITS}
+    first = _SplitArchive(radar.network, windows, periods, periods_per_split(periods, radar))
+    archives = [first, *_more_archives(params, info, more_windows, more_test)]
+    events = first.splits
+    indices = {split: first.indices(split) for split in SPLITS}
     val_from_train = not events["val"]
     streams = {
         "train": np.random.default_rng([params.seed, 0]),
@@ -361,24 +455,34 @@ def write_radar_splits(
     manifest: dict = {"source": "radar", "splits": {}}
     crop_shape = (params.data.n_frames, radar.crop, radar.crop, 1)
     # Validation drawn from the training events only tracks the fit: a quarter as many.
-    draws = {
-        "train": _CropDraw(indices["train"], radar.crops_per_window, streams["train"]),
-        "val": _CropDraw(
-            indices["train"] if val_from_train else indices["val"],
-            max(1, radar.crops_per_window // VAL_SHARE)
-            if val_from_train
-            else radar.crops_per_window,
-            streams["val"],
-        ),
-    }
+    val_count = max(1, radar.crops_per_window // VAL_SHARE) if val_from_train else None
     lagrangian = radar.formulation == "lagrangian"
     n_context = params.data.n_context  # read for every formulation of a radar source
+    still = 0
     with contextlib.ExitStack() as stack:
-        for split, draw in draws.items():
-            draw.appender = stack.enter_context(npy_appender(outputs[split], crop_shape))
-        still = _draw_all_crops(
-            windows, draws, radar.crop, scale, n_context if lagrangian else None
-        )
+        appenders = {
+            split: stack.enter_context(npy_appender(outputs[split], crop_shape))
+            for split in ("train", "val")
+        }
+        for archive in archives:
+            val_split = "train" if val_from_train else "val"
+            draws = {
+                "train": _CropDraw(
+                    archive.indices("train"),
+                    radar.crops_per_window,
+                    streams["train"],
+                    appenders["train"],
+                ),
+                "val": _CropDraw(
+                    archive.indices(val_split),
+                    val_count or radar.crops_per_window,
+                    streams["val"],
+                    appenders["val"],
+                ),
+            }
+            still += _draw_all_crops(
+                archive.windows, draws, radar.crop, scale, n_context if lagrangian else None
+            )
     for split in SPLITS:
         if split == "test":
             shape = (len(indices["test"]), *windows.shape[1:])
@@ -386,7 +490,7 @@ def write_radar_splits(
                 outputs["test"], shape, windows.chunks(np.array(indices["test"]))
             )
         else:
-            appender = draws[split].appender
+            appender = appenders[split]
             digest, shape = appender.digest, (appender.n_rows, *crop_shape)
             if appender.n_rows == 0:
                 raise NextframeError(
@@ -399,6 +503,24 @@ def write_radar_splits(
             "dtype": "uint8",
             "sha256": digest,
         }
+    more = []
+    for archive, each in zip(archives[1:], info.get("archives", []), strict=True):
+        test = archive.indices("test")
+        shape = (len(test), *archive.windows.shape[1:])
+        archive.test_file.parent.mkdir(parents=True, exist_ok=True)
+        digest = write_npy_in_chunks(
+            archive.test_file, shape, archive.windows.chunks(np.array(test))
+        )
+        more.append(
+            {
+                "label": archive.label,
+                "file": each["file"],
+                "grid": each["grid"],
+                "count": shape[0],
+                "sha256": digest,
+                "events": {split: [p.label for p in archive.splits[split]] for split in SPLITS},
+            }
+        )
     save_npy(digits_out, NO_DIGITS)
     manifest["train_digits"] = {"count": 0, "sha256": hashlib.sha256(b"").hexdigest()}
     event_starts = {split: [period.label for period in events[split]] for split in SPLITS}
@@ -414,6 +536,11 @@ def write_radar_splits(
         "timestep_minutes": info["timestep_minutes"],
         "events": event_starts,
     }
+    if more:
+        manifest["dataset"]["name"] += "".join(f"+{each['label']}" for each in more)
+        manifest["dataset"]["archives"] = {each["label"]: each["events"] for each in more}
+        manifest["radar"]["label"] = radar.network
+        manifest["radar"]["archives"] = more
     write_json(manifest_out, manifest)
     unit = "events" if radar.block_hours is None else "blocks"
     val_note = (
@@ -433,10 +560,16 @@ def write_radar_splits(
         frame_note = ", in the frame of the rain's motion"
         if still:
             frame_note += f" ({still} windows without motion to find, left still)"
+    more_note = "".join(
+        f"; {each['label']}: train {len(archive.splits['train'])} {unit}, test "
+        f"{each['count']} windows of {len(archive.splits['test'])} {unit}"
+        for archive, each in zip(archives[1:], more, strict=True)
+    )
     return (
         f"train {manifest['splits']['train']['count']} crops of {len(events['train'])} {unit}"
         f"{frame_note}, "
         f"{val_note} ({manifest['splits']['val']['count']}), test "
         f"{manifest['splits']['test']['count']} whole-domain windows of "
         f"{len(events['test'])} {unit} ({', '.join(event_starts['test'])}){blocks_note}"
+        f"{more_note}"
     )

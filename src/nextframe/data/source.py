@@ -18,10 +18,18 @@ from pathlib import Path
 import numpy as np
 
 from nextframe.data.moving_mnist import DIGIT_SIZE
+from nextframe.io import write_json
 from nextframe.params import Params
 
 # The digits of a source without them: nothing to draw fresh training sequences from.
 NO_DIGITS = np.zeros((0, DIGIT_SIZE, DIGIT_SIZE), dtype=np.uint8)
+
+
+def index_folder(folder: Path) -> None:
+    """Give a folder of more archives' windows (`data.radar.archives`) an `index.json` of its
+    files, creating it if no source wrote any: the output DVC tracks is never empty."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "index.json", sorted(path.name for path in folder.glob("*.npy")))
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class FetchPaths:
     digits: Path
     downloads: Path
     radar_root: Path | None = None  # `data.source: radar`: the archive's root
+    archives: Path | None = None  # a folder: the windows of `data.radar.archives`, one file each
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class SplitPaths:
     splits: dict[str, Path]  # train, val and test windows
     train_digits: Path
     manifest: Path
+    archives: Path | None = None  # fetch's folder of more archives' windows
+    test_archives: Path | None = None  # a folder: each more archive's test windows
 
 
 class Source(ABC):

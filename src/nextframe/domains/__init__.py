@@ -12,7 +12,8 @@ A domain is a package (or one module) registered in `DOMAINS`, with a part per j
 by `get_part(name, part)`:
 
 - `domain`: `DOMAIN`, a `Domain` (below): data, the model's values and loss, serving;
-- `evaluation`: `evaluate(model, windows, params, manifest) -> (report, rows)` and
+- `evaluation`: `evaluate(model, windows, params, manifest, test_archives) -> (report, rows)`
+  (`test_archives`: a folder of more archives' test windows, which a source may leave empty) and
   `summary(report) -> str`, for the evaluate stage;
 - `render`: `render(model, windows, picked, params, manifest, gifs, grid) -> paths`;
 - `predict`: `predict_files(args, frames, load_model)`, for `nextframe predict`;

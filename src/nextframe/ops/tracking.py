@@ -312,11 +312,13 @@ def log_training_data(
     clips: dict | None = None,
     windows: dict | None = None,
     events: dict | None = None,
+    archives: dict | None = None,
 ) -> None:
     """Record the training data as an MLflow dataset input, named and digested by the
     preprocess manifest: for a folder of clips, its name, the digest of its clip list and
     contents, and the clips and windows of each split as the dataset's profile; for a radar
-    archive, the events (start times) and windows of each split."""
+    archive, the events (start times) and windows of each split, and each more archive's
+    events of each split (`data.radar.archives`)."""
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
@@ -324,6 +326,8 @@ def log_training_data(
     profile = {"clips": clips, "windows": windows} if clips is not None else None
     if events is not None:
         profile = {"events": events, "windows": windows}
+        if archives:
+            profile["archives"] = archives
 
     class _Profiled(MetaDataset):  # MetaDataset records no profile of its own
         @property

@@ -14,10 +14,14 @@ import contextlib
 import multiprocessing
 import os
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from nextframe.data.windows import open_radar_windows
 from nextframe.domains.rain.forecast import predict_rain
 from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, radar_baselines
 from nextframe.model import NextFramePredictor
@@ -39,56 +43,67 @@ def score_spec(evaluate: EvaluateParams, pixel_km: float, timestep_minutes: floa
 
 def evaluate_radar(
     model: NextFramePredictor,
-    test_windows,
+    test_sets: Mapping[str, Any],
     n_context: int,
     horizon: int,
     spec: ScoreSpec,
     with_baselines: bool,
 ) -> tuple[dict, list[dict[str, float]]]:
-    """Scores of the model (and pysteps' nowcasts) on every test window; (report, rows).
+    """Scores of the model (and pysteps' nowcasts) on every test window of every archive
+    (`test_sets`: its label -> its windows, one grid step and pixel size); (report, rows).
+    The report and rows pool every archive's windows; with more than one archive, the report
+    holds each one's own under `archives`.
 
     pysteps' nowcasts of each window run in worker processes (one per core but one) while
     this process runs the model: both are mostly one core's numpy. A Lagrangian model and
     pysteps' extrapolation and S-PROG advect along the same motion, found once a window."""
     scale = model.frames.rain
     lagrangian = model.frames.formulation.frame == "lagrangian"
-    scores: dict[str, RainScores] = {"model": RainScores(spec, horizon)}
+    pooled: dict[str, RainScores] = {}
+    apart: dict[str, dict[str, RainScores]] = {label: {} for label in test_sets}
     pending: deque = deque()
     workers = max(1, (os.cpu_count() or 1) - 1)
 
-    def score_oldest() -> None:
-        truth, future = pending.popleft()
-        for name, forecast in future.result().items():
+    def add(label: str, name: str, forecast: np.ndarray, truth: np.ndarray) -> None:
+        for scores in (pooled, apart[label]):
             scores.setdefault(name, RainScores(spec, horizon)).add(forecast, truth)
+
+    def score_oldest() -> None:
+        label, truth, future = pending.popleft()
+        for name, forecast in future.result().items():
+            add(label, name, forecast, truth)
 
     with contextlib.ExitStack() as stack:
         pool = None
         if with_baselines:
             spawn = multiprocessing.get_context("spawn")  # nothing of Keras is forked
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=spawn))
-        for index in range(len(test_windows)):
-            rain = scale.decode_mmh(test_windows[index][: n_context + horizon, ..., 0])
-            context, truth = rain[:n_context], rain[n_context:]
-            motion = motion_field(context) if lagrangian else None
-            if pool is not None:
-                pending.append((truth, pool.submit(radar_baselines, context, horizon, motion)))
-            motions = None if motion is None else motion[None]
-            forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
-            scores["model"].add(forecast, truth)
-            while len(pending) > workers:  # a few windows' nowcasts in memory at a time
-                score_oldest()
+        for label, test_windows in test_sets.items():
+            for index in range(len(test_windows)):
+                rain = scale.decode_mmh(test_windows[index][: n_context + horizon, ..., 0])
+                context, truth = rain[:n_context], rain[n_context:]
+                motion = motion_field(context) if lagrangian else None
+                if pool is not None:
+                    task = pool.submit(radar_baselines, context, horizon, motion)
+                    pending.append((label, truth, task))
+                motions = None if motion is None else motion[None]
+                forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
+                add(label, "model", forecast, truth)
+                while len(pending) > workers:  # a few windows' nowcasts in memory at a time
+                    score_oldest()
         while pending:
             score_oldest()
-    per_lead = {name: each.per_lead() for name, each in scores.items()}
-    summaries = {name: summarize_leads(rows) for name, rows in per_lead.items()}
-    report = {
-        "model": summaries.pop("model"),
-        "baselines": summaries,
-        "n_windows": len(test_windows),
-        "n_context": n_context,
-        "horizon": horizon,
-        "timestep_minutes": spec.timestep_minutes,
-    }
+    per_lead = {name: each.per_lead() for name, each in pooled.items()}
+    report = _report(per_lead, sum(len(windows) for windows in test_sets.values()))
+    report.update(n_context=n_context, horizon=horizon, timestep_minutes=spec.timestep_minutes)
+    if len(test_sets) > 1:
+        report["archives"] = {
+            label: _report(
+                {name: each.per_lead() for name, each in apart[label].items()},
+                len(test_sets[label]),
+            )
+            for label in test_sets
+        }
     rows = [
         {
             "lead_minutes": lead_rows[0]["lead_minutes"],
@@ -103,6 +118,15 @@ def evaluate_radar(
         for step, lead_rows in enumerate(zip(*per_lead.values(), strict=True))
     ]
     return report, rows
+
+
+def _report(per_lead: dict[str, list[dict[str, float]]], n_windows: int) -> dict:
+    """The model's and each baseline's summary (`summarize_leads`) of their per-lead rows; the
+    model's `mse` is its rain rate's (RMSE squared), the figure radar models are compared by."""
+    summaries = {name: summarize_leads(rows) for name, rows in per_lead.items()}
+    model = summaries.pop("model")
+    model["mse"] = model["rmse"] ** 2
+    return {"model": model, "baselines": summaries, "n_windows": n_windows}
 
 
 def summarize_leads(rows: list[dict[str, float]]) -> dict:
@@ -121,24 +145,38 @@ def summarize_leads(rows: list[dict[str, float]]) -> dict:
     return out
 
 
-def evaluate(model, windows, params, manifest):
+def evaluate(model, windows, params, manifest, test_archives: Path | None = None):
     """pysteps' scores per lead time on the held-out events' whole domain, the model
-    beside pysteps' nowcasts; the model's `mse` is its rain rate's (RMSE squared), the
-    figure radar models are compared by."""
+    beside pysteps' nowcasts: of the first archive's test windows (`windows`) and of each of
+    `data.radar.archives` (their files in `test_archives`), pooled and per archive."""
     data, radar = params.data, manifest["radar"]
     spec = score_spec(params.evaluate, radar["grid"]["pixel_km"], radar["timestep_minutes"])
+    test_sets = {radar.get("label", "radar"): windows}
+    for each in radar.get("archives", []):
+        test_sets[each["label"]] = open_radar_windows(test_archives / each["file"], data.n_frames)
     report, rows = evaluate_radar(
-        model, windows, data.n_context, data.horizon, spec, params.evaluate.nowcasts
+        model, test_sets, data.n_context, data.horizon, spec, params.evaluate.nowcasts
     )
     report["test_events"] = radar["events"]["test"]
-    report["model"]["mse"] = report["model"]["rmse"] ** 2
+    for each in radar.get("archives", []):
+        report["archives"][radar["label"]]["test_events"] = radar["events"]["test"]
+        report["archives"][each["label"]]["test_events"] = each["events"]["test"]
     return report, rows
 
 
 def summary(report):
-    lines = []
-    for name, scores in {"model": report["model"], **report["baselines"]}.items():
-        at = [scores.get(f"at_{m}min", {}).get("csi_1") for m in (5, 30, 60)]
-        shown = " / ".join("-" if v is None else f"{v:.2f}" for v in at)
-        lines.append(f"{name} {shown}")
-    return f"CSI >= 1 mm/h at 5 / 30 / 60 min: {'; '.join(lines)}"
+    """CSI >= 1 mm/h at 5, 30 and 60 minutes of each nowcast, pooled, and per archive where
+    more than one was scored."""
+
+    def csi_line(scores_of: dict) -> str:
+        lines = []
+        for name, scores in {"model": scores_of["model"], **scores_of["baselines"]}.items():
+            at = [scores.get(f"at_{m}min", {}).get("csi_1") for m in (5, 30, 60)]
+            shown = " / ".join("-" if v is None else f"{v:.2f}" for v in at)
+            lines.append(f"{name} {shown}")
+        return "; ".join(lines)
+
+    text = f"CSI >= 1 mm/h at 5 / 30 / 60 min: {csi_line(report)}"
+    for label, each in report.get("archives", {}).items():
+        text += f"\n  {label} ({each['n_windows']} windows): {csi_line(each)}"
+    return text

@@ -53,8 +53,11 @@ def evaluate_windows(
     return report, rows
 
 
-def evaluate(model, windows, params, manifest) -> tuple[dict, list[dict[str, float]]]:
-    """The test split's report and per-step rows (the evaluate stage's)."""
+def evaluate(
+    model, windows, params, manifest, test_archives=None
+) -> tuple[dict, list[dict[str, float]]]:
+    """The test split's report and per-step rows (the evaluate stage's); a video source has
+    no more archives to score (`test_archives`)."""
     data = params.data
     return evaluate_windows(
         model, windows, data.n_context, data.horizon, params.evaluate.batch_size
