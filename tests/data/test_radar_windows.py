@@ -17,7 +17,7 @@ from nextframe.data.radar_windows import (
     split_periods,
     write_radar_splits,
 )
-from nextframe.data.source import FetchPaths, SplitPaths
+from nextframe.data.source import FetchPaths, SplitPaths, index_folder
 from nextframe.data.sources import get_source
 from nextframe.data.windows import WindowFile
 from nextframe.domains.rain.scale import NO_DATA, RainScale
@@ -249,12 +249,16 @@ def two_networks(tmp_path_factory) -> Path:
     return radar_archive(root, frames_per_event=7, network="fmi")
 
 
-def split_two(tmp: Path, root: Path, **fmi):
-    params = radar_params(root, {"archives": [{"network": "fmi", **fmi}]})
+def split_two(tmp: Path, root: Path, archives: list | None = None, **fmi):
+    """Fetch and split the first archive and FMI's (with `fmi` settings), or `archives`."""
+    params = radar_params(
+        root, {"archives": [{"network": "fmi", **fmi}] if archives is None else archives}
+    )
     out = FetchPaths(
         tmp / "windows.npy", tmp / "digits.npy", tmp / "downloads", root, tmp / "archives"
     )
     info, fetch_summary = get_source("radar").fetch(params, tmp, out, lambda: None)
+    index_folder(out.archives)  # as the stages do
     outputs = {s: tmp / f"{s}.npy" for s in ("train", "val", "test")}
     paths = SplitPaths(
         out.windows,
@@ -266,11 +270,17 @@ def split_two(tmp: Path, root: Path, **fmi):
         tmp / "test_archives",
     )
     summary = get_source("radar").split(params, info, paths, lambda: None)
-    return info, fetch_summary, summary, json.loads(paths.manifest.read_text())
+    index_folder(paths.test_archives)
+    more = json.loads((tmp / "test_archives" / "index.json").read_text())
+    assert json.loads((tmp / "archives" / "index.json").read_text()) == [
+        f"{i}-{each['network']}.npy"
+        for i, each in enumerate(params.data.radar.model_dump()["archives"])
+    ]
+    return info, fetch_summary, summary, json.loads(paths.manifest.read_text()), more
 
 
 def test_more_archives_train_together_and_keep_their_own_test_windows(two_networks, tmp_path):
-    info, fetch_summary, summary, manifest = split_two(tmp_path, two_networks)
+    info, fetch_summary, summary, manifest, (more,) = split_two(tmp_path, two_networks)
     assert "mch archive" in fetch_summary and "fmi archive" in fetch_summary
     fmi = info["archives"][0]
     assert fmi["grid"]["shape"] == [1226, 760] and fmi["timestep_minutes"] == 5
@@ -278,8 +288,7 @@ def test_more_archives_train_together_and_keep_their_own_test_windows(two_networ
     # Training crops: 2 MeteoSwiss events and FMI's first, 4 crops of each one window.
     assert manifest["splits"]["train"]["count"] == 3 * 4
     assert manifest["splits"]["test"]["count"] == 1  # MeteoSwiss's last event, whole
-    (more,) = manifest["radar"]["archives"]
-    assert more["label"] == "fmi" and more["count"] == 1
+    assert more["label"] == "fmi" and more["count"] == 1 and more["trained"]
     assert more["events"]["test"] == [fmi["events"][-1]["start"]]
     test = WindowFile(tmp_path / "test_archives" / "0-fmi.npy")
     fetched = WindowFile(tmp_path / "archives" / "0-fmi.npy")
@@ -289,10 +298,14 @@ def test_more_archives_train_together_and_keep_their_own_test_windows(two_networ
 
 
 def test_an_archive_only_scored_is_all_test(two_networks, tmp_path):
-    _, _, _, manifest = split_two(tmp_path, two_networks, train=False)
+    _, _, _, manifest, (more,) = split_two(tmp_path, two_networks, train=False)
     assert manifest["splits"]["train"]["count"] == 2 * 4  # MeteoSwiss's only
-    (more,) = manifest["radar"]["archives"]
-    assert more["count"] == 2 and more["events"]["train"] == []
+    assert more["count"] == 2 and more["events"]["train"] == [] and not more["trained"]
+    # Nothing training reads names it: adding an archive only scored trains no model again.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _, _, _, manifest_alone, none = split_two(alone, two_networks, archives=[])
+    assert manifest == manifest_alone and none == []
 
 
 def test_archives_of_another_time_step_are_one_line_and_write_nothing(two_networks, tmp_path):

@@ -46,7 +46,7 @@ from nextframe.data.radar import (
 )
 from nextframe.data.source import NO_DIGITS
 from nextframe.data.splits import SPLITS
-from nextframe.data.windows import WindowFile, open_radar_windows
+from nextframe.data.windows import INDEX, WindowFile, open_radar_windows
 from nextframe.domains.rain.lagrangian import window_to_lagrangian
 from nextframe.domains.rain.scale import NO_DATA, RainScale, decode_unit
 from nextframe.errors import NextframeError
@@ -202,6 +202,7 @@ def write_more_archives(params: Params, root: Path, folder: Path, first: dict) -
         info, summary = write_event_windows(params, root, folder / name, archive, param, first)
         infos.append({**info, "file": name})
         summaries.append(summary)
+    write_json(folder / INDEX, [each["file"] for each in infos])
     return infos, summaries
 
 
@@ -519,8 +520,14 @@ def write_radar_splits(
                 "count": shape[0],
                 "sha256": digest,
                 "events": {split: [p.label for p in archive.splits[split]] for split in SPLITS},
+                "trained": bool(archive.splits["train"]),
             }
         )
+    if more_test is not None:
+        more_test.mkdir(parents=True, exist_ok=True)
+        # What evaluate scores besides the first archive, kept out of the manifest: an archive
+        # only scored changes nothing training reads, so adding one trains no model again.
+        write_json(more_test / INDEX, more)
     save_npy(digits_out, NO_DIGITS)
     manifest["train_digits"] = {"count": 0, "sha256": hashlib.sha256(b"").hexdigest()}
     event_starts = {split: [period.label for period in events[split]] for split in SPLITS}
@@ -532,15 +539,15 @@ def write_radar_splits(
         "windows": {split: manifest["splits"][split]["count"] for split in SPLITS},
     }
     manifest["radar"] = {
+        "network": radar.network,
         "grid": info["grid"],
         "timestep_minutes": info["timestep_minutes"],
         "events": event_starts,
     }
-    if more:
-        manifest["dataset"]["name"] += "".join(f"+{each['label']}" for each in more)
-        manifest["dataset"]["archives"] = {each["label"]: each["events"] for each in more}
-        manifest["radar"]["label"] = radar.network
-        manifest["radar"]["archives"] = more
+    trained_too = [each for each in more if each["trained"]]
+    if trained_too:
+        manifest["dataset"]["name"] += "".join(f"+{each['label']}" for each in trained_too)
+        manifest["dataset"]["archives"] = {each["label"]: each["events"] for each in trained_too}
     write_json(manifest_out, manifest)
     unit = "events" if radar.block_hours is None else "blocks"
     val_note = (

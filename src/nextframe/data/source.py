@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nextframe.data.moving_mnist import DIGIT_SIZE
+from nextframe.data.windows import INDEX
 from nextframe.io import write_json
 from nextframe.params import Params
 
@@ -26,10 +27,12 @@ NO_DIGITS = np.zeros((0, DIGIT_SIZE, DIGIT_SIZE), dtype=np.uint8)
 
 
 def index_folder(folder: Path) -> None:
-    """Give a folder of more archives' windows (`data.radar.archives`) an `index.json` of its
-    files, creating it if no source wrote any: the output DVC tracks is never empty."""
+    """Give a folder of more archives' windows an index (`INDEX`: a list, empty where the
+    source wrote none), creating the folder if no source did: the output DVC tracks is never
+    empty."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "index.json", sorted(path.name for path in folder.glob("*.npy")))
+    if not (folder / INDEX).exists():
+        write_json(folder / INDEX, [])
 
 
 @dataclass(frozen=True)

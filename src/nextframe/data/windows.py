@@ -16,6 +16,8 @@ import numpy as np
 from nextframe.errors import NextframeError
 from nextframe.io import load_npy
 
+# The file that lists what a folder of more archives' windows holds (`data.radar.archives`).
+INDEX = "index.json"
 # Windows are copied about this many bytes at a time: memory stays flat however big the file.
 CHUNK_BYTES = 4 << 20
 

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from nextframe.data.windows import open_radar_windows
+from nextframe.data.windows import INDEX, open_radar_windows
 from nextframe.domains.rain.forecast import predict_rain
 from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, radar_baselines
+from nextframe.io import load_json
 from nextframe.model import NextFramePredictor
 from nextframe.params import EvaluateParams
 
@@ -151,16 +152,19 @@ def evaluate(model, windows, params, manifest, test_archives: Path | None = None
     `data.radar.archives` (their files in `test_archives`), pooled and per archive."""
     data, radar = params.data, manifest["radar"]
     spec = score_spec(params.evaluate, radar["grid"]["pixel_km"], radar["timestep_minutes"])
-    test_sets = {radar.get("label", "radar"): windows}
-    for each in radar.get("archives", []):
+    first = radar.get("network", "radar")  # a manifest written before archives named none
+    more = load_json(test_archives / INDEX) if test_archives is not None else []
+    test_sets = {first: windows}
+    for each in more:
         test_sets[each["label"]] = open_radar_windows(test_archives / each["file"], data.n_frames)
     report, rows = evaluate_radar(
         model, test_sets, data.n_context, data.horizon, spec, params.evaluate.nowcasts
     )
     report["test_events"] = radar["events"]["test"]
-    for each in radar.get("archives", []):
-        report["archives"][radar["label"]]["test_events"] = radar["events"]["test"]
-        report["archives"][each["label"]]["test_events"] = each["events"]["test"]
+    if more:
+        report["archives"][first]["test_events"] = radar["events"]["test"]
+        for each in more:
+            report["archives"][each["label"]]["test_events"] = each["events"]["test"]
     return report, rows
 
 
