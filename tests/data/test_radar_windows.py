@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nextframe.data.radar import Grid, coarsen, coarsening
+from nextframe.data.radar_store import open_archive_windows
 from nextframe.data.radar_windows import (
     draw_crops,
     periods_per_split,
@@ -39,16 +40,23 @@ def archive(tmp_path_factory) -> Path:
 
 
 def fetched(tmp: Path, params, root: Path):
-    out = FetchPaths(tmp / "windows.npy", tmp / "digits.npy", tmp / "downloads", root)
+    out = FetchPaths(
+        tmp / "windows.npy", tmp / "digits.npy", tmp / "downloads", root, tmp / "archives"
+    )
     info, summary = get_source(params.data.source).fetch(params, tmp, out, lambda: None)
     return out, info, summary
+
+
+def stored(out: FetchPaths, info: dict, params) -> WindowFile:
+    """The first archive's windows, read from its frame store."""
+    return open_archive_windows(out.archives, info, params.data.n_frames)
 
 
 def test_each_event_is_cut_into_windows_of_its_own_frames(archive, tmp_path):
     params = radar_params(archive, window_stride=2)
     out, info, summary = fetched(tmp_path, params, archive)
     assert "3 events" in summary and "27 files" in summary
-    windows = WindowFile(out.windows)
+    windows = stored(out, info, params)
     assert windows.shape[1:] == (7, 640, 710, 1)
     # 9 frames an event, 7 a window, one every 2: starts 0 and 2, so 2 windows an event.
     assert [e["n_windows"] for e in info["events"]] == [2, 2, 2]
@@ -66,7 +74,7 @@ def test_test_events_share_no_frame_with_training(archive, tmp_path):
     split_paths = {s: tmp_path / f"{s}.npy" for s in ("train", "val", "test")}
     summary = write_radar_splits(
         params,
-        WindowFile(out.windows),
+        stored(out, info, params),
         info,
         split_paths,
         tmp_path / "train_digits.npy",
@@ -84,7 +92,7 @@ def test_test_events_share_no_frame_with_training(archive, tmp_path):
     assert train.shape[2:] == (32, 32, 1)
     # Every training crop comes from a training event's frames, none from the test event's.
     test_frames = {test[0][t].tobytes() for t in range(test.shape[1])}
-    whole = WindowFile(out.windows)
+    whole = stored(out, info, params)
     train_windows = [whole[i] for i in range(info["events"][-1]["first_window"])]
     for index in range(len(train)):
         crop = train[index]
@@ -188,6 +196,7 @@ def test_bad_archive_params_are_one_line_and_write_nothing(archive, tmp_path, da
     with pytest.raises(NextframeError, match=message):
         fetched(tmp_path, params, archive)
     assert not (tmp_path / "windows.npy").exists()
+    assert not (tmp_path / "archives" / "0-mch.npy").exists()
 
 
 def test_an_archive_of_nothing_names_the_pattern_and_folder(tmp_path):
@@ -229,7 +238,9 @@ def test_lagrangian_crops_are_moved_windows_and_the_same_in_workers_or_not(
         out, info, _ = fetched(tmp_path / name, params, archive)
         paths = {s: tmp_path / name / f"{s}.npy" for s in ("train", "val", "test")}
         digits, manifest = tmp_path / name / "digits.npy", tmp_path / name / "manifest.json"
-        summary = write_radar_splits(params, WindowFile(out.windows), info, paths, digits, manifest)
+        summary = write_radar_splits(
+            params, stored(out, info, params), info, paths, digits, manifest
+        )
         written[name] = (paths["train"].read_bytes(), paths["test"].read_bytes(), summary)
     assert written["one"][:2] == written["workers"][:2]
     assert written["one"][0] != written["euler"][0]  # moved crops
@@ -272,9 +283,9 @@ def split_two(tmp: Path, root: Path, archives: list | None = None, **fmi):
     summary = get_source("radar").split(params, info, paths, lambda: None)
     index_folder(paths.test_archives)
     more = json.loads((tmp / "test_archives" / "index.json").read_text())
+    networks = ["mch", *(each["network"] for each in params.data.radar.model_dump()["archives"])]
     assert json.loads((tmp / "archives" / "index.json").read_text()) == [
-        f"{i}-{each['network']}.npy"
-        for i, each in enumerate(params.data.radar.model_dump()["archives"])
+        f"{i}-{network}.npy" for i, network in enumerate(networks)
     ]
     return info, fetch_summary, summary, json.loads(paths.manifest.read_text()), more
 
@@ -284,15 +295,15 @@ def test_more_archives_train_together_and_keep_their_own_test_windows(two_networ
     assert "mch archive" in fetch_summary and "fmi archive" in fetch_summary
     fmi = info["archives"][0]
     assert fmi["grid"]["shape"] == [1226, 760] and fmi["timestep_minutes"] == 5
-    assert len(fmi["events"]) == 2 and fmi["file"] == "0-fmi.npy"
+    assert len(fmi["events"]) == 2 and fmi["file"] == "1-fmi.npy"
     # Training crops: 2 MeteoSwiss events and FMI's first, 4 crops of each one window.
     assert manifest["splits"]["train"]["count"] == 3 * 4
     assert manifest["splits"]["test"]["count"] == 1  # MeteoSwiss's last event, whole
     assert more["label"] == "fmi" and more["count"] == 1 and more["trained"]
     assert more["events"]["test"] == [fmi["events"][-1]["start"]]
-    test = WindowFile(tmp_path / "test_archives" / "0-fmi.npy")
-    fetched = WindowFile(tmp_path / "archives" / "0-fmi.npy")
-    assert np.array_equal(test[0], fetched[1])  # FMI's last event's window, byte for byte
+    test = WindowFile(tmp_path / "test_archives" / "1-fmi.npy")
+    fmi_windows = open_archive_windows(tmp_path / "archives", fmi, 7)
+    assert np.array_equal(test[0], fmi_windows[1])  # FMI's last event's window, byte for byte
     assert manifest["dataset"]["name"] == "radar_mch+fmi"
     assert "fmi: train 1 events, test 1 windows of 1 events" in summary
 
@@ -314,7 +325,7 @@ def test_archives_of_another_time_step_are_one_line_and_write_nothing(two_networ
     message = str(err.value)
     assert message.startswith("data.radar.archives[0]: its frames are 10 minutes apart")
     assert "one training takes one time step" in message and "\n" not in message
-    assert not (tmp_path / "archives" / "0-fmi.npy").exists()
+    assert not (tmp_path / "archives" / "1-fmi.npy").exists()
 
 
 def test_an_archive_listed_twice_is_one_line(tmp_path):

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nextframe.data.radar_store import open_archive_windows
 from nextframe.domains.rain.scale import NO_DATA, RainScale
 from nextframe.presets import merged
 
@@ -121,8 +122,11 @@ def test_test_windows_are_the_whole_domain_of_the_last_event(radar):
     train = np.load(radar.path / PATHS["train"])
     assert train.shape[2:] == (32, 32, 1)
     test_frames = {frame.tobytes() for window in test for frame in window}
-    whole = np.load(radar.path / PATHS["windows"])
-    train_windows = whole[: len(whole) - len(test)]
+    info = json.loads((radar.path / PATHS["info"]).read_text())
+    whole = open_archive_windows(radar.path / PATHS["archives"], info, test.shape[1])
+    train_windows = [whole[i] for i in range(len(whole) - len(test))]
+    # Each frame stored once: the store's frames, not its windows' (MeteoSwiss's 24 frames).
+    assert np.load(radar.path / PATHS["archives"] / "0-mch.npy").shape == (24, 640, 710, 1)
     assert not any(frame.tobytes() in test_frames for w in train_windows for frame in w)
 
 
@@ -132,9 +136,7 @@ def test_the_mlflow_run_records_the_events_of_each_split(radar):
     profile = json.loads(dataset_input.dataset.profile)
     assert profile["events"]["test"] == ["2017-01-31T09:45:00"]
     assert len(profile["events"]["train"]) == 2
-    assert (
-        len(profile["archives"]["fmi"]["test"]) == 2 and profile["archives"]["fmi"]["train"] == []
-    )
+    assert "archives" not in profile  # FMI is only scored: no training data of it
     assert run_.data.metrics["eval.sprog.at_5min.csi_1"] > 0.5
     assert run_.data.params["data.source"] == "radar"
 

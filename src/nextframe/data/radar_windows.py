@@ -1,14 +1,10 @@
 """Radar archives as the pipeline's windows: whole composites per event, split by event in
 time, and rainy training crops.
 
-Fetch (`write_event_windows`) reads the archive (`nextframe.data.radar`), splits it into
-events where frames are not one time step apart (an all-NaN frame is skipped, and so splits
-its event too), and writes every event's windows of `data.n_frames` frames, one starting
-every `data.window_stride`, as rain codes (`nextframe.domains.rain.scale`) over the whole
-domain. No window crosses an event's end.
-
-Preprocess assigns whole events to splits, in time order: the last `test_events` are test,
-the `val_events` before them validation, the rest training. Test keeps whole-domain windows
+Fetch stores each archive's frames once (`nextframe.data.radar_store`); its windows are an
+index into them. Preprocess assigns whole events to splits, in time order: the last
+`test_events` are test, the `val_events` before them validation, the rest training (each of
+`data.radar.archives` alike, or all test). Test keeps whole-domain windows
 (evaluation and render read the whole composite, so rain can enter from outside any crop);
 training reads `crop` x `crop` crops, `crops_per_window` of each training window (see
 `draw_crops`); validation crops come from the validation events, or with `val_events: 0`
@@ -23,7 +19,6 @@ import functools
 import hashlib
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -33,25 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from nextframe.data.radar import (
-    ArchiveLayout,
-    check_same_grid,
-    coarsen,
-    coarsening,
-    find_frames,
-    is_empty,
-    layout_overrides,
-    read_rain_rate,
-    split_sequences,
-)
+from nextframe.data.radar_store import open_archive_windows
 from nextframe.data.source import NO_DIGITS
 from nextframe.data.splits import SPLITS
-from nextframe.data.windows import INDEX, WindowFile, open_radar_windows
+from nextframe.data.windows import INDEX, WindowFile
 from nextframe.domains.rain.lagrangian import window_to_lagrangian
 from nextframe.domains.rain.scale import NO_DATA, RainScale, decode_unit
 from nextframe.errors import NextframeError
 from nextframe.io import npy_appender, save_npy, write_json, write_npy_in_chunks
-from nextframe.params import ArchiveParams, Params, RadarParams
+from nextframe.params import Params, RadarParams
 
 # Candidate crops start every crop // CANDIDATE_STEPS pixels; a crop needs this share of its
 # pixels inside the radar's domain.
@@ -62,148 +47,6 @@ DRY_WEIGHT = 0.01
 RAINY_MMH = 1.0
 VAL_SHARE = 4  # validation crops from training events: crops_per_window // 4 a window
 _VAL_STREAM = 0x76616C  # the val draw from training events never repeats the training draw
-
-
-@dataclass
-class _Event:
-    """A run of frames with data, one time step apart, and where its windows are."""
-
-    start: str
-    end: str
-    n_frames: int
-    first_window: int
-    n_windows: int
-
-
-class _EventWindows:
-    """Cuts events into windows as their frames arrive, holding only the last window's
-    frames: memory stays flat however long an archive runs on."""
-
-    def __init__(self, appender, n_frames: int, stride: int):
-        self.appender, self.n_frames, self.stride = appender, n_frames, stride
-        self.events: list[_Event] = []
-        self.too_short = 0
-        self.n_windows = 0
-        self._recent: deque = deque(maxlen=n_frames)
-        self._times: list = []
-
-    def add(self, time, codes: np.ndarray) -> None:
-        self._recent.append(codes)
-        self._times.append(time)
-        count = len(self._times)
-        if count >= self.n_frames and (count - self.n_frames) % self.stride == 0:
-            self.appender.append(np.stack(self._recent)[None, ..., None])
-
-    def end_event(self) -> None:
-        count = len(self._times)
-        if count:
-            n_windows = (count - self.n_frames) // self.stride + 1 if count >= self.n_frames else 0
-            if n_windows:
-                start, end = self._times[0].isoformat(), self._times[-1].isoformat()
-                self.events.append(_Event(start, end, count, self.n_windows, n_windows))
-                self.n_windows += n_windows
-            else:
-                self.too_short += 1
-        self._recent.clear()
-        self._times = []
-
-
-def write_event_windows(
-    params: Params,
-    root: Path,
-    windows_out: Path,
-    archive: RadarParams | ArchiveParams | None = None,
-    param: str = "data.radar",
-    like: dict | None = None,
-) -> tuple[dict, str]:
-    """Read the archive under `root` that `archive` describes (default: `data.radar`'s own;
-    `param`: where params name it), write every event's windows of rain codes (whole domain)
-    to `windows_out`; (info for preprocess, a summary line). An event is a run of frames one
-    time step apart; an all-NaN frame is skipped and ends one. `like`: the first archive's
-    info, whose time step this one must share and whose pixel size its frames are brought to
-    (`coarsen`)."""
-    data = params.data
-    archive = archive or data.radar
-    scale = RainScale.of(data.radar)
-    layout = ArchiveLayout.resolve(archive.network, root, layout_overrides(archive), param)
-    if like is not None and layout.timestep_minutes != like["timestep_minutes"]:
-        raise NextframeError(
-            f"{param}: its frames are {layout.timestep_minutes:g} minutes apart, the first "
-            f"archive's (data.radar, {like['layout']['network']}) "
-            f"{like['timestep_minutes']:g}: one training takes one time step"
-        )
-    frames = find_frames(layout)
-    _, raw_grid = read_rain_rate(frames[0], layout)
-    factor = 1 if like is None else coarsening(raw_grid, like["grid"]["pixel_km"], param)
-    grid = coarsen(np.zeros(raw_grid.shape, np.float32), raw_grid, factor)[1]
-    height, width = grid.shape
-    if data.radar.crop > min(height, width):
-        raise NextframeError(
-            f"params.yaml: data.radar.crop must be <= the radar domain's {height}x{width} "
-            f"pixels ({param}), got {data.radar.crop}"
-        )
-    empty_frames = 0
-    with npy_appender(windows_out, (data.n_frames, height, width, 1)) as appender:
-        cutter = _EventWindows(appender, data.n_frames, data.window_stride)
-        for sequence in split_sequences(frames, layout.timestep_minutes):
-            for frame in sequence:
-                rain, frame_grid = read_rain_rate(frame, layout)
-                check_same_grid(frame_grid, raw_grid, frame.path)
-                if is_empty(rain):
-                    empty_frames += 1
-                    cutter.end_event()
-                else:
-                    cutter.add(frame.time, scale.encode(coarsen(rain, raw_grid, factor)[0]))
-            cutter.end_event()
-        events, too_short, n_windows = cutter.events, cutter.too_short, cutter.n_windows
-        if not events:
-            raise NextframeError(
-                f"{layout.folder}: no event of the archive has data.n_frames "
-                f"({data.n_frames}) consecutive frames {layout.timestep_minutes:g} minutes "
-                f"apart ({too_short} shorter events)"
-            )
-    info = {
-        "source": "radar",
-        "layout": layout.to_config(),
-        "grid": {"shape": [height, width], "pixel_km": grid.pixel_km},
-        "timestep_minutes": layout.timestep_minutes,
-        "window_stride": data.window_stride,  # how the windows were cut: what preprocess splits
-        "files": len(frames),
-        "empty_frames": empty_frames,
-        "too_short_events": too_short,
-        "events": [vars(event) for event in events],
-    }
-    notes = [f"{len(frames)} files", f"{len(events)} events", f"{n_windows} windows"]
-    if too_short:
-        notes.append(f"{too_short} events shorter than a window")
-    if empty_frames:
-        notes.append(f"{empty_frames} all-NaN frames skipped")
-    where = f"{archive.network} archive {layout.folder}"
-    coarser = f" (its {raw_grid.pixel_km:g} km pixels {factor}x{factor})" if factor > 1 else ""
-    summary = f"{where}: {', '.join(notes)} of {height}x{width} at {grid.pixel_km:g} km{coarser}"
-    return info, summary
-
-
-def archive_file(index: int, archive: ArchiveParams) -> str:
-    """The file name of `data.radar.archives[index]`'s windows (fetch) and test windows
-    (preprocess), in their folders."""
-    return f"{index}-{archive.network}.npy"
-
-
-def write_more_archives(params: Params, root: Path, folder: Path, first: dict) -> tuple[list, list]:
-    """Each of `data.radar.archives` fetched as the first archive is, into `folder` (one
-    windows file each, `archive_file`), like the first archive's `info`; (their infos, with
-    the `file`, and their summary lines)."""
-    infos, summaries = [], []
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, archive in enumerate(params.data.radar.archives):
-        param = f"data.radar.archives[{index}]"
-        name = archive_file(index, archive)
-        info, summary = write_event_windows(params, root, folder / name, archive, param, first)
-        infos.append({**info, "file": name})
-        summaries.append(summary)
-    write_json(folder / INDEX, [each["file"] for each in infos])
-    return infos, summaries
 
 
 @dataclass(frozen=True)
@@ -333,9 +176,9 @@ class _CropDraw:
     appender: Any = None
 
 
-def _moved_window(path: Path, index: int, scale: RainScale, n_context: int):
-    """Window `index` of the file at `path` in its rain's frame (a worker's task)."""
-    return window_in_rain_frame(WindowFile(path)[index][..., 0], scale, n_context)
+def _moved_window(windows: WindowFile, index: int, scale: RainScale, n_context: int):
+    """Window `index` of `windows` in its rain's frame (a worker's task)."""
+    return window_in_rain_frame(windows[index][..., 0], scale, n_context)
 
 
 def _windows_to_draw(
@@ -351,13 +194,11 @@ def _windows_to_draw(
     workers = min(len(indices), os.cpu_count() or 1)
     if workers <= 1:
         for index in indices:
-            yield _moved_window(windows.path, index, scale, lagrangian_context)
+            yield _moved_window(windows, index, scale, lagrangian_context)
         return
     context = multiprocessing.get_context("spawn")  # no state of this process is forked
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        task = functools.partial(
-            _moved_window, windows.path, scale=scale, n_context=lagrangian_context
-        )
+        task = functools.partial(_moved_window, windows, scale=scale, n_context=lagrangian_context)
         # A few windows ahead of the crops at a time: memory stays flat in the archive's length.
         for start in range(0, len(indices), 2 * workers):
             yield from pool.map(task, indices[start : start + 2 * workers])
@@ -423,7 +264,7 @@ def _more_archives(
             splits = {"train": [], "val": [], "test": periods}
         label = archive.network if archive.network not in labels else f"{archive.network}[{index}]"
         labels.add(label)
-        windows = open_radar_windows(more_windows / each["file"], n_frames)
+        windows = open_archive_windows(more_windows, each, n_frames)
         archives.append(_SplitArchive(label, windows, periods, splits, more_test / each["file"]))
     return archives
 
@@ -439,7 +280,8 @@ def write_radar_splits(
     more_test: Path | None = None,
 ) -> str:
     """Write test windows (whole domain) and train / val crops, the (empty) digits and the
-    manifest; a summary line. With `data.radar.archives`, their windows (`more_windows`) are
+    manifest; a summary line. With `data.radar.archives`, their windows (in the frame stores
+    of `more_windows`, fetch's folder) are
     split alike: crops of every archive trained on, in order, go to the same train and val
     files; each archive's test windows to its own file in `more_test`."""
     radar, scale = params.data.radar, RainScale.of(params.data.radar)

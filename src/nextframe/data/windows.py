@@ -61,7 +61,7 @@ class WindowFile:
             first, stop, step = frames.indices(t)
             if step != 1 or not 0 <= row < n:
                 raise IndexError(key)
-            return self._read(row * t + first, max(stop - first, 0))
+            return self._read(self._first_frame(row) + first, max(stop - first, 0))
         if isinstance(key, slice):
             first, stop, step = key.indices(n)
             if step != 1:
@@ -70,7 +70,11 @@ class WindowFile:
             return self._read(first * t, count * t).reshape(count, *self.shape[1:])
         if not 0 <= key < n:
             raise IndexError(key)
-        return self._read(int(key) * t, t)
+        return self._read(self._first_frame(int(key)), t)
+
+    def _first_frame(self, row: int) -> int:
+        """Where window `row` starts, counted in frames from the file's first."""
+        return row * self.shape[1]
 
     def chunks(
         self, indices: np.ndarray, n_frames: int | None = None, per_chunk: int | None = None
@@ -82,6 +86,47 @@ class WindowFile:
             per_chunk = max(1, CHUNK_BYTES // (n_frames * self._frame_bytes))
         for start in range(0, len(indices), per_chunk):
             yield np.stack([self[int(i), :n_frames] for i in indices[start : start + per_chunk]])
+
+
+class FrameWindows(WindowFile):
+    """Windows of a frame store, a (N, H, W, C) uint8 `.npy` that holds each frame once:
+    window i is frames `starts[i]` .. `starts[i] + n_frames - 1`. Indexed as a `WindowFile`
+    is (`w[i]`, `w[i, s:e]`, `chunks`), so what reads windows reads these alike; pickled as its
+    path, starts and length, for worker processes."""
+
+    def __init__(self, path: str | os.PathLike[str], starts, n_frames: int):
+        self.path = Path(path)
+        header = load_npy(self.path)
+        if header.dtype != np.uint8 or header.ndim != 4 or not header.flags.c_contiguous:
+            raise NextframeError(
+                f"{self.path}: expected frames (N, H, W, C) uint8 in C order, got "
+                f"{header.dtype} of shape {header.shape}"
+            )
+        self.starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+        self.n_frames = int(n_frames)
+        end = int(self.starts.max()) + self.n_frames if len(self.starts) else 0
+        if len(self.starts) and (self.starts.min() < 0 or end > header.shape[0]):
+            raise NextframeError(
+                f"{self.path}: holds {header.shape[0]} frames, its index reads up to frame "
+                f"{end}: truncated, or not the frames the index describes (run fetch again)"
+            )
+        self.shape = (len(self.starts), self.n_frames, *header.shape[1:])
+        self._offset = header.offset
+        self._frame_bytes = int(np.prod(header.shape[1:]))
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def _first_frame(self, row: int) -> int:
+        return int(self.starts[row])
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):  # windows overlap in the store: one by one
+            first, stop, step = key.indices(len(self))
+            rows = [self[i] for i in range(first, stop, step)]
+            return np.stack(rows) if rows else np.empty((0, *self.shape[1:]), np.uint8)
+        return super().__getitem__(key)
+
+    def __reduce__(self):
+        return (FrameWindows, (self.path, self.starts.tolist(), self.n_frames))
 
 
 def open_windows(
