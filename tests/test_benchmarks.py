@@ -1,4 +1,4 @@
-"""The GPU benchmark runs on this CPU with a small preset: every figure, then `ratio <x>`."""
+"""Benchmarks run small on this CPU: every figure, then `ratio <x>`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from .helpers import REPO_ROOT, TINY, run
+from .helpers import REPO_ROOT, TINY, require_shared_radar, run
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +44,12 @@ def test_ingest_benchmark_runs_small_and_reports_memory_and_decode_rates():
     assert lines[-1].startswith("ratio ") and float(lines[-1].split()[1]) > 0
     assert any(line.startswith("10x: fetch peak") for line in lines)
     assert any(line.startswith("decode: PyAV's bare loop") for line in lines)
+
+
+def test_radar_archive_benchmark_runs_small_and_stores_each_frame_once():
+    require_shared_radar()
+    args = ["--short", "20", "--long", "40", "--added", "2"]
+    result = run([sys.executable, "benchmarks/radar_archive.py", *args], REPO_ROOT)
+    lines = result.stdout.strip().splitlines()
+    assert any("grown by 2 files, fetched again with the cache: 2 of 22" in line for line in lines)
+    assert lines[-1].startswith("ratio ") and float(lines[-1].split()[1]) < 1.01

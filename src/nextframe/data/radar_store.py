@@ -119,8 +119,9 @@ def _cached(entry: Path) -> Decoded | None:
 def _store(entry: Path, decoded: Decoded) -> None:
     grid = decoded.grid
     codes = decoded.codes if decoded.codes is not None else np.zeros((0,), np.uint8)
+    # Compressed: rain codes are mostly the dry and no-data codes (a MeteoSwiss frame ~20x).
     with atomic_path(entry) as tmp, tmp.open("wb") as file:
-        np.savez(
+        np.savez_compressed(
             file,
             codes=codes,
             grid=np.array([grid.pixel_km, *grid.corners], np.float64),
