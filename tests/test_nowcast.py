@@ -66,6 +66,24 @@ def test_masked_scores_match_hand_computation():
     assert row["rmse"] == pytest.approx(math.sqrt((4 + 9 + 1 + 25 + 2.25) / 13))
 
 
+def test_scores_merged_from_elsewhere_equal_scores_accumulated_here():
+    """Evaluation scores pysteps' nowcasts in worker processes and merges them: the same
+    figures as one accumulator, a window without a valid pixel at a lead included."""
+    rng = np.random.default_rng(3)
+    spec = nowcast.ScoreSpec((0.5, 1.0), (1.0,), (1.0, 4.0), 1.0, 5.0)
+    windows = [(rng.gamma(0.6, 2.0, (2, 16, 16)), rng.gamma(0.6, 2.0, (2, 16, 16))) for _ in "abc"]
+    windows[1][1][0] = NAN  # nothing observed at the first lead of the second window
+    together = nowcast.RainScores(spec, n_leads=2)
+    merged = nowcast.RainScores(spec, n_leads=2)
+    for forecast, observed in windows:
+        together.add(forecast, observed)
+        one = nowcast.RainScores(spec, n_leads=2)
+        one.add(forecast, observed)
+        merged.merge(one)
+    for row_merged, row_together in zip(merged.per_lead(), together.per_lead(), strict=True):
+        assert row_merged == pytest.approx(row_together, rel=1e-12)
+
+
 def test_values_under_the_mask_change_no_score():
     masked = ~(np.isfinite(FORECAST) & np.isfinite(OBSERVED))
     rng = np.random.default_rng(0)

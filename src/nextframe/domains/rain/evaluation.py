@@ -23,7 +23,7 @@ import numpy as np
 
 from nextframe.data.windows import INDEX, open_radar_windows
 from nextframe.domains.rain.forecast import predict_rain
-from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, radar_baselines
+from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, scored_baselines
 from nextframe.io import load_json
 from nextframe.model import NextFramePredictor
 from nextframe.params import EvaluateParams
@@ -55,9 +55,10 @@ def evaluate_radar(
     The report and rows pool every archive's windows; with more than one archive, the report
     holds each one's own under `archives`.
 
-    pysteps' nowcasts of each window run in worker processes (one per core but one) while
-    this process runs the model: both are mostly one core's numpy. A Lagrangian model and
-    pysteps' extrapolation and S-PROG advect along the same motion, found once a window."""
+    pysteps' nowcasts of each window run and are scored in worker processes (one per core but
+    one) while this process runs and scores the model: both are mostly one core's numpy. A
+    Lagrangian model and pysteps' extrapolation and S-PROG advect along the same motion, found
+    once a window."""
     scale = model.frames.rain
     lagrangian = model.frames.formulation.frame == "lagrangian"
     pooled: dict[str, RainScores] = {}
@@ -70,9 +71,10 @@ def evaluate_radar(
             scores.setdefault(name, RainScores(spec, horizon)).add(forecast, truth)
 
     def score_oldest() -> None:
-        label, truth, future = pending.popleft()
-        for name, forecast in future.result().items():
-            add(label, name, forecast, truth)
+        label, future = pending.popleft()
+        for name, scored in future.result().items():
+            for scores in (pooled, apart[label]):
+                scores.setdefault(name, RainScores(spec, horizon)).merge(scored)
 
     with contextlib.ExitStack() as stack:
         pool = None
@@ -85,8 +87,8 @@ def evaluate_radar(
                 context, truth = rain[:n_context], rain[n_context:]
                 motion = motion_field(context) if lagrangian else None
                 if pool is not None:
-                    task = pool.submit(radar_baselines, context, horizon, motion)
-                    pending.append((label, truth, task))
+                    task = pool.submit(scored_baselines, context, truth, spec, motion)
+                    pending.append((label, task))
                 motions = None if motion is None else motion[None]
                 forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
                 add(label, "model", forecast, truth)

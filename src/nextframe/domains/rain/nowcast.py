@@ -7,6 +7,7 @@ extrapolation and S-PROG, run as pysteps' own examples run them.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +126,27 @@ class RainScores:
                 for contable in self._contables[lead].values():
                     verification.det_cat_fct_accum(contable, fct[valid], obs[valid])
                 verification.det_cont_fct_accum(self._errors[lead], fct[valid], obs[valid])
+
+    def merge(self, other: RainScores) -> None:
+        """Add the windows `other` scored (in a worker process, say) to these, with pysteps'
+        merge functions: the same sums as scoring them here, in the same order."""
+        verification = pysteps().verification
+        for lead in range(self.n_leads):
+            for key, fss in self._fss[lead].items():
+                self._fss[lead][key] = verification.fss_merge(fss, other._fss[lead][key])
+            if not other._n_valid[lead]:
+                continue
+            if not self._n_valid[lead]:  # pysteps merges nothing into an empty table
+                self._contables[lead] = copy.deepcopy(other._contables[lead])
+                self._errors[lead] = copy.deepcopy(other._errors[lead])
+            else:
+                for key, table in self._contables[lead].items():
+                    merged = verification.det_cat_fct_merge(table, other._contables[lead][key])
+                    self._contables[lead][key] = copy.deepcopy(merged)
+                self._errors[lead] = copy.deepcopy(
+                    verification.det_cont_fct_merge(self._errors[lead], other._errors[lead])
+                )
+            self._n_valid[lead] += other._n_valid[lead]
 
     def per_lead(self) -> list[dict[str, float]]:
         """One row per lead: `lead_minutes`, then `csi_0.5`, `pod_0.5`, `far_0.5`, `ets_0.5`
@@ -259,6 +281,22 @@ def sprog(context_mmh: np.ndarray, n_leads: int) -> np.ndarray:
     context = _check_context(context_mmh, n_leads, min_frames=SPROG_AR_ORDER + 1)
     context_db = _to_db(context)
     return _sprog(context, context_db, _motion(context_db), n_leads)
+
+
+def scored_baselines(
+    context_mmh: np.ndarray,
+    truth_mmh: np.ndarray,
+    spec: ScoreSpec,
+    velocity: np.ndarray | None = None,
+) -> dict[str, RainScores]:
+    """`radar_baselines` of one window, each scored against its `truth_mmh` (L, H, W): what
+    evaluation's worker processes do, so that scoring them is off the model's process too."""
+    n_leads = len(truth_mmh)
+    scores = {}
+    for name, forecast in radar_baselines(context_mmh, n_leads, velocity).items():
+        scores[name] = RainScores(spec, n_leads)
+        scores[name].add(forecast, truth_mmh)
+    return scores
 
 
 def radar_baselines(
