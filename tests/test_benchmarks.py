@@ -48,7 +48,7 @@ def test_ingest_benchmark_runs_small_and_reports_memory_and_decode_rates():
 
 def test_radar_archive_benchmark_runs_small_and_stores_each_frame_once():
     require_shared_radar()
-    args = ["--short", "20", "--long", "40", "--added", "2"]
+    args = ["--short", "20", "--long", "40", "--added", "2", "--parallel", "20"]
     result = run([sys.executable, "benchmarks/radar_archive.py", *args], REPO_ROOT)
     lines = result.stdout.strip().splitlines()
     assert any("grown by 2 files, fetched again with the cache: 2 of 22" in line for line in lines)
