@@ -154,10 +154,12 @@ def main() -> None:
         for name, root in (("short", short), ("long", long_)):
             figures[name] = fetch(work, root, work / f"cache-{name}")
             print(describe(f"{name} ({args.__dict__[name]} frames)", figures[name]), flush=True)
-        one = fetch(work, short, work / "cache-one", cores=1)
-        two = fetch(work, short, work / "cache-two", cores=2)
+        medium = work / "medium"
+        build_archive(medium, originals, 0, args.parallel)
+        one = fetch(work, medium, work / "cache-one", cores=1)
+        two = fetch(work, medium, work / "cache-two", cores=2)
         print(
-            f"parallel decoding, short archive: 1 process {one['seconds']:.1f} s, 2 "
+            f"parallel decoding, {args.parallel} frames: 1 process {one['seconds']:.1f} s, 2 "
             f"{two['seconds']:.1f} s: {one['seconds'] / two['seconds']:.2f}x",
             flush=True,
         )
