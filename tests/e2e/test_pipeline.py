@@ -149,6 +149,10 @@ def test_a_params_key_changes_exactly_the_stages_that_declare_it(repo):
         assert ("${data.folder}" in stage["cmd"]) == ("changed command" in changes_), name
 
 
+# An empty list's key, changed: an item of its kind.
+EMPTY_LIST_CHANGES = {"archives": [{"network": "fmi"}]}
+
+
 def changes(values: dict) -> dict:
     """Every leaf of `values` given another value of its kind."""
     out = {}
@@ -160,7 +164,7 @@ def changes(values: dict) -> dict:
         elif isinstance(value, int | float):
             out[name] = value + 1
         elif isinstance(value, list):
-            out[name] = [*value, value[-1]]
+            out[name] = [*value, value[-1]] if value else EMPTY_LIST_CHANGES[name]
         elif value is None:
             out[name] = [0.0, 1.0]
         else:
