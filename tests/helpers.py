@@ -66,12 +66,14 @@ def require_shared_radar() -> Path:
     return SHARED_RADAR
 
 
-def radar_archive(dest: Path, frames_per_event: int = 8, network: str = "mch") -> Path:
+def radar_archive(
+    dest: Path, frames_per_event: int = 8, network: str = "mch", events: int | None = None
+) -> Path:
     """A small archive of `network` (MeteoSwiss's, or FMI's) in pysteps-data's layout: the
-    first `frames_per_event` frames of each of the shared archive's events, one a folder
-    (skips where it is absent)."""
+    first `frames_per_event` frames of each of the shared archive's events (one a folder), or
+    of its first `events` (skips where it is absent)."""
     source = require_shared_radar() / "radar" / network
-    folders = sorted({path.parent for path in source.rglob("*") if path.is_file()})
+    folders = sorted({path.parent for path in source.rglob("*") if path.is_file()})[:events]
     for folder in folders:
         target = dest / "radar" / network / folder.relative_to(source)
         target.mkdir(parents=True)
