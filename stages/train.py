@@ -32,9 +32,11 @@ def main() -> None:
     cluster = cluster_from_env()
     data, fresh = params.data, params.train.sequences == "fresh"
     manifest = load_manifest(args.manifest)
-    shape = (data.n_frames, data.train_size, data.channels)  # radar: crops
-    val_windows = open_windows(args.val, *shape)
-    train_windows = None if fresh else open_windows(args.train, *shape)
+    # radar: crops for validation, the regions training crops are cut from (or crops) to train
+    val_windows = open_windows(args.val, data.n_frames, data.train_size, data.channels)
+    train_windows = (
+        None if fresh else open_windows(args.train, data.n_frames, data.stored_size, data.channels)
+    )
     train_digits = load_npy(args.train_digits, mmap=False) if fresh else None
     if fresh and len(train_digits) == 0:
         raise NextframeError(f"{args.train_digits}: no digits to draw fresh sequences from")

@@ -109,6 +109,16 @@ BAD_EDITS = [
         "params.yaml: data.radar.zerovalue_db must be < 10 log10(data.radar.threshold_mmh) = -10",
     ),
     ({"train": {"loss": "balanced"}}, "params.yaml: train.loss balanced weighs pixels by their"),
+    (
+        {"data": {"radar": {"crop": 64, "region": 48}}},
+        "params.yaml: data.radar.region must be >= data.radar.crop (64): training crops are cut "
+        "from it, got 48",
+    ),
+    (
+        {"train": {"sequences": "fresh", "augment": "flips"}},
+        "params.yaml: train.augment flips transforms stored clips: fresh sequences are new",
+    ),
+    ({"train": {"augment": "turns"}}, "params.yaml: train.augment must be one of"),
 ]
 
 

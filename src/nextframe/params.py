@@ -102,10 +102,11 @@ class RadarParams(_Section):
     knmi, opera, rmi, ...), which gives the archive's layout and importer; each of
     `root_path` ... `importer_kwargs` replaces pysteps' value where it is not null. Rain rates
     become the model's values in dBR (`nextframe.domains.rain.scale.RainScale`: `threshold_mmh`,
-    `zerovalue_db`, `max_mmh`). Training reads `crop` x `crop` pixel crops of the composite,
-    `crops_per_window` of them per window, rainy ones preferred; evaluation reads the whole
-    domain. The last `test_events` events in time are the test split, the `val_events`
-    before them validation (0: validation crops are drawn from the training events). With
+    `zerovalue_db`, `max_mmh`). Preprocess stores `crops_per_window` rainy regions of
+    `region` x `region` pixels (null: `crop`) of each training window; each epoch, training
+    reads a `crop` x `crop` crop of each at a new place; evaluation reads the whole domain.
+    The last `test_events` events in time are the test split, the `val_events` before them
+    validation (0: validation crops are drawn from the training events). With
     `block_hours`, each event is first cut into blocks of that many hours, and those counts
     are of blocks: an archive of one long period splits by time (windows across a block's end
     are left out, so none crosses between splits).
@@ -122,6 +123,7 @@ class RadarParams(_Section):
     timestep: PositiveFloat | None
     importer_kwargs: dict[str, Any] | None
     crop: Annotated[int, Field(ge=MIN_FRAME_SIZE)]
+    region: Annotated[int, Field(ge=MIN_FRAME_SIZE)] | None
     crops_per_window: PositiveInt
     test_events: PositiveInt
     val_events: Annotated[int, Field(ge=0)]
@@ -144,6 +146,11 @@ class RadarParams(_Section):
                     f"archives[{i}]: the {archive.network} archive is listed twice (as "
                     f"{where}: the same network and root_path name the same folder)"
                 )
+        if self.region is not None and self.region < self.crop:
+            raise ValueError(
+                f"region must be >= data.radar.crop ({self.crop}): training crops are cut "
+                f"from it, got {self.region}"
+            )
         if self.max_mmh <= self.threshold_mmh:
             raise ValueError(
                 f"max_mmh must be > data.radar.threshold_mmh ({self.threshold_mmh:g}), "
@@ -210,6 +217,14 @@ class DataParams(_Section):
     def train_size(self) -> int:
         """Side of the square frames training reads: the crop for radar, else `frame_size`."""
         return self.radar.crop if self.is_radar else self.frame_size
+
+    @property
+    def stored_size(self) -> int:
+        """Side of the square frames preprocess stores for training: the regions training crops
+        are cut from for radar (`radar.region`, or `radar.crop`), else `frame_size`."""
+        if self.is_radar and self.radar.region is not None:
+            return self.radar.region
+        return self.train_size
 
     @property
     def horizon(self) -> int:
@@ -311,6 +326,9 @@ class TrainParams(_Section):
     """`context_frames`: frames given before the predicted horizon in each training clip.
     `sequences`: `fixed` trains on the `data.n_train` sequences of the train split; `fresh`
     draws `sequences_per_epoch` new ones every epoch from the training digits.
+    `augment`: each training clip flipped (`flips`: left-right, up-down, both or neither) or
+    also turned by quarter turns (`flips_and_turns`: the square's 8 symmetries), drawn anew
+    each epoch from `seed`.
     `scheduled_sampling`: the share of training (closed loop) over which the chance that a
     step after the context reads the true frame instead of its own prediction falls from 1
     to 0 (Bengio et al. 2015); 0 feeds back its own predictions from the first step."""
@@ -328,6 +346,7 @@ class TrainParams(_Section):
     early_stopping_patience: Annotated[int, Field(ge=0)]
     sequences: Literal["fixed", "fresh"]
     sequences_per_epoch: PositiveInt
+    augment: Literal["none", "flips", "flips_and_turns"]
     precision: Literal["float32", "mixed_bfloat16"]
 
 
@@ -389,6 +408,11 @@ class Params(_Section):
             raise ValueError(
                 "train.sequences fresh needs digits to draw from: data.source generated or "
                 f"openstl, got {self.data.source}"
+            )
+        if self.train.sequences == "fresh" and self.train.augment != "none":
+            raise ValueError(
+                f"train.augment {self.train.augment} transforms stored clips: fresh sequences "
+                "are new every epoch already (train.sequences fixed, or augment none)"
             )
         if self.data.is_radar and self.model.normalization == "layer":
             raise ValueError(

