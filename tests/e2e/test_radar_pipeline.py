@@ -53,18 +53,23 @@ def radar(tmp_path_factory) -> Reproduced:
     """A tiny copy reproduced once on a 3-event MeteoSwiss archive (8 frames an event), also
     scored on FMI's first event (7 frames), which it never trains on, the params keys
     each stage read recorded (for tests/test_dvc_yaml.py's kind of check). The model learns
-    in the frame of the moving rain, as the radar preset's does."""
+    in the frame of the moving rain, as the radar preset's does, on crops cut anew each epoch
+    from stored regions, flipped and turned."""
     root = tmp_path_factory.mktemp("radar")
     archive = radar_archive(root / "archive")
     radar_archive(archive, frames_per_event=7, network="fmi", events=1)
     radar = {
         "root": str(archive),
         "formulation": "lagrangian",
+        "region": 40,  # training crops cut anew each epoch from stored 40 px regions
         "archives": [{"network": "fmi", "train": False}],
     }
-    repo = tiny_repo(
-        root / "repo", merged(RADAR_TINY, {"data": {"radar": radar}, "model": LAGRANGIAN_MODEL})
-    )
+    edits = {
+        "data": {"radar": radar},
+        "model": LAGRANGIAN_MODEL,
+        "train": {"augment": "flips_and_turns"},
+    }
+    repo = tiny_repo(root / "repo", merged(RADAR_TINY, edits))
     reads = root / "reads"
     reads.mkdir()
     run(["dvc", "repro"], repo, NEXTFRAME_PARAMS_READS=str(reads))
@@ -120,7 +125,8 @@ def test_test_windows_are_the_whole_domain_of_the_last_event(radar):
     assert test.shape[2:] == (640, 710, 1)
     assert 0.25 < (test == NO_DATA).mean() < 0.35  # outside the radar's domain: masked
     train = np.load(radar.path / PATHS["train"])
-    assert train.shape[2:] == (32, 32, 1)
+    assert train.shape[2:] == (40, 40, 1)  # regions; validation keeps the model's crops
+    assert np.load(radar.path / PATHS["val"]).shape[2:] == (32, 32, 1)
     test_frames = {frame.tobytes() for window in test for frame in window}
     info = json.loads((radar.path / PATHS["info"]).read_text())
     whole = open_archive_windows(radar.path / PATHS["archives"], info, test.shape[1])
