@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from nextframe.domains.rain.forecast import padded_shape, predict_rain
-from nextframe.domains.rain.loss import masked_mean, pixel_losses
+from nextframe.domains.rain.loss import fractions_loss, masked_mean, pixel_losses
 from nextframe.domains.rain.scale import (
     NO_DATA,
     RainScale,
@@ -66,6 +66,35 @@ def test_the_masked_loss_skips_no_data_pixels_hand_checked():
     assert float(balanced) == pytest.approx(expected, rel=1e-5)
     nothing = masked_mean(pixel_losses("mse", targets, predictions), valid * 0)
     assert float(nothing) == 0.0  # a crop with no data adds nothing, no NaN
+
+
+def test_the_fractions_loss_charges_deleted_rain_not_rain_moved_within_a_block():
+    """`balanced+fss`'s term: a cell moved 4 px inside its 8 px block costs nothing, the same
+    cell deleted does, where the squared error charges moving it twice what deleting it
+    costs (the double penalty that teaches a model to delete what it cannot place)."""
+    rain = float(SCALE.to_unit(np.float64(10.0)))  # above both thresholds
+    truth = np.zeros((1, 1, 32, 32, 1), np.float32)
+    truth[0, 0, 4:8, 0:4] = rain
+    moved = np.roll(truth, 4, axis=3)  # columns 4:8, the same 8 px block
+    deleted = np.zeros_like(truth)
+    valid = np.ones_like(truth)
+
+    def fractions(prediction, valid=valid):
+        return float(fractions_loss(truth, prediction, valid, SCALE))
+
+    def mse(prediction):
+        return float(masked_mean(pixel_losses("mse", truth, prediction), valid))
+
+    assert fractions(truth) == pytest.approx(0.0, abs=1e-6)
+    assert fractions(moved) == pytest.approx(0.0, abs=1e-6)
+    assert fractions(deleted) > 1e-3
+    assert mse(moved) == pytest.approx(2 * mse(deleted))
+    # Pixels without data weigh nothing: rain predicted there costs nothing.
+    inside = valid.copy()
+    inside[0, 0, :, 16:] = 0
+    spilled = truth.copy()
+    spilled[0, 0, :, 20:] = rain
+    assert fractions(spilled, inside) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_padded_shape_rounds_each_side_up_to_the_patch():

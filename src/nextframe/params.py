@@ -338,7 +338,7 @@ class TrainParams(_Section):
     lr_schedule: Literal["constant", "cosine", "plateau"]
     plateau_patience: PositiveInt
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"]
-    loss: Literal["bce", "mse", "l1+l2", "balanced"]
+    loss: Literal["bce", "mse", "l1+l2", "balanced", "balanced+fss"]
     feedback: Literal["closed_loop", "teacher_forcing"]
     scheduled_sampling: Annotated[Float, Field(ge=0, le=1)]
     context_frames: PositiveInt
@@ -420,10 +420,10 @@ class Params(_Section):
                 "one frame size: with data.source radar (any domain size) use group "
                 "(norm_groups 1 normalises like layer, with a scale per channel), batch or none"
             )
-        if self.train.loss == "balanced" and not self.data.is_radar:
+        if self.train.loss.startswith("balanced") and not self.data.is_radar:
             raise ValueError(
-                "train.loss balanced weighs pixels by their rain rate: it needs data.source "
-                f"radar, got {self.data.source}"
+                f"train.loss {self.train.loss} weighs pixels by their rain rate: it needs "
+                f"data.source radar, got {self.data.source}"
             )
         if self.train.sequences == "fixed" and self.data.n_train == 0:
             raise ValueError(

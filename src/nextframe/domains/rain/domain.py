@@ -43,12 +43,14 @@ class RainDomain(Domain):
 
     def loss(self, kind, batch, predictions, frames):
         """The mean over pixels with data, in model values."""
-        from nextframe.domains.rain.loss import masked_mean, pixel_losses
+        from nextframe.domains.rain.loss import fractions_loss, masked_mean, pixel_losses
         from nextframe.domains.rain.scale import rain_codes_to_frames, rain_valid
 
-        targets = rain_codes_to_frames(batch)[:, 1:]
-        losses = pixel_losses(kind, targets, predictions, frames.rain)
-        return masked_mean(losses, rain_valid(batch)[:, 1:])
+        targets, valid = rain_codes_to_frames(batch)[:, 1:], rain_valid(batch)[:, 1:]
+        loss = masked_mean(pixel_losses(kind, targets, predictions, frames.rain), valid)
+        if kind == "balanced+fss":
+            loss = loss + fractions_loss(targets, predictions, valid, frames.rain)
+        return loss
 
     # -- serving ------------------------------------------------------------------------------
     def request_example(self, frames):

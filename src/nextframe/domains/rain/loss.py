@@ -12,6 +12,15 @@ from nextframe.domains.rain.scale import RainScale
 # the heavier its observed rain, so rare heavy rain is not traded for the many dry pixels.
 BALANCED_WEIGHTS_MMH = ((2.0, 2.0), (5.0, 5.0), (10.0, 10.0), (30.0, 30.0))  # (from, weight)
 
+# `balanced+fss` adds a fractions term (Roberts & Lean's FSS made a loss, as Lagerquist and
+# Ebert-Uphoff 2022 train with it): at each threshold, the share of each block of pixels
+# raining above it, soft (a logistic of width FSS_WIDTH_DB around the threshold), predicted
+# against observed. It pays for rain area lost or added within a block, not for where in the
+# block the rain sits, so shrinking uncertain rain costs what it should.
+FSS_THRESHOLDS_MMH = (1.0, 5.0)
+FSS_BLOCKS_PX = (8, 32)
+FSS_WIDTH_DB = 1.0
+
 
 def pixel_losses(kind: str, targets, predictions, scale: RainScale | None = None):
     """Each pixel's loss (B, T, H, W, C): what the masked radar loss averages over pixels
@@ -23,11 +32,40 @@ def pixel_losses(kind: str, targets, predictions, scale: RainScale | None = None
         return ops.square(error)
     if kind == "l1+l2":
         return ops.abs(error) + ops.square(error)
+    if kind not in ("balanced", "balanced+fss"):
+        raise ValueError(f"unknown radar loss {kind!r}")
     weights = ops.ones_like(targets)
     for from_mmh, weight in BALANCED_WEIGHTS_MMH:
         level = float(scale.to_unit(np.float64(from_mmh)))
         weights = ops.where(targets >= level, weight, weights)
     return weights * (ops.abs(error) + ops.square(error))
+
+
+def fractions_loss(targets, predictions, valid, scale: RainScale):
+    """The mean squared difference of predicted and observed rain fractions (B, T, H, W, 1
+    values; `valid` 1 where there is data) above each of `FSS_THRESHOLDS_MMH`, over blocks of
+    each of `FSS_BLOCKS_PX` pixels (whole blocks; a block's fraction is of its pixels with
+    data, and a block without data weighs nothing)."""
+    shape = ops.shape(targets)
+    flat = (-1, shape[2], shape[3], shape[4])
+    targets, predictions, valid = (ops.reshape(x, flat) for x in (targets, predictions, valid))
+    width = FSS_WIDTH_DB / scale.span_db  # in model values
+    terms = []
+    for mmh in FSS_THRESHOLDS_MMH:
+        level = float(scale.to_unit(np.float64(mmh)))
+        observed = ops.sigmoid((targets - level) / width) * valid
+        predicted = ops.sigmoid((predictions - level) / width) * valid
+        for block in FSS_BLOCKS_PX:
+
+            def pool(x, block=block):
+                return ops.average_pool(x, block, strides=block, padding="valid")
+
+            counted = pool(valid)
+            covered = ops.cast(counted > 0, counted.dtype)
+            share = ops.maximum(counted, 1e-6)
+            difference = (pool(predicted) - pool(observed)) / share
+            terms.append(masked_mean(ops.square(difference), covered))
+    return ops.mean(ops.stack(terms))
 
 
 def masked_mean(values, valid):

@@ -46,26 +46,27 @@ class RainScale:
         return cls(**{k: float(config[k]) for k in ("threshold_mmh", "zerovalue_db", "max_mmh")})
 
     @property
-    def _span_db(self) -> float:
+    def span_db(self) -> float:
+        """dB from dry (0) to the top of the scale (1): one model value is this many dB."""
         return 10.0 * math.log10(self.max_mmh) - self.zerovalue_db
 
     @property
     def threshold_unit(self) -> float:
         """The model value of `threshold_mmh`: below it is dry."""
-        return (10.0 * math.log10(self.threshold_mmh) - self.zerovalue_db) / self._span_db
+        return (10.0 * math.log10(self.threshold_mmh) - self.zerovalue_db) / self.span_db
 
     def to_unit(self, rain_mmh: np.ndarray) -> np.ndarray:
         """mm/h -> float32 in [0, 1]; NaN stays NaN."""
         rain = np.asarray(rain_mmh, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             db = np.where(rain >= self.threshold_mmh, 10.0 * np.log10(rain), self.zerovalue_db)
-        unit = np.clip((db - self.zerovalue_db) / self._span_db, 0.0, 1.0)
+        unit = np.clip((db - self.zerovalue_db) / self.span_db, 0.0, 1.0)
         return np.where(np.isnan(rain), np.nan, unit).astype(np.float32)
 
     def to_mmh(self, unit: np.ndarray) -> np.ndarray:
         """Model values -> float32 mm/h (0 below the threshold); NaN stays NaN."""
         unit = np.asarray(unit, dtype=np.float64)
-        rain = 10.0 ** ((self.zerovalue_db + unit * self._span_db) / 10.0)
+        rain = 10.0 ** ((self.zerovalue_db + unit * self.span_db) / 10.0)
         rain = np.where(unit >= self.threshold_unit, rain, 0.0)
         return np.where(np.isnan(unit), np.nan, rain).astype(np.float32)
 
