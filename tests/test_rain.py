@@ -131,6 +131,20 @@ def test_a_radar_model_nowcasts_any_domain_in_mm_per_hour_nan_outside(radar_mode
     assert predict_rain(loaded, context[:, :, :32, :32], 2).shape == (2, 2, 32, 32)
 
 
+def test_the_training_loss_with_fractions_is_the_balanced_loss_and_a_finite_term(radar_model):
+    """What `train.loss: balanced+fss` trains on, on a batch of rain codes with no-data
+    pixels, the predictions one step behind the truth (so the fractions term is not 0)."""
+    from nextframe.domains import domain_of
+
+    rng = np.random.default_rng(1)
+    batch = rng.integers(0, 255, (2, 4, 32, 32, 1), dtype=np.uint8)  # 255 is no data
+    predictions = rain_codes_to_frames(batch)[:, :-1]  # frames 0..2 for targets 1..3
+    domain = domain_of(radar_model.frames)
+    balanced = float(domain.loss("balanced", batch, predictions, radar_model.frames))
+    with_fss = float(domain.loss("balanced+fss", batch, predictions, radar_model.frames))
+    assert np.isfinite(with_fss) and with_fss > balanced > 0
+
+
 def test_radar_params_refuse_a_size_bound_normalization():
     from nextframe.errors import NextframeError
 
