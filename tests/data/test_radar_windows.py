@@ -52,6 +52,20 @@ def stored(out: FetchPaths, info: dict, params) -> WindowFile:
     return open_archive_windows(out.archives, info, params.data.n_frames)
 
 
+def split(tmp: Path, params, out: FetchPaths, info: dict) -> tuple[dict[str, Path], str]:
+    """Preprocess's radar splits of the first archive into `tmp`: their paths, the summary."""
+    split_paths = {s: tmp / f"{s}.npy" for s in ("train", "val", "test")}
+    summary = write_radar_splits(
+        params,
+        stored(out, info, params),
+        info,
+        split_paths,
+        tmp / "train_digits.npy",
+        tmp / "manifest.json",
+    )
+    return split_paths, summary
+
+
 def test_each_event_is_cut_into_windows_of_its_own_frames(archive, tmp_path):
     params = radar_params(archive, window_stride=2)
     out, info, summary = fetched(tmp_path, params, archive)
@@ -71,15 +85,7 @@ def test_each_event_is_cut_into_windows_of_its_own_frames(archive, tmp_path):
 def test_test_events_share_no_frame_with_training(archive, tmp_path):
     params = radar_params(archive)
     out, info, _ = fetched(tmp_path, params, archive)
-    split_paths = {s: tmp_path / f"{s}.npy" for s in ("train", "val", "test")}
-    summary = write_radar_splits(
-        params,
-        stored(out, info, params),
-        info,
-        split_paths,
-        tmp_path / "train_digits.npy",
-        tmp_path / "manifest.json",
-    )
+    split_paths, summary = split(tmp_path, params, out, info)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     events = manifest["dataset"]["events"]
     assert events["test"] == [info["events"][-1]["start"]]  # the last in time
@@ -105,15 +111,7 @@ def test_regions_are_stored_for_training_and_crops_for_validation(archive, tmp_p
     a new place); validation keeps crops of the model's size; both from the same windows."""
     params = radar_params(archive, {"region": 48})
     out, info, _ = fetched(tmp_path, params, archive)
-    split_paths = {s: tmp_path / f"{s}.npy" for s in ("train", "val", "test")}
-    summary = write_radar_splits(
-        params,
-        stored(out, info, params),
-        info,
-        split_paths,
-        tmp_path / "train_digits.npy",
-        tmp_path / "manifest.json",
-    )
+    split_paths, summary = split(tmp_path, params, out, info)
     assert "regions of 48 px (a crop of each at a new place each epoch)" in summary
     train, val = WindowFile(split_paths["train"]), WindowFile(split_paths["val"])
     assert train.shape[2:] == (48, 48, 1) and val.shape[2:] == (32, 32, 1)
