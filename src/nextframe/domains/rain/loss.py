@@ -41,6 +41,11 @@ def pixel_losses(kind: str, targets, predictions, scale: RainScale | None = None
     return weights * (ops.abs(error) + ops.square(error))
 
 
+def _block_mean(values, block: int):
+    """(N, H, W, C) -> the mean of each whole `block` x `block` block."""
+    return ops.average_pool(values, block, strides=block, padding="valid")
+
+
 def fractions_loss(targets, predictions, valid, scale: RainScale):
     """The mean squared difference of predicted and observed rain fractions (B, T, H, W, 1
     values; `valid` 1 where there is data) above each of `FSS_THRESHOLDS_MMH`, over blocks of
@@ -50,21 +55,15 @@ def fractions_loss(targets, predictions, valid, scale: RainScale):
     flat = (-1, shape[2], shape[3], shape[4])
     targets, predictions, valid = (ops.reshape(x, flat) for x in (targets, predictions, valid))
     width = FSS_WIDTH_DB / scale.span_db  # in model values
+    counted = {block: _block_mean(valid, block) for block in FSS_BLOCKS_PX}  # share with data
     terms = []
     for mmh in FSS_THRESHOLDS_MMH:
         level = float(scale.to_unit(np.float64(mmh)))
-        observed = ops.sigmoid((targets - level) / width) * valid
-        predicted = ops.sigmoid((predictions - level) / width) * valid
-        for block in FSS_BLOCKS_PX:
-
-            def pool(x, block=block):
-                return ops.average_pool(x, block, strides=block, padding="valid")
-
-            counted = pool(valid)
-            covered = ops.cast(counted > 0, counted.dtype)
-            share = ops.maximum(counted, 1e-6)
-            difference = (pool(predicted) - pool(observed)) / share
-            terms.append(masked_mean(ops.square(difference), covered))
+        excess = ops.sigmoid((predictions - level) / width) - ops.sigmoid((targets - level) / width)
+        for block, share in counted.items():
+            # Block means are linear: the mean of the difference is the difference of fractions.
+            difference = _block_mean(excess * valid, block) / ops.maximum(share, 1e-6)
+            terms.append(masked_mean(ops.square(difference), ops.cast(share > 0, share.dtype)))
     return ops.mean(ops.stack(terms))
 
 
