@@ -1,6 +1,8 @@
 """DVC stage `evaluate`: the model scored on the test split beside its domain's baselines
 (`nextframe.domains`: video frames closed loop, radar nowcasts beside pysteps'); the
-registry's alias for that domain moves to the model if it is better."""
+registry's alias for that domain moves to the model if it is better. A report's `diagrams`
+(radar with an ensemble: rank histograms, reliability diagrams) become a CSV each in the
+diagrams folder, for `dvc plots`; the folder is empty where there are none."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ def main() -> None:
         "run_info",
         "metrics",
         "per_step",
+        "diagrams",
     )
     params = load_params(args.params)
     domain = get_method(params.data.domain)
@@ -29,7 +32,7 @@ def main() -> None:
     manifest = load_json(args.manifest)
     run_id = run_id_of(args.run_info)
     require_file(args.model, "model file")
-    remove_outputs(args.metrics, args.per_step)
+    remove_outputs(args.metrics, args.per_step, args.diagrams)
 
     from nextframe.io import write_csv, write_json
     from nextframe.model import load_predictor
@@ -39,8 +42,12 @@ def main() -> None:
     evaluation = get_part(params.data.domain, "evaluation")  # imports Keras: after the checks
     model = load_predictor(args.model, frames_of=test_windows)
     report, rows = evaluation.evaluate(model, test_windows, params, manifest, args.test_archives)
-    log_evaluation(run_id, report, rows)
+    diagrams = report.pop("diagrams", {})
+    log_evaluation(run_id, report, rows, diagrams)
     decision = crown_if_best(run_id, domain.registry_score(report), domain.registry_alias)
+    args.diagrams.mkdir(parents=True)
+    for name, diagram_rows in diagrams.items():
+        write_csv(args.diagrams / f"{name}.csv", diagram_rows, lambda value: f"{value:.6g}")
     write_json(args.metrics, report)
     write_csv(args.per_step, rows, lambda value: f"{value:.6g}")
     print(f"evaluate: {evaluation.summary(report)}")

@@ -274,12 +274,14 @@ RADAR_ONLY_KEYS = {k for k in leaf_keys(tiny_params()) if k.startswith("data.rad
     "evaluate.fss_thresholds",
     "evaluate.scales",
     "evaluate.nowcasts",
+    "evaluate.ensemble_members",
 }
 
 
 # Keys that a stage reads only for the radar source, though other stages read them for every
-# source: preprocess moves radar windows into the rain's frame at the context's end.
-RADAR_ONLY_READS = {"preprocess": {"data.n_context"}}
+# source: preprocess moves radar windows into the rain's frame at the context's end; evaluate
+# seeds the STEPS ensemble's members.
+RADAR_ONLY_READS = {"preprocess": {"data.n_context"}, "evaluate": {"seed"}}
 
 
 @pytest.mark.parametrize("name", sorted(stages()))

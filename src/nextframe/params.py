@@ -51,6 +51,9 @@ REAL_N_FRAMES = 20
 REAL_FRAME_SIZE = 64
 MNIST_DIGIT_SIZE = 28
 MIN_FRAME_SIZE = 8  # SSIM's 7x7 window fits
+# An ensemble's members per window: each of STEPS' members on a 2 km MeteoSwiss composite is
+# about 1 s a window on one core and 3 MB a lead (benchmarks/steps_cost.py).
+MAX_ENSEMBLE_MEMBERS = 48
 
 
 # id(section) -> its dotted key in params.yaml, while a stage records what it reads.
@@ -360,13 +363,17 @@ def _sorted_positive(values: list[float], key: str) -> None:
 class EvaluateParams(_Section):
     """`thresholds` (mm/h: CSI, POD, FAR, ETS), `fss_thresholds` (mm/h) and `scales` (km: FSS)
     score the radar source, per lead time, as `pysteps.verification` does; `nowcasts` scores
-    pysteps' own nowcasts (persistence, extrapolation, S-PROG) on the same windows."""
+    pysteps' own nowcasts (persistence, extrapolation, S-PROG) on the same windows;
+    `ensemble_members` (null: none) runs pysteps' STEPS ensemble of that many members on them
+    too, seeded from `seed`, and scores it as ensembles are scored (CRPS, rank histogram,
+    reliability and ROC area at each of `thresholds`, spread against the mean's error)."""
 
     batch_size: PositiveInt
     thresholds: Annotated[list[Float], Field(min_length=1)]
     fss_thresholds: Annotated[list[Float], Field(min_length=1)]
     scales: Annotated[list[Float], Field(min_length=1)]
     nowcasts: bool
+    ensemble_members: Annotated[int, Field(ge=2, le=MAX_ENSEMBLE_MEMBERS)] | None
 
     @model_validator(mode="after")
     def _consistent(self) -> EvaluateParams:

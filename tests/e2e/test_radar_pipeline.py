@@ -32,6 +32,7 @@ from ..helpers import (
     radar_archive,
     recorded_run,
     run,
+    store_client,
     tiny_repo,
 )
 from ..test_dvc_yaml import RADAR_ONLY_KEYS, RADAR_ONLY_READS, declared_params
@@ -54,7 +55,8 @@ def radar(tmp_path_factory) -> Reproduced:
     scored on FMI's first event (7 frames), which it never trains on, the params keys
     each stage read recorded (for tests/test_dvc_yaml.py's kind of check). The model learns
     in the frame of the moving rain, as the radar preset's does, on crops cut anew each epoch
-    from stored regions, flipped and turned."""
+    from stored regions, flipped and turned. Evaluation runs pysteps' STEPS ensemble of 2
+    members too."""
     root = tmp_path_factory.mktemp("radar")
     archive = radar_archive(root / "archive")
     radar_archive(archive, frames_per_event=7, network="fmi", events=1)
@@ -69,7 +71,8 @@ def radar(tmp_path_factory) -> Reproduced:
         "model": LAGRANGIAN_MODEL,
         "train": {"augment": "flips_and_turns"},
     }
-    repo = tiny_repo(root / "repo", merged(RADAR_TINY, edits))
+    ensemble = {"evaluate": {"ensemble_members": 2}}
+    repo = tiny_repo(root / "repo", {**merged(RADAR_TINY, edits), **ensemble})
     reads = root / "reads"
     reads.mkdir()
     run(["dvc", "repro"], repo, NEXTFRAME_PARAMS_READS=str(reads))
@@ -78,7 +81,7 @@ def radar(tmp_path_factory) -> Reproduced:
 
 def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
     report = json.loads((radar.path / PATHS["eval_metrics"]).read_text())
-    assert set(report["baselines"]) == {"persistence", "extrapolation", "sprog"}
+    assert set(report["baselines"]) == {"persistence", "extrapolation", "sprog", "steps_mean"}
     for scores in (report["model"], *report["baselines"].values()):
         at_5 = scores["at_5min"]
         for key in ("csi_0.5", "csi_1", "pod_5", "far_10", "ets_1", "fss_1_16km", "fss_5_32km"):
@@ -97,12 +100,42 @@ def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
     assert mch["test_events"] == ["2017-01-31T09:45:00"] and mch["n_windows"] == 1
     assert fmi["n_windows"] == 1 and fmi["test_events"][0].startswith("2016-09-28")
     for each in (mch, fmi):
-        assert set(each["baselines"]) == {"persistence", "extrapolation", "sprog"}
+        assert set(each["baselines"]) == {"persistence", "extrapolation", "sprog", "steps_mean"}
         assert 0.0 <= each["model"]["at_5min"]["csi_1"] <= 1.0
     rows = (radar.path / PATHS["per_step"]).read_text().splitlines()
     header = rows[0].split(",")
     assert header[0] == "lead_minutes" and "sprog_csi_1" in header and "model_fss_1_4km" in header
     assert [float(r.split(",")[0]) for r in rows[1:]] == [5.0, 10.0, 15.0]
+
+
+def test_eval_holds_the_steps_ensembles_scores_per_lead_and_its_diagrams(radar):
+    """STEPS' CRPS, spread, its mean's error and ROC areas in eval.json, at each reported lead
+    and overall, per archive too; its mean among the deterministic nowcasts; per lead in the
+    CSV; its rank histograms and reliability diagrams as CSVs for `dvc plots`."""
+    report = json.loads((radar.path / PATHS["eval_metrics"]).read_text())
+    steps = report["ensembles"]["steps"]
+    assert steps["n_members"] == 2
+    for scores in (steps, steps["at_5min"]):
+        assert scores["crps"] > 0 and scores["spread"] >= 0 and scores["rmse_of_mean"] > 0
+        assert 0 <= scores["roc_area_1"] <= 1
+    assert set(report["archives"]["fmi"]["ensembles"]) == {"steps"}
+    assert "steps_mean" in report["baselines"]
+    header = (radar.path / PATHS["per_step"]).read_text().splitlines()[0].split(",")
+    assert {"steps_crps", "steps_spread", "steps_rmse_of_mean", "steps_mean_csi_1"} <= set(header)
+    diagrams = radar.path / PATHS["diagrams"]
+    rankhist = (diagrams / "rankhist.csv").read_text().splitlines()
+    assert rankhist[0] == "rank,steps_5min" and len(rankhist) == 1 + 3  # 2 members: 3 ranks
+    assert sum(float(line.split(",")[1]) for line in rankhist[1:]) == pytest.approx(1.0)
+    reliability = (diagrams / "reliability.csv").read_text().splitlines()
+    assert reliability[0].startswith("probability,perfect,steps_0.5mmh_5min")
+    assert len(reliability) == 1 + 10
+    trained = recorded_run(radar.path)  # MLflow: the scores, and the diagrams as figures
+    assert trained.data.metrics["eval.steps.at_5min.crps"] == pytest.approx(
+        steps["at_5min"]["crps"]
+    )
+    client = store_client(radar.path)
+    figures = {a.path for a in client.list_artifacts(trained.info.run_id, "diagrams")}
+    assert figures == {"diagrams/rankhist.png", "diagrams/reliability.png"}
 
 
 def test_each_stage_reads_exactly_its_declared_radar_params(radar):

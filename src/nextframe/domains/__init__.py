@@ -64,7 +64,10 @@ class Domain:
     The report of the `evaluation` part has one shape in every domain: `model` and
     `baselines` (scores by name), `n_windows`, `n_context`, `horizon`; each of its per-step
     rows holds `step` (1 to the horizon), so `dvc plots`, MLflow and the registry read them
-    alike. A domain may add keys (the rain domain's rows lead with `lead_minutes`)."""
+    alike. A domain may add keys (the rain domain's rows lead with `lead_minutes`, its
+    report has `ensembles` where an ensemble was scored); a `diagrams` key (name -> rows, an
+    ensemble's rank histograms, say) is taken out by the evaluate stage and written as a CSV
+    each in `metrics/diagrams/`."""
 
     name: str = ""
     registry_alias: str = "champion"  # the alias its models compete for in the registry

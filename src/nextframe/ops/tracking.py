@@ -278,14 +278,20 @@ def _numbers(values: dict, prefix: str) -> dict[str, float]:
     return flat
 
 
-def log_evaluation(run_id: str, report: dict, rows: list[dict[str, float]]) -> None:
-    """Overall metrics as `eval.<who>.<metric>` and per-step values as a metric history,
-    stepped by each row's `step` (every domain's rows have one; a radar nowcast's lead time
-    in minutes is logged beside it)."""
+def log_evaluation(
+    run_id: str,
+    report: dict,
+    rows: list[dict[str, float]],
+    diagrams: dict[str, list[dict[str, float]]] | None = None,
+) -> None:
+    """Overall metrics as `eval.<who>.<metric>` (an ensemble's too) and per-step values as a
+    metric history, stepped by each row's `step` (every domain's rows have one; a radar
+    nowcast's lead time in minutes is logged beside it); each diagram (an ensemble's rank
+    histograms, reliability diagrams) as a figure and its rows, under `diagrams/`."""
     import mlflow
 
     flat = _numbers(report["model"], "eval.model.")
-    for name, values in report["baselines"].items():
+    for name, values in {**report["baselines"], **report.get("ensembles", {})}.items():
         flat.update(_numbers(values, f"eval.{name}."))
     with resumed_run(run_id):
         mlflow.log_metrics(flat)
@@ -294,6 +300,43 @@ def log_evaluation(run_id: str, report: dict, rows: list[dict[str, float]]) -> N
             mlflow.log_metrics(
                 {f"eval_per_step.{k}": v for k, v in row.items() if k != "step"}, step=step
             )
+        for name, diagram_rows in (diagrams or {}).items():
+            if diagram_rows:
+                mlflow.log_figure(_diagram_figure(name, diagram_rows), f"diagrams/{name}.png")
+
+
+def _diagram_figure(name: str, rows: list[dict[str, float]]):
+    """A diagram's rows as a matplotlib figure: the first column along x, each other column a
+    line (bars for a rank histogram)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    x_key, *columns = rows[0]
+    x = [row[x_key] for row in rows]
+    figure, axes = pyplot.subplots(figsize=(7, 4))
+    width = 0.8 / max(1, len(columns))
+    for number, column in enumerate(columns):
+        values = [row[column] for row in rows]
+        if name == "rankhist":
+            axes.bar(
+                [v + (number - (len(columns) - 1) / 2) * width for v in x],
+                values,
+                width,
+                label=column,
+            )
+        else:
+            axes.plot(
+                x, values, marker="o", label=column, linestyle="--" if column == "perfect" else "-"
+            )
+    axes.set_xlabel(x_key)
+    axes.set_ylabel("share of observations" if name == "rankhist" else "observed frequency")
+    axes.set_title(name)
+    axes.legend(fontsize="small", ncol=2)
+    figure.tight_layout()
+    pyplot.close(figure)
+    return figure
 
 
 def log_renders(run_id: str, paths: list[Path]) -> None:

@@ -11,6 +11,7 @@ its `lead_minutes` and its `step` (as every domain's rows are).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 from collections import deque
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from nextframe.data.windows import INDEX, open_radar_windows
+from nextframe.domains.rain.ensemble import EnsembleSpec, scored_steps, window_seed
+from nextframe.domains.rain.ensemble_scores import EnsembleScores
 from nextframe.domains.rain.forecast import predict_rain
 from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, scored_baselines
 from nextframe.io import load_json
@@ -42,6 +45,26 @@ def score_spec(evaluate: EvaluateParams, pixel_km: float, timestep_minutes: floa
     )
 
 
+def _scored_nowcasts(
+    context: np.ndarray,
+    truth: np.ndarray,
+    spec: ScoreSpec,
+    motion: np.ndarray | None,
+    baselines: bool,
+    ensemble: EnsembleSpec | None,
+    seed: int,
+) -> tuple[dict[str, RainScores], dict[str, EnsembleScores]]:
+    """What a worker process does for one window: pysteps' deterministic nowcasts (where
+    `baselines`) and STEPS (where `ensemble`), each scored."""
+    scored = scored_baselines(context, truth, spec, motion) if baselines else {}
+    ensembles = {}
+    if ensemble is not None:
+        ensembles["steps"], scored["steps_mean"] = scored_steps(
+            context, truth, spec, ensemble, seed
+        )
+    return scored, ensembles
+
+
 def evaluate_radar(
     model: NextFramePredictor,
     test_sets: Mapping[str, Any],
@@ -49,11 +72,15 @@ def evaluate_radar(
     horizon: int,
     spec: ScoreSpec,
     with_baselines: bool,
+    ensemble: EnsembleSpec | None = None,
+    seed: int = 0,
 ) -> tuple[dict, list[dict[str, float]]]:
     """Scores of the model (and pysteps' nowcasts) on every test window of every archive
     (`test_sets`: its label -> its windows, one grid step and pixel size); (report, rows).
     The report and rows pool every archive's windows; with more than one archive, the report
-    holds each one's own under `archives`.
+    holds each one's own under `archives`. With an `ensemble`, pysteps' STEPS runs on every
+    window too (seeded from `seed`, the archive and the window): its probabilistic scores
+    under `ensembles`, its members' mean among the deterministic nowcasts (`steps_mean`).
 
     pysteps' nowcasts of each window run and are scored in worker processes (one per core but
     one) while this process runs and scores the model: both are mostly one core's numpy. A
@@ -63,6 +90,8 @@ def evaluate_radar(
     lagrangian = model.frames.formulation.frame == "lagrangian"
     pooled: dict[str, RainScores] = {}
     apart: dict[str, dict[str, RainScores]] = {label: {} for label in test_sets}
+    pooled_ensembles: dict[str, EnsembleScores] = {}
+    apart_ensembles: dict[str, dict[str, EnsembleScores]] = {label: {} for label in test_sets}
     pending: deque = deque()
     workers = max(1, (os.cpu_count() or 1) - 1)
 
@@ -72,22 +101,39 @@ def evaluate_radar(
 
     def score_oldest() -> None:
         label, future = pending.popleft()
-        for name, scored in future.result().items():
+        scored, ensembles = future.result()
+        for name, each in scored.items():
             for scores in (pooled, apart[label]):
-                scores.setdefault(name, RainScores(spec, horizon)).merge(scored)
+                scores.setdefault(name, RainScores(spec, horizon)).merge(each)
+        for name, each in ensembles.items():
+            for scores in (pooled_ensembles, apart_ensembles[label]):
+                scores[name] = scores[name].merge(each) if name in scores else each
 
     with contextlib.ExitStack() as stack:
         pool = None
-        if with_baselines:
+        if with_baselines or ensemble is not None:
             spawn = multiprocessing.get_context("spawn")  # nothing of Keras is forked
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=spawn))
-        for label, test_windows in test_sets.items():
+        for number, (label, test_windows) in enumerate(test_sets.items()):
+            network = (
+                dataclasses.replace(ensemble, network=label.split("[")[0]) if ensemble else None
+            )
             for index in range(len(test_windows)):
                 rain = scale.decode_mmh(test_windows[index][: n_context + horizon, ..., 0])
                 context, truth = rain[:n_context], rain[n_context:]
                 motion = motion_field(context) if lagrangian else None
                 if pool is not None:
-                    task = pool.submit(scored_baselines, context, truth, spec, motion)
+                    window = window_seed(seed, number, index)
+                    task = pool.submit(
+                        _scored_nowcasts,
+                        context,
+                        truth,
+                        spec,
+                        motion,
+                        with_baselines,
+                        network,
+                        window,
+                    )
                     pending.append((label, task))
                 motions = None if motion is None else motion[None]
                 forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
@@ -96,17 +142,22 @@ def evaluate_radar(
                     score_oldest()
         while pending:
             score_oldest()
-    per_lead = {name: each.per_lead() for name, each in pooled.items()}
-    report = _report(per_lead, sum(len(windows) for windows in test_sets.values()))
+    n_windows = sum(len(windows) for windows in test_sets.values())
+    report = _report(pooled, pooled_ensembles, n_windows, spec.timestep_minutes)
     report.update(n_context=n_context, horizon=horizon, timestep_minutes=spec.timestep_minutes)
+    if pooled_ensembles:
+        report["diagrams"] = _diagrams(pooled_ensembles, spec.timestep_minutes)
     if len(test_sets) > 1:
         report["archives"] = {
             label: _report(
-                {name: each.per_lead() for name, each in apart[label].items()},
-                len(test_sets[label]),
+                apart[label], apart_ensembles[label], len(test_sets[label]), spec.timestep_minutes
             )
             for label in test_sets
         }
+    per_lead = {name: each.per_lead() for name, each in pooled.items()}
+    per_lead.update(
+        {name: _scalars(each, spec.timestep_minutes) for name, each in pooled_ensembles.items()}
+    )
     rows = [
         {
             "lead_minutes": lead_rows[0]["lead_minutes"],
@@ -123,13 +174,74 @@ def evaluate_radar(
     return report, rows
 
 
-def _report(per_lead: dict[str, list[dict[str, float]]], n_windows: int) -> dict:
+def _scalars(scores: EnsembleScores, timestep_minutes: float) -> list[dict[str, float]]:
+    """An ensemble's per-lead rows without their histograms and diagrams, with the lead
+    time in minutes, as the deterministic nowcasts' rows have it."""
+    return [
+        {
+            "lead_minutes": float((lead + 1) * timestep_minutes),
+            **{key: float(value) for key, value in row.items() if isinstance(value, float)},
+        }
+        for lead, row in enumerate(scores.per_lead())
+    ]
+
+
+def _diagrams(ensembles: dict[str, EnsembleScores], timestep_minutes: float) -> dict:
+    """`dvc plots`' rows of each ensemble's rank histogram (`rankhist`: the observation's
+    share at each rank, a column per ensemble and reported lead) and reliability diagram
+    (`reliability`: the observed frequency in each forecast probability bin, a column per
+    ensemble, threshold and reported lead, beside the diagonal of a reliable one)."""
+    rankhist: dict[str, list[float]] = {}
+    reliability: dict[str, list[float]] = {}
+    for name, scores in ensembles.items():
+        for lead, row in enumerate(scores.per_lead()):
+            minutes = (lead + 1) * timestep_minutes
+            if not any(abs(minutes - m) < 1e-6 for m in REPORTED_MINUTES):
+                continue
+            rankhist[f"{name}_{minutes:g}min"] = row["rankhist"]
+            for threshold in scores.thresholds_mmh:
+                diagram = row[f"reliability_{threshold:g}"]
+                reliability[f"{name}_{threshold:g}mmh_{minutes:g}min"] = diagram["observed"]
+    n_ranks = max((len(v) for v in rankhist.values()), default=0)
+    n_bins = max((len(v) for v in reliability.values()), default=0)
+    return {
+        "rankhist": [
+            {"rank": rank, **{k: v[rank] if v else float("nan") for k, v in rankhist.items()}}
+            for rank in range(n_ranks)
+        ],
+        "reliability": [
+            {
+                "probability": (b + 0.5) / n_bins,
+                "perfect": (b + 0.5) / n_bins,
+                **{k: v[b] for k, v in reliability.items()},
+            }
+            for b in range(n_bins)
+        ],
+    }
+
+
+def _report(
+    scores: dict[str, RainScores],
+    ensembles: dict[str, EnsembleScores],
+    n_windows: int,
+    timestep_minutes: float,
+) -> dict:
     """The model's and each baseline's summary (`summarize_leads`) of their per-lead rows; the
-    model's `mse` is its rain rate's (RMSE squared), the figure radar models are compared by."""
-    summaries = {name: summarize_leads(rows) for name, rows in per_lead.items()}
+    model's `mse` is its rain rate's (RMSE squared), the figure radar models are compared by.
+    Each ensemble's probabilistic scores likewise, under `ensembles`."""
+    summaries = {name: summarize_leads(each.per_lead()) for name, each in scores.items()}
     model = summaries.pop("model")
     model["mse"] = model["rmse"] ** 2
-    return {"model": model, "baselines": summaries, "n_windows": n_windows}
+    report = {"model": model, "baselines": summaries, "n_windows": n_windows}
+    if ensembles:
+        report["ensembles"] = {
+            name: {
+                "n_members": each.n_members,
+                **summarize_leads(_scalars(each, timestep_minutes)),
+            }
+            for name, each in ensembles.items()
+        }
+    return report
 
 
 def summarize_leads(rows: list[dict[str, float]]) -> dict:
@@ -159,8 +271,21 @@ def evaluate(model, windows, params, manifest, test_archives: Path | None = None
     test_sets = {first: windows}
     for each in more:
         test_sets[each["label"]] = open_radar_windows(test_archives / each["file"], data.n_frames)
+    members = params.evaluate.ensemble_members
+    ensemble = (
+        None
+        if members is None
+        else EnsembleSpec(members, radar["grid"]["pixel_km"], radar["timestep_minutes"])
+    )
     report, rows = evaluate_radar(
-        model, test_sets, data.n_context, data.horizon, spec, params.evaluate.nowcasts
+        model,
+        test_sets,
+        data.n_context,
+        data.horizon,
+        spec,
+        params.evaluate.nowcasts,
+        ensemble,
+        params.seed,
     )
     report["test_events"] = radar["events"]["test"]
     if more:

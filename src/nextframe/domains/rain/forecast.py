@@ -55,7 +55,7 @@ def nowcast_values(
         predicted = np.stack(
             [leads_from_lagrangian(p, v) for p, v in zip(predicted, velocities, strict=True)]
         )
-        # Inflow from beyond the grid is dry, as in pysteps' nowcasts here (`nowcast._to_mmh`).
+        # Inflow from beyond the grid is dry, as in pysteps' nowcasts here (`nowcast.to_mmh`).
         predicted = np.nan_to_num(predicted, nan=0.0)
     if formulation.probmatching == "cdf":
         predicted = np.stack(

@@ -178,7 +178,7 @@ class RainScores:
         return rows
 
 
-def _check_context(context_mmh: np.ndarray, n_leads: int, min_frames: int) -> np.ndarray:
+def check_context(context_mmh: np.ndarray, n_leads: int, min_frames: int) -> np.ndarray:
     context = np.asarray(context_mmh, dtype=np.float64)
     if context.ndim != 3 or context.shape[0] < min_frames:
         raise NextframeError(
@@ -192,7 +192,7 @@ def _check_context(context_mmh: np.ndarray, n_leads: int, min_frames: int) -> np
     return context
 
 
-def _to_db(context_mmh: np.ndarray) -> np.ndarray:
+def to_db(context_mmh: np.ndarray) -> np.ndarray:
     """dB as in pysteps' examples, with no-data (NaN) filled as no rain."""
     db = pysteps().utils.transformation.dB_transform(
         context_mmh, threshold=RAIN_THRESHOLD_MMH, zerovalue=ZERO_DB
@@ -201,7 +201,7 @@ def _to_db(context_mmh: np.ndarray) -> np.ndarray:
     return db
 
 
-def _to_mmh(forecast_db: np.ndarray, last_mmh: np.ndarray) -> np.ndarray:
+def to_mmh(forecast_db: np.ndarray, last_mmh: np.ndarray) -> np.ndarray:
     """Back to mm/h (below 0.1 mm/h is 0); NaN exactly outside the last context frame's domain.
 
     pysteps' semi-Lagrangian scheme leaves NaN where a pixel's trajectory starts beyond the
@@ -215,7 +215,7 @@ def _to_mmh(forecast_db: np.ndarray, last_mmh: np.ndarray) -> np.ndarray:
     return forecast
 
 
-def _motion(context_db: np.ndarray) -> np.ndarray:
+def lucas_kanade_db(context_db: np.ndarray) -> np.ndarray:
     """(2, H, W) Lucas-Kanade motion in pixels per step, from every context frame."""
     with quiet():
         return pysteps().motion.get_method("LK")(context_db)
@@ -225,8 +225,8 @@ def motion_field(context_mmh: np.ndarray) -> np.ndarray:
     """(T >= 2, H, W) mm/h -> (2, H, W): the Lucas-Kanade motion, in pixels per time step, that
     the extrapolation nowcast and S-PROG advect with (zero where the context holds no rain to
     track)."""
-    context = _check_context(context_mmh, 1, min_frames=2)
-    return _motion(_to_db(context))
+    context = check_context(context_mmh, 1, min_frames=2)
+    return lucas_kanade_db(to_db(context))
 
 
 def _persistence(context: np.ndarray, n_leads: int) -> np.ndarray:
@@ -242,7 +242,7 @@ def _extrapolation(
         forecast_db = pysteps().nowcasts.get_method("extrapolation")(
             context_db[-1], velocity, n_leads
         )
-    return _to_mmh(forecast_db, context[-1])
+    return to_mmh(forecast_db, context[-1])
 
 
 def _sprog(
@@ -257,30 +257,30 @@ def _sprog(
             n_cascade_levels=SPROG_CASCADE_LEVELS,
             ar_order=SPROG_AR_ORDER,
         )
-    return _to_mmh(forecast_db, context[-1])
+    return to_mmh(forecast_db, context[-1])
 
 
 def persistence(context_mmh: np.ndarray, n_leads: int) -> np.ndarray:
     """(T, H, W) mm/h -> (n_leads, H, W): the last frame as it is, NaN included (pysteps'
     "eulerian")."""
-    context = _check_context(context_mmh, n_leads, min_frames=1)
+    context = check_context(context_mmh, n_leads, min_frames=1)
     return _persistence(context, n_leads)
 
 
 def extrapolation(context_mmh: np.ndarray, n_leads: int) -> np.ndarray:
     """(T, H, W) mm/h -> (n_leads, H, W): the last frame advected semi-Lagrangian along the
     context's Lucas-Kanade motion; NaN only outside the last frame's domain."""
-    context = _check_context(context_mmh, n_leads, min_frames=2)
-    context_db = _to_db(context)
-    return _extrapolation(context, context_db, _motion(context_db), n_leads)
+    context = check_context(context_mmh, n_leads, min_frames=2)
+    context_db = to_db(context)
+    return _extrapolation(context, context_db, lucas_kanade_db(context_db), n_leads)
 
 
 def sprog(context_mmh: np.ndarray, n_leads: int) -> np.ndarray:
     """(T >= 3, H, W) mm/h -> (n_leads, H, W): pysteps' S-PROG (6 cascade levels, AR(2), in dB
     above -10 dB); deterministic, so no seed. NaN only outside the last frame's domain."""
-    context = _check_context(context_mmh, n_leads, min_frames=SPROG_AR_ORDER + 1)
-    context_db = _to_db(context)
-    return _sprog(context, context_db, _motion(context_db), n_leads)
+    context = check_context(context_mmh, n_leads, min_frames=SPROG_AR_ORDER + 1)
+    context_db = to_db(context)
+    return _sprog(context, context_db, lucas_kanade_db(context_db), n_leads)
 
 
 def scored_baselines(
@@ -305,10 +305,10 @@ def radar_baselines(
     """Every name in `BASELINE_NAMES` -> its (n_leads, H, W) mm/h nowcast, with one motion
     field shared by extrapolation and S-PROG (`velocity`, `motion_field`'s, where the caller
     has it already)."""
-    context = _check_context(context_mmh, n_leads, min_frames=SPROG_AR_ORDER + 1)
-    context_db = _to_db(context)
+    context = check_context(context_mmh, n_leads, min_frames=SPROG_AR_ORDER + 1)
+    context_db = to_db(context)
     if velocity is None:
-        velocity = _motion(context_db)
+        velocity = lucas_kanade_db(context_db)
     return {
         "persistence": _persistence(context, n_leads),
         "extrapolation": _extrapolation(context, context_db, velocity, n_leads),
