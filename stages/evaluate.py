@@ -1,8 +1,8 @@
 """DVC stage `evaluate`: the model scored on the test split beside its domain's baselines
 (`nextframe.domains`: video frames closed loop, radar nowcasts beside pysteps'); the
 registry's alias for that domain moves to the model if it is better. A report's `diagrams`
-(radar with an ensemble: rank histograms, reliability diagrams) become a CSV each in the
-diagrams folder, for `dvc plots`; the folder is empty where there are none."""
+(radar: power spectra; with an ensemble, rank histograms and reliability diagrams) become a
+CSV each in the diagrams folder, for `dvc plots`; the folder is empty where there are none."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def main() -> None:
     decision = crown_if_best(run_id, domain.registry_score(report), domain.registry_alias)
     args.diagrams.mkdir(parents=True)
     for name, diagram_rows in diagrams.items():
-        write_csv(args.diagrams / f"{name}.csv", diagram_rows, lambda value: f"{value:.6g}")
+        if diagram_rows:  # e.g. no spectra where the horizon ends before 30 minutes
+            write_csv(args.diagrams / f"{name}.csv", diagram_rows, lambda value: f"{value:.6g}")
     write_json(args.metrics, report)
     write_csv(args.per_step, rows, lambda value: f"{value:.6g}")
     print(f"evaluate: {evaluation.summary(report)}")

@@ -305,6 +305,13 @@ def log_evaluation(
                 mlflow.log_figure(_diagram_figure(name, diagram_rows), f"diagrams/{name}.png")
 
 
+DIAGRAM_Y_LABELS = {
+    "rankhist": "share of observations",
+    "reliability": "observed frequency",
+    "spectra": "power, dB of (mm/h)^2",
+}
+
+
 def _diagram_figure(name: str, rows: list[dict[str, float]]):
     """A diagram's rows as a matplotlib figure: the first column along x, each other column a
     line (bars for a rank histogram)."""
@@ -331,7 +338,10 @@ def _diagram_figure(name: str, rows: list[dict[str, float]]):
                 x, values, marker="o", label=column, linestyle="--" if column == "perfect" else "-"
             )
     axes.set_xlabel(x_key)
-    axes.set_ylabel("share of observations" if name == "rankhist" else "observed frequency")
+    axes.set_ylabel(DIAGRAM_Y_LABELS.get(name, ""))
+    if name == "spectra":
+        axes.set_xscale("log")
+        axes.invert_xaxis()  # large scales left, small right, as spectra are read
     axes.set_title(name)
     axes.legend(fontsize="small", ncol=2)
     figure.tight_layout()

@@ -29,6 +29,7 @@ from nextframe.domains.rain.nowcast import (
     to_db,
     to_mmh,
 )
+from nextframe.domains.rain.spectra import Spectra
 from nextframe.errors import NextframeError
 from nextframe.motion import pysteps, quiet
 
@@ -135,20 +136,24 @@ def scored_steps(
     spec: ScoreSpec,
     ensemble: EnsembleSpec,
     seed: int,
+    spectra: Spectra | None = None,
 ) -> tuple[EnsembleScores, RainScores]:
     """STEPS on one window, scored on the test grid against `truth_mmh` (L, H, W): its
-    probabilistic scores, and its members' mean scored as any deterministic nowcast."""
+    probabilistic scores, and its members' mean scored as any deterministic nowcast; its
+    first member's power spectra added to `spectra` (`steps_member`) where given."""
     n_leads, height, width = truth_mmh.shape
     coarse = steps_ensemble(context_mmh, n_leads, ensemble, seed)
     factor = ensemble.upscaling()
     outside = np.isnan(context_mmh[-1])
     probabilistic = EnsembleScores(ensemble.n_members, n_leads, spec.thresholds_mmh)
-    mean = np.empty(truth_mmh.shape)
+    mean, first = np.empty(truth_mmh.shape), np.empty(truth_mmh.shape)
     for lead in range(n_leads):
         members = repeated(coarse[:, lead], factor, height, width)
         members[:, outside] = np.nan
         probabilistic.accumulate(lead, members, truth_mmh[lead])
-        mean[lead] = members.mean(axis=0)
+        mean[lead], first[lead] = members.mean(axis=0), members[0]
     deterministic = RainScores(spec, n_leads)
     deterministic.add(mean, truth_mmh)
+    if spectra is not None:
+        spectra.add_leads("steps_member", first)
     return probabilistic, deterministic

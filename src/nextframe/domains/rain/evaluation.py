@@ -26,7 +26,8 @@ from nextframe.data.windows import INDEX, open_radar_windows
 from nextframe.domains.rain.ensemble import EnsembleSpec, scored_steps, window_seed
 from nextframe.domains.rain.ensemble_scores import EnsembleScores
 from nextframe.domains.rain.forecast import predict_rain
-from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, scored_baselines
+from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, radar_baselines
+from nextframe.domains.rain.spectra import Spectra
 from nextframe.io import load_json
 from nextframe.model import NextFramePredictor
 from nextframe.params import EvaluateParams
@@ -53,16 +54,24 @@ def _scored_nowcasts(
     baselines: bool,
     ensemble: EnsembleSpec | None,
     seed: int,
-) -> tuple[dict[str, RainScores], dict[str, EnsembleScores]]:
+    spectra: Spectra | None,
+) -> tuple[dict[str, RainScores], dict[str, EnsembleScores], Spectra | None]:
     """What a worker process does for one window: pysteps' deterministic nowcasts (where
-    `baselines`) and STEPS (where `ensemble`), each scored."""
-    scored = scored_baselines(context, truth, spec, motion) if baselines else {}
-    ensembles = {}
+    `baselines`) and STEPS (where `ensemble`), each scored, and their power spectra added to
+    `spectra` (where given: a window of the grid spectra are taken on)."""
+    n_leads = len(truth)
+    scored, ensembles = {}, {}
+    if baselines:
+        for name, forecast in radar_baselines(context, n_leads, motion).items():
+            scored[name] = RainScores(spec, n_leads)
+            scored[name].add(forecast, truth)
+            if spectra is not None and name != "persistence":  # persistence: the observed
+                spectra.add_leads(name, forecast)
     if ensemble is not None:
         ensembles["steps"], scored["steps_mean"] = scored_steps(
-            context, truth, spec, ensemble, seed
+            context, truth, spec, ensemble, seed, spectra
         )
-    return scored, ensembles
+    return scored, ensembles, spectra
 
 
 def evaluate_radar(
@@ -94,6 +103,8 @@ def evaluate_radar(
     apart_ensembles: dict[str, dict[str, EnsembleScores]] = {label: {} for label in test_sets}
     pending: deque = deque()
     workers = max(1, (os.cpu_count() or 1) - 1)
+    first_grid = next(iter(test_sets.values())).shape[2:4]
+    spectra = Spectra(first_grid, spec.pixel_km, spec.timestep_minutes)
 
     def add(label: str, name: str, forecast: np.ndarray, truth: np.ndarray) -> None:
         for scores in (pooled, apart[label]):
@@ -101,7 +112,9 @@ def evaluate_radar(
 
     def score_oldest() -> None:
         label, future = pending.popleft()
-        scored, ensembles = future.result()
+        scored, ensembles, window_spectra = future.result()
+        if window_spectra is not None:
+            spectra.merge(window_spectra)
         for name, each in scored.items():
             for scores in (pooled, apart[label]):
                 scores.setdefault(name, RainScores(spec, horizon)).merge(each)
@@ -122,6 +135,7 @@ def evaluate_radar(
                 rain = scale.decode_mmh(test_windows[index][: n_context + horizon, ..., 0])
                 context, truth = rain[:n_context], rain[n_context:]
                 motion = motion_field(context) if lagrangian else None
+                on_grid = Spectra(first_grid, spec.pixel_km, spec.timestep_minutes)
                 if pool is not None:
                     window = window_seed(seed, number, index)
                     task = pool.submit(
@@ -133,11 +147,15 @@ def evaluate_radar(
                         with_baselines,
                         network,
                         window,
+                        on_grid if number == 0 else None,
                     )
                     pending.append((label, task))
                 motions = None if motion is None else motion[None]
                 forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
                 add(label, "model", forecast, truth)
+                if number == 0:
+                    spectra.add_leads("observed", truth)
+                    spectra.add_leads("model", forecast)
                 while len(pending) > workers:  # a few windows' nowcasts in memory at a time
                     score_oldest()
         while pending:
@@ -145,8 +163,10 @@ def evaluate_radar(
     n_windows = sum(len(windows) for windows in test_sets.values())
     report = _report(pooled, pooled_ensembles, n_windows, spec.timestep_minutes)
     report.update(n_context=n_context, horizon=horizon, timestep_minutes=spec.timestep_minutes)
-    if pooled_ensembles:
-        report["diagrams"] = _diagrams(pooled_ensembles, spec.timestep_minutes)
+    report["diagrams"] = {
+        **_diagrams(pooled_ensembles, spec.timestep_minutes),
+        "spectra": spectra.rows(),
+    }
     if len(test_sets) > 1:
         report["archives"] = {
             label: _report(
@@ -202,6 +222,8 @@ def _diagrams(ensembles: dict[str, EnsembleScores], timestep_minutes: float) -> 
             for threshold in scores.thresholds_mmh:
                 diagram = row[f"reliability_{threshold:g}"]
                 reliability[f"{name}_{threshold:g}mmh_{minutes:g}min"] = diagram["observed"]
+    if not ensembles:
+        return {}
     n_ranks = max((len(v) for v in rankhist.values()), default=0)
     n_bins = max((len(v) for v in reliability.values()), default=0)
     return {

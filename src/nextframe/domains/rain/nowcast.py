@@ -283,22 +283,6 @@ def sprog(context_mmh: np.ndarray, n_leads: int) -> np.ndarray:
     return _sprog(context, context_db, lucas_kanade_db(context_db), n_leads)
 
 
-def scored_baselines(
-    context_mmh: np.ndarray,
-    truth_mmh: np.ndarray,
-    spec: ScoreSpec,
-    velocity: np.ndarray | None = None,
-) -> dict[str, RainScores]:
-    """`radar_baselines` of one window, each scored against its `truth_mmh` (L, H, W): what
-    evaluation's worker processes do, so that scoring them is off the model's process too."""
-    n_leads = len(truth_mmh)
-    scores = {}
-    for name, forecast in radar_baselines(context_mmh, n_leads, velocity).items():
-        scores[name] = RainScores(spec, n_leads)
-        scores[name].add(forecast, truth_mmh)
-    return scores
-
-
 def radar_baselines(
     context_mmh: np.ndarray, n_leads: int, velocity: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
