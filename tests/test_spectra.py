@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from nextframe.domains.rain.spectra import Spectra
 from nextframe.motion import pysteps
+from nextframe.spectra import Spectra
 
 SHAPE = (64, 80)
+AT_30_AND_60 = {"30min": 5, "60min": 11}  # leads every 5 minutes
 
 
 def _showers(rng: np.random.Generator) -> np.ndarray:
@@ -22,10 +23,10 @@ def test_a_blurred_forecast_has_less_power_at_small_wavelengths_than_the_truth()
     truth = _showers(np.random.default_rng(0))
     blurred = ndimage.uniform_filter(truth, size=(1, 7, 7))
     blurred[:, :4] = np.nan  # no data reads as dry
-    spectra = Spectra(SHAPE, pixel_km=1.0, timestep_minutes=5.0)
-    spectra.add_leads("observed", truth)
-    spectra.add_leads("model", blurred)
-    spectra.add_leads("other_grid", np.zeros((12, 32, 32)))  # another archive's: left out
+    spectra = Spectra(SHAPE, 1.0, AT_30_AND_60, x_name="wavelength_km")
+    spectra.add("observed", truth)
+    spectra.add("model", blurred)
+    spectra.add("other_grid", np.zeros((12, 32, 32)))  # another archive's: left out
     rows = spectra.rows()
     assert list(rows[0]) == [
         "wavelength_km",
@@ -47,15 +48,22 @@ def test_a_blurred_forecast_has_less_power_at_small_wavelengths_than_the_truth()
 def test_spectra_merged_from_workers_equal_one_accumulator():
     rng = np.random.default_rng(1)
     windows = [_showers(rng) for _ in range(3)]
-    one = Spectra(SHAPE, 1.0, 5.0)
+    one = Spectra(SHAPE, 1.0, AT_30_AND_60)
     for window in windows:
-        one.add_leads("observed", window)
-    merged = Spectra(SHAPE, 1.0, 5.0)
+        one.add("observed", window)
+    merged = Spectra(SHAPE, 1.0, AT_30_AND_60)
     for window in windows:
-        worker = Spectra(SHAPE, 1.0, 5.0)
-        worker.add_leads("observed", window)
+        worker = Spectra(SHAPE, 1.0, AT_30_AND_60)
+        worker.add("observed", window)
         merged.merge(worker)
     values = [[list(row.values()) for row in each.rows()] for each in (merged, one)]
     np.testing.assert_allclose(*values)
-    assert Spectra(SHAPE, 1.0, 5.0).rows() == []
-    assert list(Spectra(SHAPE, 1.0, 10.0).leads(3)) == [(2, 30)]  # 60 min is past 3 leads
+    assert Spectra(SHAPE, 1.0, AT_30_AND_60).rows() == []
+    short = Spectra(SHAPE, 1.0, AT_30_AND_60)
+    short.add("observed", windows[0][:6])  # 6 leads: 60 minutes is past the horizon
+    assert list(short.rows()[0]) == ["wavelength_px", "observed_30min"]
+    colour = Spectra(SHAPE, 1.0, {"step_1": 0})
+    colour.add("observed", np.repeat(windows[0][..., None], 3, axis=-1))  # channels' mean
+    one_step = Spectra(SHAPE, 1.0, {"step_1": 0})
+    one_step.add("observed", windows[0])
+    assert colour.rows() == [pytest.approx(row) for row in one_step.rows()]

@@ -48,9 +48,12 @@ def test_repro_writes_every_output(repo):
         "metrics/train_history.csv",
         "metrics/eval.json",
         "metrics/eval_per_step.csv",
+        "metrics/diagrams/spectra.csv",
         "renders/grid.png",
     ]:
         assert (repo / path).stat().st_size > 0, path
+    spectra = (repo / PATHS["diagrams"] / "spectra.csv").read_text().splitlines()
+    assert spectra[0].startswith("wavelength_px,observed_step_1,model_step_1,")
     assert len(list((repo / PATHS["gifs"]).glob("*.gif"))) == 2
     report = json.loads((repo / PATHS["eval_metrics"]).read_text())
     assert set(report["baselines"]) == {"zeros", "copy_last", "mean_context", "extrapolation"}

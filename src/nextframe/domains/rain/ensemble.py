@@ -29,9 +29,9 @@ from nextframe.domains.rain.nowcast import (
     to_db,
     to_mmh,
 )
-from nextframe.domains.rain.spectra import Spectra
 from nextframe.errors import NextframeError
 from nextframe.motion import pysteps, quiet
+from nextframe.spectra import Spectra
 
 STEPS_PIXEL_KM = 2.0
 # pysteps' STEPS docstring: the BPS motion perturbations fitted for Lucas-Kanade motion, per
@@ -155,5 +155,5 @@ def scored_steps(
     deterministic = RainScores(spec, n_leads)
     deterministic.add(mean, truth_mmh)
     if spectra is not None:
-        spectra.add_leads("steps_member", first)
+        spectra.add("steps_member", first)
     return probabilistic, deterministic

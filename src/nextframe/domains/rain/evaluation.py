@@ -27,12 +27,13 @@ from nextframe.domains.rain.ensemble import EnsembleSpec, scored_steps, window_s
 from nextframe.domains.rain.ensemble_scores import EnsembleScores
 from nextframe.domains.rain.forecast import predict_rain
 from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, radar_baselines
-from nextframe.domains.rain.spectra import Spectra
 from nextframe.io import load_json
 from nextframe.model import NextFramePredictor
 from nextframe.params import EvaluateParams
+from nextframe.spectra import Spectra
 
 REPORTED_MINUTES = (5, 30, 60)
+SPECTRA_MINUTES = (30, 60)
 
 
 def score_spec(evaluate: EvaluateParams, pixel_km: float, timestep_minutes: float) -> ScoreSpec:
@@ -66,7 +67,7 @@ def _scored_nowcasts(
             scored[name] = RainScores(spec, n_leads)
             scored[name].add(forecast, truth)
             if spectra is not None and name != "persistence":  # persistence: the observed
-                spectra.add_leads(name, forecast)
+                spectra.add(name, forecast)
     if ensemble is not None:
         ensembles["steps"], scored["steps_mean"] = scored_steps(
             context, truth, spec, ensemble, seed, spectra
@@ -104,7 +105,7 @@ def evaluate_radar(
     pending: deque = deque()
     workers = max(1, (os.cpu_count() or 1) - 1)
     first_grid = next(iter(test_sets.values())).shape[2:4]
-    spectra = Spectra(first_grid, spec.pixel_km, spec.timestep_minutes)
+    spectra = _spectra(first_grid, spec, horizon)
 
     def add(label: str, name: str, forecast: np.ndarray, truth: np.ndarray) -> None:
         for scores in (pooled, apart[label]):
@@ -135,7 +136,7 @@ def evaluate_radar(
                 rain = scale.decode_mmh(test_windows[index][: n_context + horizon, ..., 0])
                 context, truth = rain[:n_context], rain[n_context:]
                 motion = motion_field(context) if lagrangian else None
-                on_grid = Spectra(first_grid, spec.pixel_km, spec.timestep_minutes)
+                on_grid = _spectra(first_grid, spec, horizon)
                 if pool is not None:
                     window = window_seed(seed, number, index)
                     task = pool.submit(
@@ -154,8 +155,8 @@ def evaluate_radar(
                 forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
                 add(label, "model", forecast, truth)
                 if number == 0:
-                    spectra.add_leads("observed", truth)
-                    spectra.add_leads("model", forecast)
+                    spectra.add("observed", truth)
+                    spectra.add("model", forecast)
                 while len(pending) > workers:  # a few windows' nowcasts in memory at a time
                     score_oldest()
         while pending:
@@ -192,6 +193,17 @@ def evaluate_radar(
         for step, lead_rows in enumerate(zip(*per_lead.values(), strict=True))
     ]
     return report, rows
+
+
+def _spectra(grid: tuple[int, int], spec: ScoreSpec, horizon: int) -> Spectra:
+    """Power spectra at 30 and 60 minutes (those within the horizon), wavelengths in km."""
+    leads = {
+        f"{minutes}min": lead
+        for minutes in SPECTRA_MINUTES
+        if (lead := round(minutes / spec.timestep_minutes) - 1) < horizon
+        and abs((lead + 1) * spec.timestep_minutes - minutes) < 1e-6
+    }
+    return Spectra(grid, spec.pixel_km, leads, x_name="wavelength_km")
 
 
 def _scalars(scores: EnsembleScores, timestep_minutes: float) -> list[dict[str, float]]:

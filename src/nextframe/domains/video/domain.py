@@ -46,7 +46,12 @@ class VideoDomain(Domain):
 
         def val_mse(logs: dict) -> float:
             report, _ = evaluate_windows(
-                model, windows, data.n_context, data.horizon, params.train.batch_size
+                model,
+                windows,
+                data.n_context,
+                data.horizon,
+                params.train.batch_size,
+                with_spectra=False,
             )
             return report["model"]["mse"]
 

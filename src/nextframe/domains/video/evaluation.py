@@ -1,5 +1,7 @@
 """The video domain's evaluation: closed-loop MSE, MAE, SSIM and PSNR per horizon step, the
-model beside the trivial baselines and optical flow, read and scored a batch at a time."""
+model beside the trivial baselines and optical flow, read and scored a batch at a time; the
+power spectra of the truth and of each forecast at the first and last step (blur shows as lost
+power at small wavelengths), a diagram for `dvc plots`."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from nextframe.frames import to_unit
 from nextframe.metrics import BASELINES, METRIC_NAMES, PerStep, summarize
 from nextframe.model import NextFramePredictor
 from nextframe.rollout import predict_future
+from nextframe.spectra import Spectra
 
 
 def evaluate_windows(
@@ -15,16 +18,23 @@ def evaluate_windows(
     n_context: int,
     horizon: int,
     batch_size: int,
+    with_spectra: bool = True,
 ) -> tuple[dict, list[dict[str, float]]]:
-    """Overall metrics nested for `dvc exp show` and one row per horizon step for `dvc plots`.
-    `test_uint8`: windows (N, T, H, W, C), an array or a `WindowFile`."""
+    """Overall metrics nested for `dvc exp show` and one row per horizon step for `dvc plots`,
+    the power spectra as the report's diagram (unless not `with_spectra`: a score of each
+    epoch needs none). `test_uint8`: windows (N, T, H, W, C), an array or a `WindowFile`."""
     scores = {name: PerStep() for name in ("model", *BASELINES)}
+    spectra = Spectra(test_uint8.shape[2:4], 1.0, {"step_1": 0, f"step_{horizon}": horizon - 1})
     for start in range(0, len(test_uint8), batch_size):
         windows = to_unit(test_uint8[start : start + batch_size])
         context, truth = windows[:, :n_context], windows[:, n_context : n_context + horizon]
-        scores["model"].add(predict_future(model, context, horizon, batch_size), truth)
-        for name, baseline in BASELINES.items():
-            scores[name].add(baseline(context, horizon), truth)
+        forecasts = {"model": predict_future(model, context, horizon, batch_size)}
+        forecasts.update({name: baseline(context, horizon) for name, baseline in BASELINES.items()})
+        for name, forecast in forecasts.items():
+            scores[name].add(forecast, truth)
+        for name, forecast in {"observed": truth, **forecasts}.items():
+            for each in forecast if with_spectra else ():
+                spectra.add(name, each)
 
     steps = {name: per_step.means() for name, per_step in scores.items()}
     overall = {name: summarize(values) for name, values in steps.items()}
@@ -38,6 +48,7 @@ def evaluate_windows(
         "n_windows": len(test_uint8),
         "n_context": n_context,
         "horizon": horizon,
+        "diagrams": {"spectra": spectra.rows()} if with_spectra else {},
     }
     rows = [
         {
