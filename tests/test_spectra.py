@@ -27,6 +27,7 @@ def test_a_blurred_forecast_has_less_power_at_small_wavelengths_than_the_truth()
     spectra.add("observed", truth)
     spectra.add("model", blurred)
     spectra.add("other_grid", np.zeros((12, 32, 32)))  # another archive's: left out
+    spectra.add("zeros", np.zeros_like(truth))  # no power to draw: left out
     rows = spectra.rows()
     assert list(rows[0]) == [
         "wavelength_km",

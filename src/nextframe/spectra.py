@@ -54,7 +54,8 @@ class Spectra:
 
     def rows(self) -> list[dict[str, float]]:
         """One row per wavelength (longest first, the mean left out): each forecast's and the
-        truth's (`observed`) mean power at each lead, in dB."""
+        truth's (`observed`) mean power at each lead, in dB (floored at -300 dB); a forecast
+        with no power at any wavelength (all zero: nothing to draw) is left out."""
         if not self._sums:
             return []
         order = list(self.leads)
@@ -63,14 +64,16 @@ class Spectra:
             f"{name}_{label}": self._sums[(name, label)] / self._counts[(name, label)]
             for name, label in keys
         }
+        means = {k: np.maximum(v, 1e-30) for k, v in means.items() if np.any(v[1:] > 0)}
+        if not means:
+            return []
         n_bins = len(next(iter(means.values())))
         frequencies = np.fft.fftfreq(max(self.shape), d=self.pixel_size)[:n_bins]
-        with np.errstate(divide="ignore"):
-            return [
-                {
-                    self.x_name: float(1.0 / frequency),
-                    **{k: float(10 * np.log10(v[i])) for k, v in means.items()},
-                }
-                for i, frequency in enumerate(frequencies)
-                if frequency > 0
-            ]
+        return [
+            {
+                self.x_name: float(1.0 / frequency),
+                **{k: float(10 * np.log10(v[i])) for k, v in means.items()},
+            }
+            for i, frequency in enumerate(frequencies)
+            if frequency > 0
+        ]
