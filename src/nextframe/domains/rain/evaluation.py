@@ -129,14 +129,13 @@ def evaluate_radar(
             spawn = multiprocessing.get_context("spawn")  # nothing of Keras is forked
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=spawn))
         for number, (label, test_windows) in enumerate(test_sets.items()):
-            network = (
+            archive_ensemble = (  # STEPS' motion perturbations are fitted per network
                 dataclasses.replace(ensemble, network=label.split("[")[0]) if ensemble else None
             )
             for index in range(len(test_windows)):
                 rain = scale.decode_mmh(test_windows[index][: n_context + horizon, ..., 0])
                 context, truth = rain[:n_context], rain[n_context:]
                 motion = motion_field(context) if lagrangian else None
-                on_grid = _spectra(first_grid, spec, horizon)
                 if pool is not None:
                     window = window_seed(seed, number, index)
                     task = pool.submit(
@@ -146,9 +145,9 @@ def evaluate_radar(
                         spec,
                         motion,
                         with_baselines,
-                        network,
+                        archive_ensemble,
                         window,
-                        on_grid if number == 0 else None,
+                        _spectra(first_grid, spec, horizon) if number == 0 else None,
                     )
                     pending.append((label, task))
                 motions = None if motion is None else motion[None]
