@@ -36,6 +36,22 @@ PER_STEP_CSV = (
     )
     + "\n"
 )
+# The video domain's power spectra at the first and last step (metrics/diagrams/spectra.csv).
+SPECTRA_CSV = (
+    "wavelength_px,"
+    + ",".join(
+        f"{who}_step_{step}"
+        for step in (1, 10)
+        for who in ("observed", "model", "copy_last", "extrapolation")
+    )
+    + "\n"
+    + "".join(
+        f"{64 / k:g}," + ",".join(f"{-3.0 * k - i:g}" for i in range(8)) + "\n" for k in (1, 2, 4)
+    )
+)
+# The x axes of the charts a Moving MNIST run draws (the radar domain's: lead time, rank,
+# forecast probability and wavelength in km).
+VIDEO_X = {"epoch", "step", "wavelength_px"}
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +93,7 @@ def repo(tmp_path, template) -> Path:
     (repo / "dvc.yaml").write_text(yaml.safe_dump(plots, sort_keys=False))
     write_text(repo / paths["history"], HISTORY_CSV)
     write_text(repo / paths["per_step"], PER_STEP_CSV)
+    write_text(repo / paths["diagrams"] / "spectra.csv", SPECTRA_CSV)
     (repo / paths["grid"]).parent.mkdir(parents=True)
     shutil.copy2(REPO_ROOT / "docs" / "grid.png", repo / paths["grid"])
     # Relative to .dvc/, as DVC resolves it.
@@ -89,14 +106,14 @@ def repo(tmp_path, template) -> Path:
 
 def chart_titles() -> list[str]:
     """Titles of the vega (not image) plots this repo's dvc.yaml declares for Moving MNIST
-    (the radar source's, against lead time, have no data here)."""
+    (the radar domain's have no data here)."""
     plots = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["plots"]
     return [
         props["title"]
         for plot in plots
         if isinstance(plot, dict)
         for props in plot.values()
-        if "title" in props and props.get("x") != "lead_minutes"
+        if "title" in props and props.get("x") in VIDEO_X
     ]
 
 

@@ -97,15 +97,18 @@ def test_a_cache_entry_that_no_longer_matches_or_reads_is_decoded_again(archive,
     downloads = tmp_path / "downloads"
     params = radar_params(copy)
     _, _, _ = fetch(tmp_path / "a", params, copy, downloads)
-    entries = sorted((downloads / CACHE_FOLDER).glob("*.npz"))
-    assert len(entries) == 27
-    entries[0].write_bytes(b"not a cache entry")  # corrupt
-    first_file = sorted((copy / "radar" / "mch").rglob("*.gif"))[5]
-    first_file.touch()  # changed since it was cached: a new time
+    cached = set((downloads / CACHE_FOLDER).glob("*.npz"))
+    assert len(cached) == 27
+    sorted((copy / "radar" / "mch").rglob("*.gif"))[5].touch()  # changed since it was cached
     _, info, _ = fetch(tmp_path / "b", params, copy, downloads)
-    assert info["decoded"] == 2
+    assert info["decoded"] == 1
+    [new_entry] = set((downloads / CACHE_FOLDER).glob("*.npz")) - cached
+    new_entry.write_bytes(b"not a cache entry")  # corrupt
+    _, info, _ = fetch(tmp_path / "c", params, copy, downloads)
+    assert info["decoded"] == 1
     store = "archives/0-mch.npy"
     assert (tmp_path / "a" / store).read_bytes() == (tmp_path / "b" / store).read_bytes()
+    assert (tmp_path / "b" / store).read_bytes() == (tmp_path / "c" / store).read_bytes()
 
 
 def test_files_decoded_in_worker_processes_make_the_same_store(archive, tmp_path, monkeypatch):
