@@ -57,11 +57,13 @@ repro: setup
 # means it collected no tests: not a failure of the code. Each test process computes on one
 # thread (TensorFlow's pools, BLAS): pools sized to the machine in four workers at once spent
 # their CPU spinning and switching (a tiny `dvc repro` alone: 42 s of CPU, 35 s on one thread).
+# Files start longest first (tests/conftest.py), not xdist's most-tests-first: a long file
+# started last kept one core idle for its last minutes.
 TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 3 ? n + 2 : 4 )))
 ONE_THREAD := TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
 test: setup $(DEMO_INSTALLED)
 	$(ONE_THREAD) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) \
-	  --dist loadfile || [ $$? -eq 5 ]
+	  --dist loadfile --no-loadscope-reorder || [ $$? -eq 5 ]
 
 # The unit tests alone, in about a minute and a half: no stage, dvc, server, pip or browser is
 # started (those tests are marked e2e, browser or integration).

@@ -55,8 +55,8 @@ def radar(tmp_path_factory) -> Reproduced:
     scored on FMI's first event (7 frames), which it never trains on, the params keys
     each stage read recorded (for tests/test_dvc_yaml.py's kind of check). The model learns
     in the frame of the moving rain, as the radar preset's does, on crops cut anew each epoch
-    from stored regions, flipped and turned. Evaluation runs pysteps' STEPS ensemble of 2
-    members too."""
+    from stored regions, flipped and turned. Evaluation runs the model's own ensemble and
+    pysteps' STEPS, of 2 members each, too."""
     root = tmp_path_factory.mktemp("radar")
     archive = radar_archive(root / "archive")
     radar_archive(archive, frames_per_event=7, network="fmi", events=1)
@@ -108,31 +108,37 @@ def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
     assert [float(r.split(",")[0]) for r in rows[1:]] == [5.0, 10.0, 15.0]
 
 
-def test_eval_holds_the_steps_ensembles_scores_per_lead_and_its_diagrams(radar):
-    """STEPS' CRPS, spread, its mean's error and ROC areas in eval.json, at each reported lead
-    and overall, per archive too; its mean among the deterministic nowcasts; per lead in the
-    CSV; its rank histograms and reliability diagrams as CSVs for `dvc plots`."""
+def test_eval_holds_both_ensembles_scores_per_lead_and_their_diagrams(radar):
+    """The model's own members' and STEPS' CRPS, spread, their means' error and ROC areas in
+    eval.json, at each reported lead and overall, per archive too; their means among the
+    deterministic nowcasts; per lead in the CSV; their rank histograms and reliability
+    diagrams as CSVs for `dvc plots`."""
     report = json.loads((radar.path / PATHS["eval_metrics"]).read_text())
-    steps = report["ensembles"]["steps"]
-    assert steps["n_members"] == 2
-    for scores in (steps, steps["at_5min"]):
-        assert scores["crps"] > 0 and scores["spread"] >= 0 and scores["rmse_of_mean"] > 0
-        assert 0 <= scores["roc_area_1"] <= 1
-    assert set(report["archives"]["fmi"]["ensembles"]) == {"steps"}
-    assert "steps_mean" in report["baselines"]
+    assert set(report["ensembles"]) == {"model", "steps"}
+    for name, ensemble in report["ensembles"].items():
+        assert ensemble["n_members"] == 2, name
+        for scores in (ensemble, ensemble["at_5min"]):
+            assert scores["crps"] > 0 and scores["spread"] > 0 and scores["rmse_of_mean"] > 0
+            assert 0 <= scores["roc_area_1"] <= 1
+    assert set(report["archives"]["fmi"]["ensembles"]) == {"model", "steps"}
+    assert {"model_mean", "steps_mean"} <= set(report["baselines"])
     header = (radar.path / PATHS["per_step"]).read_text().splitlines()[0].split(",")
-    assert {"steps_crps", "steps_spread", "steps_rmse_of_mean", "steps_mean_csi_1"} <= set(header)
+    for name in ("model", "steps"):
+        assert {f"{name}_crps", f"{name}_spread", f"{name}_rmse_of_mean"} <= set(header)
+        assert f"{name}_mean_csi_1" in header
     diagrams = radar.path / PATHS["diagrams"]
     rankhist = (diagrams / "rankhist.csv").read_text().splitlines()
-    assert rankhist[0] == "rank,steps_5min" and len(rankhist) == 1 + 3  # 2 members: 3 ranks
-    assert sum(float(line.split(",")[1]) for line in rankhist[1:]) == pytest.approx(1.0)
+    assert rankhist[0] == "rank,model_5min,steps_5min" and len(rankhist) == 1 + 3  # 3 ranks
+    for column in (1, 2):
+        assert sum(float(line.split(",")[column]) for line in rankhist[1:]) == pytest.approx(1.0)
     reliability = (diagrams / "reliability.csv").read_text().splitlines()
-    assert reliability[0].startswith("probability,perfect,steps_0.5mmh_5min")
-    assert len(reliability) == 1 + 10
+    assert reliability[0].startswith("probability,perfect,model_0.5mmh_5min")
+    assert "steps_0.5mmh_5min" in reliability[0] and len(reliability) == 1 + 10
     trained = recorded_run(radar.path)  # MLflow: the scores, and the diagrams as figures
-    assert trained.data.metrics["eval.steps.at_5min.crps"] == pytest.approx(
-        steps["at_5min"]["crps"]
-    )
+    for name in ("model", "steps"):
+        assert trained.data.metrics[f"eval.{name}.at_5min.crps"] == pytest.approx(
+            report["ensembles"][name]["at_5min"]["crps"]
+        )
     client = store_client(radar.path)
     figures = {a.path for a in client.list_artifacts(trained.info.run_id, "diagrams")}
     assert figures == {"diagrams/rankhist.png", "diagrams/reliability.png"}

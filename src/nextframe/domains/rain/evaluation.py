@@ -27,6 +27,7 @@ from nextframe.domains.rain.ensemble import EnsembleSpec, scored_steps, window_s
 from nextframe.domains.rain.ensemble_scores import EnsembleScores
 from nextframe.domains.rain.forecast import predict_rain
 from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, radar_baselines
+from nextframe.domains.rain.perturbed import grown_around, member_seed
 from nextframe.io import load_json
 from nextframe.model import NextFramePredictor
 from nextframe.params import EvaluateParams
@@ -88,9 +89,11 @@ def evaluate_radar(
     """Scores of the model (and pysteps' nowcasts) on every test window of every archive
     (`test_sets`: its label -> its windows, one grid step and pixel size); (report, rows).
     The report and rows pool every archive's windows; with more than one archive, the report
-    holds each one's own under `archives`. With an `ensemble`, pysteps' STEPS runs on every
-    window too (seeded from `seed`, the archive and the window): its probabilistic scores
-    under `ensembles`, its members' mean among the deterministic nowcasts (`steps_mean`).
+    holds each one's own under `archives`. With an `ensemble`, the model's own members
+    (`nextframe.domains.rain.perturbed`) and pysteps' STEPS run on every window too (each
+    seeded from `seed`, the archive and the window): their probabilistic scores under
+    `ensembles` (`model`, `steps`), their members' means among the deterministic nowcasts
+    (`model_mean`, `steps_mean`).
 
     pysteps' nowcasts of each window run and are scored in worker processes (one per core but
     one) while this process runs and scores the model: both are mostly one core's numpy. A
@@ -110,6 +113,14 @@ def evaluate_radar(
     def add(label: str, name: str, forecast: np.ndarray, truth: np.ndarray) -> None:
         for scores in (pooled, apart[label]):
             scores.setdefault(name, RainScores(spec, horizon)).add(forecast, truth)
+
+    def add_ensemble(label: str, name: str, members: np.ndarray, truth: np.ndarray) -> None:
+        scores = EnsembleScores(members.shape[0], horizon, spec.thresholds_mmh)
+        for lead in range(horizon):
+            scores.accumulate(lead, members[:, lead], truth[lead])
+        for each in (pooled_ensembles, apart_ensembles[label]):
+            each[name] = each[name].merge(scores) if name in each else scores
+        add(label, f"{name}_mean", members.mean(axis=0), truth)
 
     def score_oldest() -> None:
         label, future = pending.popleft()
@@ -153,9 +164,20 @@ def evaluate_radar(
                 motions = None if motion is None else motion[None]
                 forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
                 add(label, "model", forecast, truth)
+                if archive_ensemble is not None:
+                    members = predict_rain(
+                        model,
+                        context[None],
+                        horizon,
+                        motions=motions,
+                        members=grown_around(archive_ensemble, [member_seed(seed, number, index)]),
+                    )[0]
+                    add_ensemble(label, "model", members, truth)
                 if number == 0:
                     spectra.add("observed", truth)
                     spectra.add("model", forecast)
+                    if archive_ensemble is not None:
+                        spectra.add("model_member", members[0])
                 while len(pending) > workers:  # a few windows' nowcasts in memory at a time
                     score_oldest()
         while pending:
@@ -330,7 +352,7 @@ def evaluate(model, windows, params, manifest, test_archives: Path | None = None
 
 def summary(report):
     """CSI >= 1 mm/h at 5, 30 and 60 minutes of each nowcast, pooled, and per archive where
-    more than one was scored."""
+    more than one was scored; each ensemble's CRPS."""
 
     def csi_line(scores_of: dict) -> str:
         lines = []
@@ -341,6 +363,16 @@ def summary(report):
         return "; ".join(lines)
 
     text = f"CSI >= 1 mm/h at 5 / 30 / 60 min: {csi_line(report)}"
+    if ensembles := report.get("ensembles"):
+        crps = "; ".join(
+            f"{name} "
+            + " / ".join(
+                f"{scores[f'at_{m}min']['crps']:.3f}" if f"at_{m}min" in scores else "-"
+                for m in (5, 30, 60)
+            )
+            for name, scores in ensembles.items()
+        )
+        text += f"\nensembles' CRPS (mm/h) at 5 / 30 / 60 min: {crps}"
     for label, each in report.get("archives", {}).items():
         text += f"\n  {label} ({each['n_windows']} windows): {csi_line(each)}"
     return text

@@ -2,7 +2,8 @@
 the model's patch, predicted closed loop, and NaN again where the radar sees nothing. A model
 of the Lagrangian formulation predicts in the frame of the moving rain and its leads are
 advected to their times; with probability matching each lead takes the last frame's rain
-distribution (`nextframe.domains.rain.formulation`)."""
+distribution (`nextframe.domains.rain.formulation`). An ensemble's members grow around the
+network's one forecast (`nextframe.domains.rain.perturbed`)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,35 @@ from nextframe.rollout import predict_future
 
 # (N, T, H, W) model values of the context, no NaN -> (N, horizon, H, W) in the same frame.
 PredictValues = Callable[[np.ndarray, int], np.ndarray]
+# One window's members (M, L, H, W), NaN-free, in the radar's frame, grown around the
+# network's forecast: (its forecast (L, H, W) and its context (T, H, W, NaN-free) in the frame
+# the network predicts in, the last context frame as observed (NaN outside the domain), the
+# window's motion (2, H, W; None: the radar's frame), the window's index in the batch).
+GrowMembers = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int], np.ndarray]
 
 
 def padded_shape(height: int, width: int, multiple: int) -> tuple[int, int]:
     """The frame size the model runs at: each side rounded up to a multiple of its patch."""
     return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+
+
+def _in_frame(
+    context_values: np.ndarray,
+    context_mmh: np.ndarray,
+    formulation: Formulation,
+    motions: np.ndarray | None,
+) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """The context as the network reads it (NaN-free, in the rain's frame for a Lagrangian
+    model) and each window's motion (None: the radar's frame)."""
+    if formulation.frame != "lagrangian":
+        return np.nan_to_num(context_values, nan=0.0), None
+    if motions is None:
+        motions = [motion_field(context) for context in context_mmh]
+    velocities = list(motions)
+    values = np.stack(
+        [context_to_lagrangian(c, v) for c, v in zip(context_values, velocities, strict=True)]
+    )
+    return np.nan_to_num(values, nan=0.0), velocities
 
 
 def nowcast_values(
@@ -41,16 +66,8 @@ def nowcast_values(
     (N, T, H, W; NaN no data) and the same frames in mm/h (for the motion), as `formulation`
     makes it around the network `predict`. `motions` (N, 2, H, W): each context's motion
     (`nowcast.motion_field`) where the caller has it already."""
-    velocities = None
-    values = context_values
-    if formulation.frame == "lagrangian":
-        if motions is None:
-            motions = [motion_field(context) for context in context_mmh]
-        velocities = list(motions)
-        values = np.stack(
-            [context_to_lagrangian(c, v) for c, v in zip(values, velocities, strict=True)]
-        )
-    predicted = np.asarray(predict(np.nan_to_num(values, nan=0.0), horizon), dtype=np.float32)
+    values, velocities = _in_frame(context_values, context_mmh, formulation, motions)
+    predicted = np.asarray(predict(values, horizon), dtype=np.float32)
     if velocities is not None:
         predicted = np.stack(
             [leads_from_lagrangian(p, v) for p, v in zip(predicted, velocities, strict=True)]
@@ -67,15 +84,45 @@ def nowcast_values(
     return predicted
 
 
+def nowcast_members(
+    context_values: np.ndarray,
+    context_mmh: np.ndarray,
+    horizon: int,
+    formulation: Formulation,
+    predict: PredictValues,
+    grow: GrowMembers,
+    motions: np.ndarray | None = None,
+) -> np.ndarray:
+    """`nowcast_values`' ensemble (N, M, horizon, H, W): the network runs once a window, and
+    `grow` makes its members around that forecast (`nextframe.domains.rain.perturbed`)."""
+    values, velocities = _in_frame(context_values, context_mmh, formulation, motions)
+    predicted = np.asarray(predict(values, horizon), dtype=np.float32)
+    return np.stack(
+        [
+            grow(
+                predicted[i],
+                values[i],
+                context_values[i, -1],
+                None if velocities is None else velocities[i],
+                i,
+            )
+            for i in range(len(predicted))
+        ]
+    )
+
+
 def predict_rain(
     model: NextFramePredictor,
     context_mmh: np.ndarray,
     horizon: int,
     batch_size: int = 8,
     motions: np.ndarray | None = None,
+    members: GrowMembers | None = None,
 ) -> np.ndarray:
     """A radar model's nowcast: rain rates (N, T, H, W) in mm/h, NaN outside the domain, of
-    any domain size -> (N, horizon, H, W) mm/h, NaN where the last context frame is NaN.
+    any domain size -> (N, horizon, H, W) mm/h, NaN where the last context frame is NaN; with
+    `members` (how a window's members grow around the network's forecast), its ensemble
+    (N, M, horizon, H, W).
 
     The model reads no-data pixels as dry; each frame is padded (dry) to a multiple of the
     model's patch and cut back after. A Lagrangian model takes each context's motion from
@@ -95,10 +142,17 @@ def predict_rain(
         return predict_future(model, padded, n_leads, batch_size)[:, :, :height, :width, 0]
 
     formulation = model.frames.formulation or Formulation()
-    predicted = nowcast_values(
-        scale.to_unit(context_mmh), context_mmh, horizon, formulation, network, motions
-    )
+    context_values = scale.to_unit(context_mmh)
+    if members is None:
+        predicted = nowcast_values(
+            context_values, context_mmh, horizon, formulation, network, motions
+        )
+    else:
+        predicted = nowcast_members(
+            context_values, context_mmh, horizon, formulation, network, members, motions
+        )
     rain = scale.to_mmh(np.clip(predicted, 0.0, 1.0))
     outside = np.isnan(context_mmh[:, -1])  # (N, H, W)
-    rain[np.broadcast_to(outside[:, None], rain.shape)] = np.nan
+    outside = outside.reshape(len(outside), *(1,) * (rain.ndim - 3), height, width)
+    rain[np.broadcast_to(outside, rain.shape)] = np.nan
     return rain

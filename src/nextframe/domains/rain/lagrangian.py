@@ -25,20 +25,22 @@ from nextframe.motion import pysteps
 
 def advect_steps(fields: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     """(K, H, W) -> (K, H, W): field k (0-based) advected k + 1 time steps along `velocity`
-    (2, H, W) in pixels per step, with pysteps' semi-Lagrangian scheme. NaN is carried; values
-    from beyond the grid are NaN."""
+    in pixels per step, (2, H, W), or (K, 2, H, W) for step k's own (a member's perturbed
+    motion), with pysteps' semi-Lagrangian scheme. NaN is carried; values from beyond the
+    grid are NaN."""
     extrapolate = pysteps().extrapolation.get_method("semilagrangian")
     out = np.full(fields.shape, np.nan, dtype=np.float32)
+    velocities = np.broadcast_to(velocity, (len(fields), *np.shape(velocity)[-3:]))
     displacement = None
     for k, field in enumerate(np.asarray(fields, dtype=np.float64)):
         if not np.isfinite(field).any():  # nothing to carry; the trajectory still goes on
             _, displacement = extrapolate(
-                None, velocity, 1, displacement_prev=displacement, return_displacement=True
+                None, velocities[k], 1, displacement_prev=displacement, return_displacement=True
             )
             continue
         moved, displacement = extrapolate(
             field,
-            velocity,
+            velocities[k],
             1,
             allow_nonfinite_values=True,
             displacement_prev=displacement,

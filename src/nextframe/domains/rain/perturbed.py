@@ -1,0 +1,154 @@
+"""The model's own ensemble: pysteps' STEPS perturbations grown around the network's forecast,
+as STEPS grows them around extrapolation.
+
+The network runs once; its members differ by what STEPS would add where it has no skill left.
+In the frame of the moving rain (or the radar's, for an Eulerian model) each member is the
+network's field plus noise with the last observed frame's spatial structure (pysteps'
+nonparametric FFT filter), split into the cascade levels S-PROG uses: a level's noise keeps
+that level's share of the rain's variance, follows an AR(1) in time with the level's lag-1
+autocorrelation in the context, and grows as that correlation decays with lead time (small
+scales first, large ones last). A Lagrangian model's members are then carried along the motion
+each with its own BPS perturbation (pysteps' fitted parameters for Lucas-Kanade on the
+network), and every lead is matched to the last frame's rain distribution, as STEPS' members
+are (`probmatching` cdf): each member has the observed wet area and intensities, so none is
+the blurred mean.
+
+Seeded per window: the same seed gives the same members in any process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from nextframe.domains.rain.ensemble import LK_VELOCITY_PERTURBATIONS, EnsembleSpec
+from nextframe.domains.rain.lagrangian import advect_steps, match_distribution
+from nextframe.domains.rain.nowcast import SPROG_CASCADE_LEVELS
+from nextframe.errors import NextframeError
+from nextframe.motion import pysteps, quiet
+
+# A level's lag-1 autocorrelation is kept below this: a level with no change in the context
+# still gets a little noise, growing with lead time.
+MAX_LEVEL_CORRELATION = 0.999
+
+
+def member_seed(seed: int, archive: int, window: int) -> int:
+    """One window's seed for the model's members (a stream apart from STEPS' `window_seed`)."""
+    return int(np.random.SeedSequence((seed, archive, window, 1)).generate_state(1)[0])
+
+
+def _cascade(field: np.ndarray, bandpass: dict) -> dict:
+    with quiet():
+        return pysteps().cascade.decomposition.decomposition_fft(
+            field, bandpass, normalize=True, compute_stats=True
+        )
+
+
+def level_statistics(context: np.ndarray, bandpass: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(T >= 2, H, W) NaN-free context in model values (in the frame the network predicts in)
+    -> each cascade level's standard deviation in the last frame and its lag-1 autocorrelation
+    between the last two frames, clipped to [0, MAX_LEVEL_CORRELATION]."""
+    last, before = _cascade(context[-1], bandpass), _cascade(context[-2], bandpass)
+    stds = np.asarray(last["stds"], dtype=np.float64)
+    correlations = np.empty(len(stds))
+    for level, (now, then) in enumerate(
+        zip(last["cascade_levels"], before["cascade_levels"], strict=True)
+    ):
+        with np.errstate(invalid="ignore"):
+            value = np.corrcoef(now.ravel(), then.ravel())[0, 1]
+        correlations[level] = value if np.isfinite(value) else 0.0
+    return stds, np.clip(correlations, 0.0, MAX_LEVEL_CORRELATION)
+
+
+def grown_noise(
+    structure: dict,
+    bandpass: dict,
+    stds: np.ndarray,
+    correlations: np.ndarray,
+    n_leads: int,
+    seed: int,
+) -> np.ndarray:
+    """(n_leads, H, W) perturbations for one member: noise of the spatial `structure` (pysteps'
+    FFT filter), per cascade level (`bandpass`) an AR(1) in time with that level's
+    `correlations`, scaled at lead k by the level's std times sqrt(1 - rho^(2k))."""
+    noise = pysteps().noise.fftgenerators
+    random = np.random.RandomState(seed)
+    height, width = bandpass["shape"]
+    out = np.empty((n_leads, height, width), dtype=np.float32)
+    state = None
+    weights = np.sqrt(1.0 - correlations**2)[:, None, None]
+    for lead in range(n_leads):
+        white = noise.generate_noise_2d_fft_filter(structure, randstate=random)
+        levels = np.asarray(_cascade(white, bandpass)["cascade_levels"])
+        state = levels if state is None else correlations[:, None, None] * state + weights * levels
+        grown = stds * np.sqrt(1.0 - correlations ** (2 * (lead + 1)))
+        out[lead] = np.tensordot(grown, state, axes=1)
+    return out
+
+
+def bps_velocities(velocity: np.ndarray, n_leads: int, spec: EnsembleSpec, seed: int) -> np.ndarray:
+    """(n_leads, 2, H, W): `velocity` (pixels per step) plus one member's BPS perturbation at
+    each lead (pysteps' `noise.motion`, as STEPS perturbs its motion)."""
+    motion = pysteps().noise.motion
+    fitted = LK_VELOCITY_PERTURBATIONS.get(spec.network, LK_VELOCITY_PERTURBATIONS[""])
+    perturbator = motion.initialize_bps(
+        velocity,
+        1.0 / spec.pixel_km,
+        spec.timestep_minutes,
+        randstate=np.random.RandomState(seed),
+        **fitted,
+    )
+    return np.stack(
+        [
+            velocity + motion.generate_bps(perturbator, (lead + 1) * spec.timestep_minutes)
+            for lead in range(n_leads)
+        ]
+    )
+
+
+def members_around(
+    forecast: np.ndarray,
+    context: np.ndarray,
+    last_observed: np.ndarray,
+    velocity: np.ndarray | None,
+    spec: EnsembleSpec,
+    seed: int,
+) -> np.ndarray:
+    """One window's members (M, L, H, W) in model values, NaN-free, in the radar's frame.
+
+    `forecast` (L, H, W): the network's fields in the frame it predicts in (the rain's, where
+    `velocity` (2, H, W) is given, else the radar's); `context` (T, H, W) NaN-free in that
+    frame; `last_observed` (H, W): the last context frame as observed (NaN outside the domain),
+    whose distribution every lead of every member takes."""
+    if spec.n_members < 2:
+        raise NextframeError(f"an ensemble needs 2 members or more, got {spec.n_members}")
+    n_leads = len(forecast)
+    bandpass = pysteps().cascade.bandpass_filters.filter_gaussian(
+        forecast.shape[1:], SPROG_CASCADE_LEVELS
+    )
+    stds, correlations = level_statistics(context, bandpass)
+    with quiet():
+        structure = pysteps().noise.fftgenerators.initialize_nonparam_2d_fft_filter(context[-1])
+    seeds = np.random.SeedSequence(seed).generate_state(2 * spec.n_members)
+    members = np.empty((spec.n_members, *forecast.shape), dtype=np.float32)
+    for member in range(spec.n_members):
+        noise = grown_noise(
+            structure, bandpass, stds, correlations, n_leads, int(seeds[2 * member])
+        )
+        fields = forecast + noise
+        if velocity is not None:
+            moving = bps_velocities(velocity, n_leads, spec, int(seeds[2 * member + 1]))
+            fields = np.nan_to_num(advect_steps(fields, moving), nan=0.0)
+        members[member] = match_distribution(fields, last_observed)
+    return members
+
+
+def grown_around(spec: EnsembleSpec, seeds: Sequence[int]) -> Callable[..., np.ndarray]:
+    """`members_around` as `forecast.predict_rain` grows members: window i seeded with
+    `seeds[i]`."""
+
+    def grow(forecast, context, last_observed, velocity, window: int) -> np.ndarray:
+        return members_around(forecast, context, last_observed, velocity, spec, int(seeds[window]))
+
+    return grow

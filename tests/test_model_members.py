@@ -1,0 +1,79 @@
+"""The model's own ensemble (`nextframe.domains.rain.perturbed`): members grown around the
+network's one forecast with STEPS' perturbations. Each member has the last frame's rain (its
+wet area and intensities), members differ and spread more with lead time, the same seed gives
+the same members in any process, and the members' mean stays where the rain went."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+from nextframe.domains.rain.ensemble import EnsembleSpec, window_seed
+from nextframe.domains.rain.forecast import nowcast_members
+from nextframe.domains.rain.formulation import Formulation
+from nextframe.domains.rain.perturbed import grown_around, member_seed
+from nextframe.errors import NextframeError
+
+from .test_lagrangian import HORIZON, N_CONTEXT, SCALE, SIZE, moving_window, peak_of, repeat_last
+
+SPEC = EnsembleSpec(n_members=3, pixel_km=1.0, timestep_minutes=5.0, network="mch")
+
+
+def members_of(seed: int, frame: str = "lagrangian", spec: EnsembleSpec = SPEC) -> np.ndarray:
+    """(M, HORIZON, SIZE, SIZE) model values around a network that learned nothing (in the
+    frame of the rain: pysteps' extrapolation) on three moving rain cells."""
+    context_mmh = moving_window()[None, :N_CONTEXT]
+    return nowcast_members(
+        SCALE.to_unit(context_mmh),
+        context_mmh,
+        HORIZON,
+        Formulation(frame),
+        repeat_last,
+        grown_around(spec, [seed]),
+    )[0]
+
+
+def test_each_member_has_the_observed_rain_members_differ_and_spread_grows():
+    members = members_of(seed=3)
+    assert members.shape == (3, HORIZON, SIZE, SIZE) and np.isfinite(members).all()
+    last = np.sort(SCALE.to_unit(moving_window()[N_CONTEXT - 1]).ravel())
+    for member in members:
+        for lead in member:  # the last frame's values, at other places
+            np.testing.assert_allclose(np.sort(lead.ravel()), last, atol=1e-6)
+    assert not np.allclose(members[0], members[1])
+    spread = members.std(axis=0).mean(axis=(1, 2))
+    assert spread[-1] > spread[0] > 0
+
+
+def test_the_members_mean_is_where_the_rain_went():
+    window = moving_window()
+    mean = members_of(seed=3).mean(axis=0)
+    for lead in (1, 3):
+        truth, found = peak_of(window[N_CONTEXT - 1 + lead]), peak_of(mean[lead - 1])
+        assert abs(found[0] - truth[0]) <= 3 and abs(found[1] - truth[1]) <= 3, (lead, found)
+
+
+def test_the_same_seed_gives_the_same_members_in_any_process_another_seed_others():
+    here = members_of(seed=11)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        there = pool.submit(members_of, 11).result()
+    np.testing.assert_array_equal(here, there)
+    assert not np.allclose(here, members_of(seed=12))
+    assert member_seed(42, 0, 3) == member_seed(42, 0, 3) != member_seed(42, 1, 3)
+    assert member_seed(42, 0, 3) != window_seed(42, 0, 3)  # not STEPS' noise
+
+
+def test_an_eulerian_models_members_grow_where_it_predicts():
+    members = members_of(seed=3, frame="eulerian")
+    assert members.shape == (3, HORIZON, SIZE, SIZE)
+    assert not np.allclose(members[0], members[1])
+
+
+def test_one_member_is_no_ensemble():
+    one = EnsembleSpec(n_members=1, pixel_km=1.0, timestep_minutes=5.0)
+    with pytest.raises(NextframeError, match="2 members or more, got 1"):
+        members_of(seed=0, spec=one)
