@@ -364,9 +364,11 @@ class EvaluateParams(_Section):
     """`thresholds` (mm/h: CSI, POD, FAR, ETS), `fss_thresholds` (mm/h) and `scales` (km: FSS)
     score the radar source, per lead time, as `pysteps.verification` does; `nowcasts` scores
     pysteps' own nowcasts (persistence, extrapolation, S-PROG) on the same windows;
-    `ensemble_members` (null: none) runs pysteps' STEPS ensemble of that many members on them
-    too, seeded from `seed`, and scores it as ensembles are scored (CRPS, rank histogram,
-    reliability and ROC area at each of `thresholds`, spread against the mean's error)."""
+    `ensemble_members` (null: none) grows that many members around the model's forecast
+    (`nextframe.domains.rain.perturbed`) and runs pysteps' STEPS ensemble of as many on them
+    too, each seeded from `seed`, and scores both as ensembles are scored (CRPS, rank
+    histogram, reliability and ROC area at each of `thresholds`, spread against the mean's
+    error)."""
 
     batch_size: PositiveInt
     thresholds: Annotated[list[Float], Field(min_length=1)]
