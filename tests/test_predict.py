@@ -189,6 +189,16 @@ def test_horizon_below_one_is_refused(tmp_path):
     assert result.stderr.splitlines() == ["error: --horizon must be at least 1, got 0"]
 
 
+def test_members_of_a_video_model_are_refused_saying_which_models_give_them(trained, tmp_path):
+    np.save(tmp_path / "clip.npy", np.zeros((4, 64, 64), np.uint8))
+    model = str(trained.path / PATHS["model"])
+    result = predict(tmp_path, "clip.npy", "--model", model, "--members", "4", check=False)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "--members: a video model gives one forecast" in result.stderr
+    assert "data.source: radar" in result.stderr
+    assert not (tmp_path / "predictions").exists()
+
+
 def test_help_names_the_inputs_and_the_model_uri(tmp_path):
     result = run(nextframe_command("predict", "--help"), tmp_path)
     assert "models:/nextframe-convlstm@champion" in result.stdout

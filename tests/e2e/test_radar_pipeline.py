@@ -211,6 +211,42 @@ def test_predict_nowcasts_from_the_archive_in_mm_per_hour(radar, tmp_path):
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no mch frame at" in bad.stderr
 
 
+def test_predict_members_write_cf_netcdf_with_the_grid_leads_and_probabilities(radar, tmp_path):
+    """`--members`: the members in the .npy, the same seed the same members; a CF NetCDF
+    that netCDF4 opens with the projection, x/y/lon/lat, lead times and the probabilities at
+    evaluate.thresholds in [0, 1]; a GIF of P(>= 1) and P(>= 5 mm/h). Bad counts are one line."""
+    import netCDF4
+
+    out = tmp_path / "ensemble.npy"
+    args = ["predict", str(radar.archive), "--start", "201701311015", "--out", str(out)]
+    result = run(nextframe_command(*args, "--members", "3", "--seed", "5"), radar.path)
+    members = np.load(out)
+    assert members.shape == (3, 3, 640, 710) and members.dtype == np.float32
+    assert not np.allclose(members[0], members[1], equal_nan=True)
+    assert "mch 3-member ensemble (seed 5) +5 to +15 min" in result.stdout
+    assert out.with_name("ensemble_probability.gif").stat().st_size > 0
+    with netCDF4.Dataset(out.with_suffix(".nc")) as dataset:
+        assert dataset.variables["precip_intensity"].shape == (3, 3, 640, 710)
+        assert dataset.variables["precip_intensity"].units == "mm h-1"
+        np.testing.assert_allclose(
+            np.ma.filled(dataset.variables["precip_intensity"][:], np.nan), members, atol=1e-6
+        )
+        assert list(dataset.variables["time"][:]) == [300, 600, 900]
+        assert dataset.variables["time"].units == "seconds since 2017-01-31 10:15:00"
+        assert dataset.variables["lon"].shape == (640, 710) and "somerc" in dataset.projection
+        assert list(dataset.variables["threshold"][:]) == [0.5, 1.0, 5.0, 10.0]
+        probability = np.ma.filled(dataset.variables["exceedance_probability"][:], np.nan)
+        assert probability.shape == (4, 3, 640, 710)
+        assert np.nanmin(probability) >= 0.0 and np.nanmax(probability) <= 1.0
+        assert np.isnan(probability[:, :, np.isnan(members[0, 0])]).all()  # outside the domain
+    again = tmp_path / "again.npy"
+    args = ["predict", str(radar.archive), "--start", "201701311015", "--out", str(again)]
+    run(nextframe_command(*args, "--members", "3", "--seed", "5"), radar.path)
+    np.testing.assert_array_equal(np.load(again), members)
+    bad = run(nextframe_command(*args, "--members", "1"), radar.path, check=False)
+    assert bad.returncode == 1 and bad.stderr == "error: --members must be 2 to 48, got 1\n"
+
+
 def _npy(array: np.ndarray) -> str:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)

@@ -51,6 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--network",
         help="the pysteps data source of the files (default: params.yaml's data.radar.network)",
     )
+    radar.add_argument(
+        "--members",
+        type=int,
+        help="an ensemble of this many members (2 to 48) grown around the model's forecast: "
+        "the .npy holds them all (members, horizon, H, W), a CF NetCDF (.nc) beside it the "
+        "members and the exceedance probabilities at params.yaml's evaluate.thresholds, a GIF "
+        "of the probabilities of >= 1 and >= 5 mm/h",
+    )
+    radar.add_argument(
+        "--seed", type=int, default=0, help="the members' seed: the same seed, the same members"
+    )
     parser.add_argument(
         "--out",
         type=Path,

@@ -374,6 +374,73 @@ def nowcast_sequence(
     return frames_rgb
 
 
+PROBABILITY_RGB = (8, 48, 107)  # a probability of 1 (0: white), as matplotlib's "Blues" ends
+
+
+def probability_rgb(probability: np.ndarray) -> np.ndarray:
+    """(..., H, W) in [0, 1], NaN outside the domain -> (..., H, W, 3) uint8: white to dark
+    blue, outside grey."""
+    p = np.clip(np.nan_to_num(probability, nan=0.0), 0.0, 1.0)[..., None]
+    page, full = np.asarray(PAGE_RGB, np.float32), np.asarray(PROBABILITY_RGB, np.float32)
+    out = np.rint(page + p * (full - page)).astype(np.uint8)
+    out[np.isnan(probability)] = OUTSIDE_RGB
+    return out
+
+
+def probability_sequence(
+    probabilities: np.ndarray,
+    thresholds_mmh: Sequence[float],
+    timestep_minutes: float,
+    scale: float = 1.0,
+) -> np.ndarray:
+    """One image a lead (L, H', W', 3) uint8: the exceedance probability of each threshold
+    (K, L, H, W) side by side, titled `P(>= 1 mm/h)`, each frame labelled with its lead time,
+    a 0 to 100 % bar below."""
+    n_panels, n_leads = probabilities.shape[:2]
+    tiles = probability_rgb(
+        np.stack([_resample(panel.astype(np.float32), scale) for panel in probabilities])
+    )
+    tile_h, tile_w = tiles.shape[2:4]
+    font = _label_font(tile_w)
+    line_h = text_line_height(font)
+    pad = max(4, line_h // 2)
+    map_y = pad + 2 * (line_h + pad)
+    bar_y = map_y + tile_h + 2 * pad
+    out_w = pad + n_panels * (tile_w + 2 * pad)
+    out_h = bar_y + line_h + pad + line_h + pad
+    image = Image.new("RGB", (out_w, out_h), PAGE_RGB)
+    draw = ImageDraw.Draw(image)
+    for k, threshold in enumerate(thresholds_mmh):
+        x = 2 * pad + k * (tile_w + 2 * pad)
+        title = f"P(>= {threshold:g} mm/h)"
+        draw.text((_centred_x(x, tile_w, title, font), pad + line_h + pad), title, TEXT_RGB, font)
+    bar_w = min(out_w - 4 * pad, 2 * tile_w)
+    ramp = probability_rgb(np.tile(np.linspace(0.0, 1.0, bar_w), (line_h, 1)))
+    template = np.asarray(image).copy()
+    _framed(template, ramp, bar_y, 2 * pad)
+    image = Image.fromarray(template)
+    draw = ImageDraw.Draw(image)
+    draw.text((2 * pad, bar_y + line_h + pad // 2), "0 %", TEXT_RGB, font)
+    right = "100 %"
+    draw.text(
+        (2 * pad + bar_w - text_size(right, font)[0], bar_y + line_h + pad // 2),
+        right,
+        TEXT_RGB,
+        font,
+    )
+    template = np.asarray(image).copy()
+    frames_rgb = np.empty((n_leads, out_h, out_w, 3), dtype=np.uint8)
+    for lead in range(n_leads):
+        canvas = template.copy()
+        for k in range(n_panels):
+            _framed(canvas, tiles[k, lead], map_y, 2 * pad + k * (tile_w + 2 * pad))
+        frame = Image.fromarray(canvas)
+        label = f"{_minutes_label((lead + 1) * timestep_minutes)}  forecast"
+        ImageDraw.Draw(frame).text((2 * pad, pad), label, FORECAST_RGB, font)
+        frames_rgb[lead] = np.asarray(frame)
+    return frames_rgb
+
+
 def map_frames(rain_mmh: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Rain maps (T, H, W) in mm/h as (T, H', W', 3) uint8 on pysteps' colour scale, resized
     by `scale`: one panel of an animation (`make demo`)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nextframe.errors import NextframeError
 from nextframe.frames import FrameFormat, from_unit, to_uint8
 
 GIF_SCALE = 4  # pixels per frame pixel in the GIF
@@ -19,6 +20,11 @@ def predict_files(args, frames: FrameFormat, load_model) -> None:
 
     from nextframe.predicting import DEFAULT_HORIZON, context_length, output_paths, read_context
 
+    if getattr(args, "members", None) is not None:
+        raise NextframeError(
+            "--members: a video model gives one forecast; members come from radar models "
+            "(data.source: radar)"
+        )
     horizon = args.horizon or DEFAULT_HORIZON
     # the clip is read before Keras loads a model file: a bad clip fails fast
     context, notes = read_context(args.clip, frames, context_length(args.context, frames))
