@@ -81,7 +81,13 @@ def radar(tmp_path_factory) -> Reproduced:
 
 def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
     report = json.loads((radar.path / PATHS["eval_metrics"]).read_text())
-    assert set(report["baselines"]) == {"persistence", "extrapolation", "sprog", "steps_mean"}
+    assert set(report["baselines"]) == {
+        "persistence",
+        "extrapolation",
+        "sprog",
+        "model_mean",
+        "steps_mean",
+    }
     for scores in (report["model"], *report["baselines"].values()):
         at_5 = scores["at_5min"]
         for key in ("csi_0.5", "csi_1", "pod_5", "far_10", "ets_1", "fss_1_16km", "fss_5_32km"):
