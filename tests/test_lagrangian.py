@@ -9,8 +9,10 @@ from nextframe.domains.rain.formulation import Formulation
 from nextframe.domains.rain.lagrangian import (
     advect_steps,
     context_to_lagrangian,
+    displacements,
     match_distribution,
     targets_to_lagrangian,
+    warped,
     window_to_lagrangian,
 )
 from nextframe.domains.rain.nowcast import motion_field
@@ -93,6 +95,19 @@ def test_step_by_step_advection_equals_pysteps_in_one_call():
     extrapolate = pysteps().extrapolation.get_method("semilagrangian")
     at_once = extrapolate(field.astype(np.float64), velocity, HORIZON, allow_nonfinite_values=True)
     np.testing.assert_allclose(moved, at_once, atol=1e-6)
+
+
+def test_trajectories_found_once_carry_any_field_as_advection_does_and_shift_it():
+    window = SCALE.to_unit(moving_window())
+    velocity = motion_field(moving_window()[:N_CONTEXT])
+    fields = window[N_CONTEXT - 1 : N_CONTEXT - 1 + HORIZON]  # a different field each lead
+    paths = displacements(velocity, HORIZON)
+    carried = np.stack([warped(f, d, (0.0, 0.0)) for f, d in zip(fields, paths, strict=True)])
+    np.testing.assert_allclose(carried, advect_steps(fields, velocity), atol=1e-6)
+    # a uniform shift of (3, -2) pixels moves the rain 3 columns right and 2 rows up
+    shifted = warped(fields[0], paths[0], (3.0, -2.0))
+    row, col = peak_of(carried[0])
+    assert peak_of(shifted) == (row - 2, col + 3)
 
 
 def test_in_the_frame_of_the_rain_a_moving_cell_stands_still():

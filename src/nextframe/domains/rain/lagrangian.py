@@ -25,22 +25,20 @@ from nextframe.motion import pysteps
 
 def advect_steps(fields: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     """(K, H, W) -> (K, H, W): field k (0-based) advected k + 1 time steps along `velocity`
-    in pixels per step, (2, H, W), or (K, 2, H, W) for step k's own (a member's perturbed
-    motion), with pysteps' semi-Lagrangian scheme. NaN is carried; values from beyond the
-    grid are NaN."""
+    (2, H, W) in pixels per step, with pysteps' semi-Lagrangian scheme. NaN is carried; values
+    from beyond the grid are NaN."""
     extrapolate = pysteps().extrapolation.get_method("semilagrangian")
     out = np.full(fields.shape, np.nan, dtype=np.float32)
-    velocities = np.broadcast_to(velocity, (len(fields), *np.shape(velocity)[-3:]))
     displacement = None
     for k, field in enumerate(np.asarray(fields, dtype=np.float64)):
         if not np.isfinite(field).any():  # nothing to carry; the trajectory still goes on
             _, displacement = extrapolate(
-                None, velocities[k], 1, displacement_prev=displacement, return_displacement=True
+                None, velocity, 1, displacement_prev=displacement, return_displacement=True
             )
             continue
         moved, displacement = extrapolate(
             field,
-            velocities[k],
+            velocity,
             1,
             allow_nonfinite_values=True,
             displacement_prev=displacement,
@@ -48,6 +46,32 @@ def advect_steps(fields: np.ndarray, velocity: np.ndarray) -> np.ndarray:
         )
         out[k] = moved[0]
     return out
+
+
+def displacements(velocity: np.ndarray, n_steps: int) -> np.ndarray:
+    """(n_steps, 2, H, W): where pysteps' semi-Lagrangian scheme fetches each pixel's value
+    from after 1, 2, ... steps along `velocity` (2, H, W), as offsets (x, y) in pixels: the
+    trajectories `advect_steps` carries fields along, found once for many fields."""
+    extrapolate = pysteps().extrapolation.get_method("semilagrangian")
+    out = np.empty((n_steps, *velocity.shape))
+    displacement = None
+    for k in range(n_steps):
+        _, displacement = extrapolate(
+            None, velocity, 1, displacement_prev=displacement, return_displacement=True
+        )
+        out[k] = displacement
+    return out
+
+
+def warped(field: np.ndarray, displacement: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
+    """(H, W) NaN-free -> the field carried along `displacement` (2, H, W; `displacements`) and
+    a uniform `shift` (x, y) in pixels more, interpolated as pysteps' scheme does (bilinear,
+    NaN from beyond the grid)."""
+    from scipy.ndimage import map_coordinates
+
+    rows, cols = np.indices(field.shape, dtype=np.float64)
+    coords = [rows + displacement[1] - shift[1], cols + displacement[0] - shift[0]]
+    return map_coordinates(field, coords, mode="constant", cval=np.nan, order=1, prefilter=False)
 
 
 def context_to_lagrangian(context: np.ndarray, velocity: np.ndarray) -> np.ndarray:

@@ -7,11 +7,12 @@ network's field plus noise with the last observed frame's spatial structure (pys
 nonparametric FFT filter), split into the cascade levels S-PROG uses: a level's noise keeps
 that level's share of the rain's variance, follows an AR(1) in time with the level's lag-1
 autocorrelation in the context, and grows as that correlation decays with lead time (small
-scales first, large ones last). A Lagrangian model's members are then carried along the motion
+scales first, large ones last). A Lagrangian model's members are then carried along the motion,
 each with its own BPS perturbation (pysteps' fitted parameters for Lucas-Kanade on the
-network), and every lead is matched to the last frame's rain distribution, as STEPS' members
-are (`probmatching` cdf): each member has the observed wet area and intensities, so none is
-the blurred mean.
+network): that is a uniform vector, so a member follows the shared trajectories (found once)
+shifted by the sum of its own. Every lead is then matched to the last frame's rain
+distribution, as STEPS' members are (`probmatching` cdf): each member has the observed wet
+area and intensities, so none is the blurred mean.
 
 Seeded per window: the same seed gives the same members in any process.
 """
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nextframe.domains.rain.ensemble import LK_VELOCITY_PERTURBATIONS, EnsembleSpec
-from nextframe.domains.rain.lagrangian import advect_steps, match_distribution
+from nextframe.domains.rain.lagrangian import displacements, match_distribution, warped
 from nextframe.domains.rain.nowcast import SPROG_CASCADE_LEVELS
 from nextframe.errors import NextframeError
 from nextframe.motion import pysteps, quiet
@@ -87,9 +88,10 @@ def grown_noise(
     return out
 
 
-def bps_velocities(velocity: np.ndarray, n_leads: int, spec: EnsembleSpec, seed: int) -> np.ndarray:
-    """(n_leads, 2, H, W): `velocity` (pixels per step) plus one member's BPS perturbation at
-    each lead (pysteps' `noise.motion`, as STEPS perturbs its motion)."""
+def bps_shifts(velocity: np.ndarray, n_leads: int, spec: EnsembleSpec, seed: int) -> np.ndarray:
+    """(n_leads, 2): one member's BPS motion perturbation (pysteps' `noise.motion`, as STEPS
+    perturbs its motion), a uniform vector (x, y) in pixels per step at each lead, summed into
+    how far the member's rain has moved off the unperturbed trajectories by that lead."""
     motion = pysteps().noise.motion
     fitted = LK_VELOCITY_PERTURBATIONS.get(spec.network, LK_VELOCITY_PERTURBATIONS[""])
     perturbator = motion.initialize_bps(
@@ -99,12 +101,11 @@ def bps_velocities(velocity: np.ndarray, n_leads: int, spec: EnsembleSpec, seed:
         randstate=np.random.RandomState(seed),
         **fitted,
     )
-    return np.stack(
-        [
-            velocity + motion.generate_bps(perturbator, (lead + 1) * spec.timestep_minutes)
-            for lead in range(n_leads)
-        ]
-    )
+    per_step = [
+        motion.generate_bps(perturbator, (lead + 1) * spec.timestep_minutes).mean(axis=(1, 2))
+        for lead in range(n_leads)
+    ]
+    return np.cumsum(per_step, axis=0)
 
 
 def members_around(
@@ -131,15 +132,19 @@ def members_around(
     with quiet():
         structure = pysteps().noise.fftgenerators.initialize_nonparam_2d_fft_filter(context[-1])
     seeds = np.random.SeedSequence(seed).generate_state(2 * spec.n_members)
+    paths = None if velocity is None else displacements(velocity, n_leads)
     members = np.empty((spec.n_members, *forecast.shape), dtype=np.float32)
     for member in range(spec.n_members):
         noise = grown_noise(
             structure, bandpass, stds, correlations, n_leads, int(seeds[2 * member])
         )
         fields = forecast + noise
-        if velocity is not None:
-            moving = bps_velocities(velocity, n_leads, spec, int(seeds[2 * member + 1]))
-            fields = np.nan_to_num(advect_steps(fields, moving), nan=0.0)
+        if paths is not None:
+            shifts = bps_shifts(velocity, n_leads, spec, int(seeds[2 * member + 1]))
+            fields = np.stack(
+                [warped(f, d, s) for f, d, s in zip(fields, paths, shifts, strict=True)]
+            )
+            fields = np.nan_to_num(fields, nan=0.0)  # inflow from beyond the grid is dry
         members[member] = match_distribution(fields, last_observed)
     return members
 
