@@ -40,6 +40,8 @@ from ..test_dvc_yaml import RADAR_ONLY_KEYS, RADAR_ONLY_READS, declared_params
 pytestmark = pytest.mark.e2e
 
 LAGRANGIAN_MODEL = {"predicts": "change"}
+# Every nowcast scored beside the model: pysteps' three, and the means of both ensembles.
+NOWCASTS = {"persistence", "extrapolation", "sprog", "model_ensemble_mean", "steps_mean"}
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,7 @@ def radar(tmp_path_factory) -> Reproduced:
 
 def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
     report = json.loads((radar.path / PATHS["eval_metrics"]).read_text())
-    assert set(report["baselines"]) == {
-        "persistence",
-        "extrapolation",
-        "sprog",
-        "model_mean",
-        "steps_mean",
-    }
+    assert set(report["baselines"]) == NOWCASTS
     for scores in (report["model"], *report["baselines"].values()):
         at_5 = scores["at_5min"]
         for key in ("csi_0.5", "csi_1", "pod_5", "far_10", "ets_1", "fss_1_16km", "fss_5_32km"):
@@ -106,7 +102,7 @@ def test_eval_holds_csi_per_lead_for_the_model_and_pysteps_nowcasts(radar):
     assert mch["test_events"] == ["2017-01-31T09:45:00"] and mch["n_windows"] == 1
     assert fmi["n_windows"] == 1 and fmi["test_events"][0].startswith("2016-09-28")
     for each in (mch, fmi):
-        assert set(each["baselines"]) == {"persistence", "extrapolation", "sprog", "steps_mean"}
+        assert set(each["baselines"]) == NOWCASTS
         assert 0.0 <= each["model"]["at_5min"]["csi_1"] <= 1.0
     rows = (radar.path / PATHS["per_step"]).read_text().splitlines()
     header = rows[0].split(",")
@@ -120,28 +116,29 @@ def test_eval_holds_both_ensembles_scores_per_lead_and_their_diagrams(radar):
     deterministic nowcasts; per lead in the CSV; their rank histograms and reliability
     diagrams as CSVs for `dvc plots`."""
     report = json.loads((radar.path / PATHS["eval_metrics"]).read_text())
-    assert set(report["ensembles"]) == {"model", "steps"}
+    assert set(report["ensembles"]) == {"model_ensemble", "steps"}
     for name, ensemble in report["ensembles"].items():
         assert ensemble["n_members"] == 2, name
         for scores in (ensemble, ensemble["at_5min"]):
             assert scores["crps"] > 0 and scores["spread"] > 0 and scores["rmse_of_mean"] > 0
             assert 0 <= scores["roc_area_1"] <= 1
-    assert set(report["archives"]["fmi"]["ensembles"]) == {"model", "steps"}
-    assert {"model_mean", "steps_mean"} <= set(report["baselines"])
+    assert set(report["archives"]["fmi"]["ensembles"]) == {"model_ensemble", "steps"}
+    assert {"model_ensemble_mean", "steps_mean"} <= set(report["baselines"])
     header = (radar.path / PATHS["per_step"]).read_text().splitlines()[0].split(",")
-    for name in ("model", "steps"):
+    assert "model_csi_1" in header  # the model's one forecast, beside its ensemble
+    for name in ("model_ensemble", "steps"):
         assert {f"{name}_crps", f"{name}_spread", f"{name}_rmse_of_mean"} <= set(header)
         assert f"{name}_mean_csi_1" in header
     diagrams = radar.path / PATHS["diagrams"]
     rankhist = (diagrams / "rankhist.csv").read_text().splitlines()
-    assert rankhist[0] == "rank,model_5min,steps_5min" and len(rankhist) == 1 + 3  # 3 ranks
+    assert rankhist[0] == "rank,model_ensemble_5min,steps_5min" and len(rankhist) == 1 + 3
     for column in (1, 2):
         assert sum(float(line.split(",")[column]) for line in rankhist[1:]) == pytest.approx(1.0)
     reliability = (diagrams / "reliability.csv").read_text().splitlines()
-    assert reliability[0].startswith("probability,perfect,model_0.5mmh_5min")
+    assert reliability[0].startswith("probability,perfect,model_ensemble_0.5mmh_5min")
     assert "steps_0.5mmh_5min" in reliability[0] and len(reliability) == 1 + 10
     trained = recorded_run(radar.path)  # MLflow: the scores, and the diagrams as figures
-    for name in ("model", "steps"):
+    for name in ("model_ensemble", "steps"):
         assert trained.data.metrics[f"eval.{name}.at_5min.crps"] == pytest.approx(
             report["ensembles"][name]["at_5min"]["crps"]
         )

@@ -92,8 +92,8 @@ def evaluate_radar(
     holds each one's own under `archives`. With an `ensemble`, the model's own members
     (`nextframe.domains.rain.perturbed`) and pysteps' STEPS run on every window too (each
     seeded from `seed`, the archive and the window): their probabilistic scores under
-    `ensembles` (`model`, `steps`), their members' means among the deterministic nowcasts
-    (`model_mean`, `steps_mean`).
+    `ensembles` (`model_ensemble`, `steps`), their members' means among the deterministic
+    nowcasts (`model_ensemble_mean`, `steps_mean`).
 
     pysteps' nowcasts of each window run and are scored in worker processes (one per core but
     one) while this process runs and scores the model: both are mostly one core's numpy. A
@@ -172,7 +172,7 @@ def evaluate_radar(
                         motions=motions,
                         members=grown_around(archive_ensemble, [member_seed(seed, number, index)]),
                     )[0]
-                    add_ensemble(label, "model", members, truth)
+                    add_ensemble(label, "model_ensemble", members, truth)
                 if number == 0:
                     spectra.add("observed", truth)
                     spectra.add("model", forecast)
@@ -197,6 +197,8 @@ def evaluate_radar(
             for label in test_sets
         }
     per_lead = {name: each.per_lead() for name, each in pooled.items()}
+    if clash := set(per_lead) & set(pooled_ensembles):  # one column prefix, one nowcast
+        raise ValueError(f"an ensemble named as a deterministic nowcast: {sorted(clash)}")
     per_lead.update(
         {name: _scalars(each, spec.timestep_minutes) for name, each in pooled_ensembles.items()}
     )
