@@ -50,16 +50,18 @@ $(DEMO_INSTALLED): $(DEMO_LOCK) $(VENV)/.installed
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# The tests, their files spread over two pytest-xdist workers more than the cores (at most
-# 4): much of a test's time is spent waiting on the real dvc, mlflow, server or browser it
-# started, and on 2 cores four workers fill those waits (3 kept the CPU 80 % busy). With GPU=1 every test runs on
+# The tests, their files spread over one pytest-xdist worker more than the cores (at most 4):
+# a test also waits on the real dvc, mlflow, server or browser it started, which the extra
+# worker fills. On 2 cores with the files longest first, 3 workers took 12.1 minutes from a
+# fresh clone and 4 took 13.1: the suite is CPU-bound (1,280 and 1,390 CPU-s), and a fourth
+# process on two cores costs more CPU than it fills. With GPU=1 every test runs on
 # JAX; on CPU, tests/test_jax_backend.py reruns the model tests on JAX. pytest's exit code 5
 # means it collected no tests: not a failure of the code. Each test process computes on one
 # thread (TensorFlow's pools, BLAS): pools sized to the machine in four workers at once spent
 # their CPU spinning and switching (a tiny `dvc repro` alone: 42 s of CPU, 35 s on one thread).
 # Files start longest first (tests/conftest.py), not xdist's most-tests-first: a long file
 # started last kept one core idle for its last minutes.
-TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 3 ? n + 2 : 4 )))
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n + 1 : 4 )))
 ONE_THREAD := TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
 test: setup $(DEMO_INSTALLED)
 	$(ONE_THREAD) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) \
