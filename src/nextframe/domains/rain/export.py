@@ -8,7 +8,6 @@ y, x) in [0, 1], NaN outside the radar's domain. xarray, Panoply and GIS tools r
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
@@ -103,6 +102,5 @@ def write_ensemble_netcdf(
                 probability.grid_mapping = grid_mapping
             probability.coordinates = "lon lat"
             probability[:] = exceedance_probabilities(members_mmh, thresholds)
-        shutil.move(written, path.with_name(f".{path.name}.part"))
-        path.with_name(f".{path.name}.part").replace(path)
+        written.replace(path)  # the temporary folder is beside `path`: one atomic rename
     return path
