@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -75,29 +76,36 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def test_two_processes_train_as_one_process_on_two_devices(trained, tmp_path):
-    single = workdir_with_data(trained, tmp_path / "single")
-    cluster = workdir_with_data(trained, tmp_path / "cluster")
+@dataclass(frozen=True)
+class Killed:
+    """A cluster's training killed in its second epoch (process 1's group), then resumed by
+    two new processes; beside it, the same training in one process on two devices."""
+
+    single: Path
+    cluster: Path
+    chief_code: int
+    chief_last_line: str
+    seconds_to_stop: float
+    groups_alive: bool
+    statuses_after_kill: set[str]
+    model_after_kill: bool
+    resumed: list[tuple[int, str]]
+
+
+TRAINING = {"epochs": 2, "sequences": "fresh", "sequences_per_epoch": 48}
+
+
+@pytest.fixture(scope="module")
+def killed(trained, tmp_path_factory) -> Killed:
+    """One scenario for the tests below (each JAX process costs ~15 CPU-s here): the single
+    process's run, the cluster's killed run, and the two processes that resume it."""
+    root = tmp_path_factory.mktemp("cluster")
+    single = workdir_with_data(trained, root / "single", **TRAINING)
     devices = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     ((code, err),) = finish([start(single, None, 0, **devices)])
     assert code == 0, err[-3000:]
-    port = free_port()
-    results = finish([start(cluster, 0, port), start(cluster, 1, port)])
-    assert [code for code, _ in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
 
-    one, two = losses(single), losses(cluster)
-    largest = max(abs(a - b) for a, b in zip(one, two, strict=True))
-    print(f"two processes vs two devices of one: largest loss difference {largest:.1e}")
-    assert largest <= 1e-6  # the same sums in the same order: identical here
-    assert md5(cluster / PATHS["model"]) == md5(single / PATHS["model"])  # the same weights
-    assert len(find_runs(cluster)) == 1  # process 1 tracked nothing
-    assert not (cluster / PATHS["backup"]).exists()
-
-
-def test_a_killed_process_ends_the_other_with_one_line_and_the_backup_resumes(trained, tmp_path):
-    workdir = workdir_with_data(
-        trained, tmp_path / "work", epochs=2, sequences="fresh", sequences_per_epoch=160
-    )
+    workdir = workdir_with_data(trained, root / "work", **TRAINING)
     port = free_port()
     chief, worker = start(workdir, 0, port), start(workdir, 1, port)
     checkpoint = workdir / PATHS["backup"] / "checkpoint.json"
@@ -106,27 +114,52 @@ def test_a_killed_process_ends_the_other_with_one_line_and_the_backup_resumes(tr
         while not checkpoint.exists() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert checkpoint.exists(), "no epoch was backed up"
-        time.sleep(2)  # into the next epoch
+        time.sleep(0.5)  # into the next epoch
         os.killpg(worker.pid, signal.SIGKILL)
-        killed = time.monotonic()
+        killed_at = time.monotonic()
         ((code, err),) = finish([chief], seconds=60)
-        seconds = time.monotonic() - killed
+        seconds = time.monotonic() - killed_at
     finally:
         finish([chief, worker], seconds=5)
     print(f"the chief stopped {seconds:.1f} s after process 1 was killed")
-    assert code == 1
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: training stopped: process 1 of 2 left the cluster"), last
-    assert seconds < 30
-    assert not group_alive(chief.pid) and not group_alive(worker.pid)
-    assert {run.info.status for run in find_runs(workdir)} == {"FAILED"}  # none RUNNING
-    assert not (workdir / PATHS["model"]).exists()
-
+    after_kill = {
+        "statuses_after_kill": {run.info.status for run in find_runs(workdir)},
+        "model_after_kill": (workdir / PATHS["model"]).exists(),
+        "groups_alive": group_alive(chief.pid) or group_alive(worker.pid),
+    }
     port = free_port()
-    results = finish([start(workdir, 0, port), start(workdir, 1, port)])
-    assert [code for code, _ in results] == [0, 0], results[0][1][-3000:]
-    assert len(losses(workdir)) == 2 * 2  # both epochs, the one before the kill included
-    (run,) = find_runs(workdir)
+    resumed = finish([start(workdir, 0, port), start(workdir, 1, port)])
+    return Killed(
+        single, workdir, code, err.strip().splitlines()[-1], seconds, resumed=resumed, **after_kill
+    )
+
+
+def test_two_processes_train_as_one_process_on_two_devices(killed):
+    """The resumed cluster ends where one process on two devices ends: the same losses, the
+    same weights, one MLflow run (process 1 tracks nothing), no backup left."""
+    assert [code for code, _ in killed.resumed] == [0, 0], killed.resumed[0][1][-3000:]
+    one, two = losses(killed.single), losses(killed.cluster)
+    largest = max(abs(a - b) for a, b in zip(one, two, strict=True))
+    print(f"two processes vs two devices of one: largest loss difference {largest:.1e}")
+    assert largest <= 1e-6  # the same sums in the same order: identical here
+    assert md5(killed.cluster / PATHS["model"]) == md5(killed.single / PATHS["model"])
+    assert len(find_runs(killed.cluster)) == 1  # process 1 tracked nothing
+    assert not (killed.cluster / PATHS["backup"]).exists()
+
+
+def test_a_killed_process_ends_the_other_with_one_line_and_the_backup_resumes(killed):
+    assert killed.chief_code == 1
+    assert killed.chief_last_line.startswith(
+        "error: training stopped: process 1 of 2 left the cluster"
+    ), killed.chief_last_line
+    assert killed.seconds_to_stop < 30
+    assert not killed.groups_alive
+    assert killed.statuses_after_kill == {"FAILED"}  # none RUNNING
+    assert not killed.model_after_kill
+
+    assert [code for code, _ in killed.resumed] == [0, 0], killed.resumed[0][1][-3000:]
+    assert len(losses(killed.cluster)) == 2 * 2  # both epochs, the one before the kill included
+    (run,) = find_runs(killed.cluster)
     assert run.info.status == "FINISHED" and "resumed_at_epoch" in run.data.tags
 
 

@@ -77,3 +77,26 @@ def test_one_member_is_no_ensemble():
     one = EnsembleSpec(n_members=1, pixel_km=1.0, timestep_minutes=5.0)
     with pytest.raises(NextframeError, match="2 members or more, got 1"):
         members_of(seed=0, spec=one)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"members": 1}, "members must be 0 (one forecast) or 2 to 48, got 1"),
+        ({"members": 49}, "members must be 0 (one forecast) or 2 to 48, got 49"),
+        ({"members": 2.5}, "members must be 0 (one forecast) or 2 to 48, got 2.5"),
+        ({"members": 12}, "members: 12 members of 2 clip(s), 12 frames of 710x640 hold 499 MB"),
+        ({"members": 2, "pixel_km": 0.0}, "pixel_km must be a positive number, got 0.0"),
+        ({"members": 2, "seed": -1}, "seed must be a whole number >= 0, got -1"),
+    ],
+)
+def test_a_served_ensemble_is_refused_with_one_line_naming_its_param(params, message):
+    """What `make serve` answers 400 with; `members` 0 (or absent) asks for one forecast."""
+    from nextframe.domains.rain.domain import served_members
+
+    shape = (2, 4, 640, 710)
+    with pytest.raises(NextframeError) as refused:
+        served_members(params, shape, 12, max_bytes=64 * 2**20)
+    assert str(refused.value).startswith(message)
+    assert served_members({"members": 0}, shape, 12, 64 * 2**20) is None
+    assert served_members({"members": 2}, (1, 4, 64, 64), 12, 64 * 2**20) is not None

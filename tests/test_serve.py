@@ -160,6 +160,10 @@ MALFORMED = {
         lambda context: request(context, horizon=10**9),
         "horizon must be between 1 and 100, got 1000000000",
     ),
+    "members of a video model": (
+        lambda context: {"inputs": [encode_npy(context)], "params": {"members": 4}},
+        "members: a video model gives one forecast; members come from radar models",
+    ),
     "values out of range": (
         lambda context: request(context * 255),
         "context: values must lie in [0, 1] (the model's units)",

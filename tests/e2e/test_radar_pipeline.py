@@ -254,6 +254,14 @@ def _npy(array: np.ndarray) -> str:
 
 
 def test_make_serve_answers_rain_rates_with_nan_of_any_domain(radar, tmp_path):
+    """Rain rates in, rain rates out; with `members`, each clip's ensemble, the members
+    `nextframe predict --seed` grows from the same frames; an ensemble that would not fit the
+    server's limit (here 1 MB) and negative rain are 400s."""
+    from nextframe.domains.rain.ensemble import EnsembleSpec
+    from nextframe.domains.rain.forecast import predict_rain
+    from nextframe.domains.rain.perturbed import grown_around
+    from nextframe.model import load_predictor
+
     port = free_port()
     model = "MODEL=models:/nextframe-convlstm@radar"
     command = make_recipe("serve", f"PORT={port}", f"STORE={radar.path}", model, "WORKERS=1")
@@ -263,10 +271,14 @@ def test_make_serve_answers_rain_rates_with_nan_of_any_domain(radar, tmp_path):
     context[:, :5, :] = np.nan  # a strip outside the domain
     body = json.dumps({"inputs": [_npy(context)], "params": {"horizon": 2}})
     negative = json.dumps({"inputs": [_npy(-np.ones((4, 16, 16), np.float32))]})
-    with process_group(["bash", "-c", command], log, cwd=radar.path, env=clean_env()) as server:
+    ensemble = {"horizon": 2, "members": 3, "seed": 7}
+    members = json.dumps({"inputs": [_npy(context)], "params": ensemble})
+    too_many = json.dumps({"inputs": [_npy(context)], "params": {**ensemble, "members": 48}})
+    limit = clean_env(NEXTFRAME_SERVE_MAX_MB="1")
+    with process_group(["bash", "-c", command], log, cwd=radar.path, env=limit) as server:
         wait_until_serving(f"http://127.0.0.1:{port}/ping", server, log)
         answers = []
-        for request in (body, negative):
+        for request in (body, negative, members, too_many):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             connection.request(
                 "POST", "/invocations", request, {"Content-Type": "application/json"}
@@ -282,6 +294,19 @@ def test_make_serve_answers_rain_rates_with_nan_of_any_domain(radar, tmp_path):
     assert np.isnan(nowcast[:, :5]).all() and not np.isnan(nowcast[:, 5:]).any()
     status, answer = answers[1]
     assert status == 400 and "rain rates must be >= 0 mm/h" in answer["message"]
+    status, answer = answers[2]
+    assert status == 200, answer
+    (encoded,) = answer["predictions"]
+    served = np.load(io.BytesIO(base64.b64decode(encoded)), allow_pickle=False)
+    assert served.shape == (3, 2, 80, 96) and not np.allclose(served[0], served[1], equal_nan=True)
+    grow = grown_around(EnsembleSpec(3, 1.0, 5.0), [7])
+    expected = predict_rain(
+        load_predictor(radar.path / PATHS["model"]), context[None], 2, members=grow
+    )
+    np.testing.assert_allclose(served, expected[0], rtol=1e-5, atol=1e-5)
+    status, answer = answers[3]
+    assert status == 400 and answer["message"].startswith("members: 48 members of 1 clip(s)")
+    assert "more than this server's limit of 1 MB (NEXTFRAME_SERVE_MAX_MB)" in answer["message"]
 
 
 def test_the_model_records_its_formulation_and_every_use_nowcasts_alike(radar, tmp_path):

@@ -116,8 +116,29 @@ class Domain:
         bad horizon, is refused with one reason (a `NextframeError`)."""
         raise NotImplementedError
 
-    def predict(self, model: NextFramePredictor, context: np.ndarray, horizon: int) -> np.ndarray:
-        """The closed-loop future of each context (N, T, ...), in this domain's units."""
+    def request_params(self) -> dict[str, Any]:
+        """A served request's params beyond `horizon`, each at the value that asks for
+        nothing (MLflow reads their schema from the logged example). Every domain takes
+        `members`, so a model that gives none can say so rather than ignore it."""
+        return {"members": 0}
+
+    def read_members(
+        self, params: dict[str, Any], context: Any, horizon: int, max_bytes: int
+    ) -> Any:
+        """What `predict` takes as `members` for a served request's params (None: one
+        forecast), or one reason to refuse them; the answer must fit in `max_bytes`."""
+        if params.get("members"):
+            raise NextframeError(
+                f"members: a {self.name} model gives one forecast; members come from radar "
+                "models (data.source: radar)"
+            )
+        return None
+
+    def predict(
+        self, model: NextFramePredictor, context: np.ndarray, horizon: int, members: Any = None
+    ) -> np.ndarray:
+        """The closed-loop future of each context (N, T, ...), in this domain's units; with
+        `members` (from `read_members`), each context's ensemble (N, M, horizon, ...)."""
         raise NotImplementedError
 
     def answer(self, future: np.ndarray, form: str, dtype: np.dtype, frames: FrameFormat) -> Any:

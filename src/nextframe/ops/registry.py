@@ -68,10 +68,13 @@ def request_example(frames: FrameFormat, horizon: int) -> tuple[list[str], dict[
     """A request MLflow stores with the model (the UI shows it; `serving_input_example.json`)
     and reads the params' schema from: one clip its domain takes, as a base64 `.npy` (video:
     black uint8 frames, the fewest the model takes at its clips' own rate; rain: dry mm/h with
-    a no-data pixel), and the horizon, by default the one the model was trained for."""
+    a no-data pixel), the horizon, by default the one the model was trained for, and the
+    domain's other params at the values that ask for nothing (`Domain.request_params`)."""
     from nextframe.io import encode_npy
 
-    return [encode_npy(domain_of(frames).request_example(frames))], {"horizon": horizon}
+    domain = domain_of(frames)
+    params = {"horizon": horizon, **domain.request_params()}
+    return [encode_npy(domain.request_example(frames))], params
 
 
 def format_key(frames: FrameFormat) -> str:

@@ -1,6 +1,7 @@
 """The model MLflow logs, registers and serves: a pyfunc around the compiled closed-loop
 rollout, so the horizon is a request parameter (`params: {"horizon": N}`), which Keras' own
-flavour (a plain `model.predict`) cannot take.
+flavour (a plain `model.predict`) cannot take; a radar model's ensemble is one too
+(`params: {"members": 12, "seed": 0}`: each clip's members, (M, horizon, H, W)).
 
 Its signature comes from `predict`'s type hints (a list of clips), which tells MLflow's scoring
 server to hand the request's `inputs` over as parsed, without the per-number copy and cast a
@@ -287,9 +288,10 @@ class RolloutModel(PythonModel):
         try:
             clips, forms = read_request(model_input, limits)
             context = domain.read_request(clips, horizon, self.predictor)
+            members = domain.read_members(params or {}, context, int(horizon), limits.max_bytes)
         except REQUEST_ERRORS as exc:
             raise refused(exc) from None
-        future = domain.predict(self.predictor, context, int(horizon))
+        future = domain.predict(self.predictor, context, int(horizon), members)
         if isinstance(model_input, (np.ndarray, dict)):  # a tensor-signature model's answer
             return from_unit(future, frames)
         answers = zip(future, forms, strict=True)

@@ -67,14 +67,79 @@ class RainDomain(Domain):
     def read_request(self, clips, horizon, model):
         return check_rain_request(clips, horizon, model.settings.patch_size)
 
-    def predict(self, model, context, horizon):
+    def request_params(self):
+        """An ensemble (`members` 2 to 48; 0: one forecast), its `seed`, and the grid its
+        noise and motion perturbations are drawn for: `pixel_km`, `timestep_minutes`, and
+        `network` (pysteps' fitted perturbations of its motion where pysteps has them)."""
+        return dict(SERVED_ENSEMBLE)
+
+    def read_members(self, params, context, horizon, max_bytes):
+        return served_members(params, context.shape, int(horizon), max_bytes)
+
+    def predict(self, model, context, horizon, members=None):
         from nextframe.domains.rain.forecast import predict_rain
 
-        return predict_rain(model, context, int(horizon))
+        return predict_rain(model, context, int(horizon), members=members)
 
     def answer(self, future, form, dtype, frames):
         """In mm/h: a base64 .npy (NaN outside the domain) or lists (null there)."""
         return rain_answer(future, form)
+
+
+# A served request's ensemble params, at the values that ask for none (one forecast); the grid's
+# defaults are MeteoSwiss's (pysteps' example archive).
+SERVED_ENSEMBLE = {
+    "members": 0,
+    "seed": 0,
+    "pixel_km": 1.0,
+    "timestep_minutes": 5.0,
+    "network": "",
+}
+
+
+def served_members(
+    params: dict[str, Any], shape: tuple[int, ...], horizon: int, max_bytes: int
+) -> Any:
+    """A request's `members` and the rest of `SERVED_ENSEMBLE` as `predict_rain` grows
+    members (each clip seeded with `seed`, as `nextframe predict --seed` seeds its one), or
+    None for one forecast; refused with one line naming the param, also where the members of
+    every clip (float32 mm/h) would hold more than `max_bytes`."""
+    from nextframe.params import MAX_ENSEMBLE_MEMBERS
+
+    members = params.get("members") or 0
+    if members == 0:
+        return None
+    if not isinstance(members, int) or not 2 <= members <= MAX_ENSEMBLE_MEMBERS:
+        raise NextframeError(
+            f"members must be 0 (one forecast) or 2 to {MAX_ENSEMBLE_MEMBERS}, got {members}"
+        )
+    for name in ("pixel_km", "timestep_minutes"):
+        value = params.get(name, SERVED_ENSEMBLE[name])
+        if not (isinstance(value, (int, float)) and 0 < value < 1e4):
+            raise NextframeError(f"{name} must be a positive number, got {value!r}")
+    seed = params.get("seed", 0)
+    if not isinstance(seed, int) or seed < 0:
+        raise NextframeError(f"seed must be a whole number >= 0, got {seed!r}")
+
+    n_clips, height, width = shape[0], shape[-2], shape[-1]
+    n_bytes = 4 * n_clips * members * horizon * height * width
+    if n_bytes > max_bytes:
+        raise NextframeError(
+            f"members: {members} members of {n_clips} clip(s), {horizon} frames of "
+            f"{width}x{height} hold {n_bytes / 2**20:.3g} MB, more than this server's limit of "
+            f"{max_bytes / 2**20:g} MB (NEXTFRAME_SERVE_MAX_MB)"
+        )
+
+    from nextframe.domains.rain.ensemble import EnsembleSpec
+    from nextframe.domains.rain.perturbed import grown_around
+
+    spec = EnsembleSpec(
+        members,
+        float(params.get("pixel_km", SERVED_ENSEMBLE["pixel_km"])),
+        float(params.get("timestep_minutes", SERVED_ENSEMBLE["timestep_minutes"])),
+        str(params.get("network") or ""),
+    )
+    return grown_around(spec, [seed] * n_clips)
 
 
 def check_rain_request(context: np.ndarray, horizon: int, patch_size: int) -> np.ndarray:
@@ -102,12 +167,13 @@ def check_rain_request(context: np.ndarray, horizon: int, patch_size: int) -> np
 
 
 def rain_answer(future_mmh: np.ndarray, form: str) -> Any:
-    """A radar nowcast in mm/h: a base64 .npy (NaN outside the domain) or lists (null there)."""
+    """A radar nowcast (or an ensemble's members) in mm/h: a base64 .npy (NaN outside the
+    domain) or lists (null there)."""
     if form == "npy":
         return encode_npy(future_mmh)
-    return [
-        [[None if np.isnan(v) else float(v) for v in row] for row in frame] for frame in future_mmh
-    ]
+    values = future_mmh.astype(object)
+    values[np.isnan(future_mmh)] = None
+    return values.tolist()
 
 
 DOMAIN = RainDomain()

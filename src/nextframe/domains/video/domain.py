@@ -65,7 +65,7 @@ class VideoDomain(Domain):
     def read_request(self, clips, horizon, model):
         return check_request(clips, horizon, model.frames)
 
-    def predict(self, model, context, horizon):
+    def predict(self, model, context, horizon, members=None):
         from nextframe.rollout import predict_future
 
         return predict_future(model, context, int(horizon))
