@@ -190,13 +190,21 @@ def test_the_mlflow_run_records_the_events_of_each_split(radar):
 
 
 def test_render_draws_precipitation_maps_with_lead_times(radar):
+    """The maps of the model and pysteps' nowcasts; with `evaluate.ensemble_members`, the
+    model's members and its probabilities of >= 1 and >= 5 mm/h beside them."""
     grid = np.asarray(Image.open(radar.path / PATHS["grid"]).convert("RGB"))
     assert grid.shape[0] > 4 * 300  # truth, ConvLSTM, extrapolation, S-PROG rows
     grey = np.all(grid == 128, axis=-1)  # outside the domain
     assert grey.mean() > 0.05
-    (gif,) = (radar.path / PATHS["gifs"]).glob("*.gif")
-    with Image.open(gif) as image:
+    gifs = sorted(path.name for path in (radar.path / PATHS["gifs"]).glob("*.gif"))
+    (stem,) = {name.split(".")[0].split("_m")[0].split("_p")[0] for name in gifs}
+    assert gifs == [f"{stem}.gif", f"{stem}_members.gif", f"{stem}_probability.gif"]
+    with Image.open(radar.path / PATHS["gifs"] / f"{stem}.gif") as image:
         assert image.n_frames == 7  # 4 observed, 3 forecast
+    with Image.open(radar.path / PATHS["gifs"] / f"{stem}_members.gif") as image:
+        assert image.n_frames == 7  # the truth and 2 members
+    with Image.open(radar.path / PATHS["gifs"] / f"{stem}_probability.gif") as image:
+        assert image.n_frames == 3  # one map a lead
 
 
 def test_predict_nowcasts_from_the_archive_in_mm_per_hour(radar, tmp_path):
@@ -305,7 +313,7 @@ def test_make_serve_answers_rain_rates_with_nan_of_any_domain(radar, tmp_path):
     )
     np.testing.assert_allclose(served, expected[0], rtol=1e-5, atol=1e-5)
     status, answer = answers[3]
-    assert status == 400 and answer["message"].startswith("members: 48 members of 1 clip(s)")
+    assert status == 400 and "members: 48 members of 1 clip(s)" in answer["message"]
     assert "more than this server's limit of 1 MB (NEXTFRAME_SERVE_MAX_MB)" in answer["message"]
 
 

@@ -29,14 +29,13 @@ def radar_settings(args: argparse.Namespace, frames: FrameFormat) -> tuple[str, 
     return network, overrides, context_length(args.context, frames)
 
 
-# The probabilities the GIF maps (mm/h); the NetCDF holds those of evaluate.thresholds.
-MAPPED_THRESHOLDS = (1.0, 5.0)
 DEFAULT_THRESHOLDS = (0.5, 1.0, 5.0, 10.0)  # without a pipeline's params.yaml
 
 
 def ensemble_settings(args: argparse.Namespace, scale) -> tuple[int | None, tuple[float, ...]]:
     """`--members` checked, and the thresholds its probabilities are given at (params.yaml's
     evaluate.thresholds, else the defaults), each within what the model's rain scale holds."""
+    from nextframe.domains.rain.render import MAPPED_THRESHOLDS
     from nextframe.params import MAX_ENSEMBLE_MEMBERS
 
     members = getattr(args, "members", None)
@@ -120,7 +119,12 @@ def predict_files(args: argparse.Namespace, fmt: FrameFormat, load_model) -> Non
 def _ensemble_files(npy_path, members, thresholds, grid, last_observed, layout) -> list:
     """The ensemble's NetCDF (members and probabilities) and its probability GIF."""
     from nextframe.domains.rain.export import exceedance_probabilities, write_ensemble_netcdf
-    from nextframe.domains.rain.render import FPS, MAP_SCALE, probability_sequence
+    from nextframe.domains.rain.render import (
+        FPS,
+        MAP_SCALE,
+        MAPPED_THRESHOLDS,
+        probability_sequence,
+    )
     from nextframe.render import save_gif
 
     netcdf = write_ensemble_netcdf(

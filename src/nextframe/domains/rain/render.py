@@ -14,6 +14,7 @@ from contextlib import redirect_stdout
 from dataclasses import dataclass
 from functools import cache
 from io import StringIO
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -453,7 +454,9 @@ def map_frames(rain_mmh: np.ndarray, scale: float = 1.0) -> np.ndarray:
 def render(model, windows, picked, params, manifest, gifs, grid):
     """Precipitation maps on pysteps' colour scale: truth | ConvLSTM | extrapolation |
     S-PROG of each picked test window as a GIF, and a grid of the first at +5, +30 and
-    +60 min."""
+    +60 min. With `evaluate.ensemble_members`, the model's own ensemble of each window too
+    (the members evaluate scores, seeded alike): truth | its first members, and the maps of
+    P(>= 1 mm/h) and P(>= 5 mm/h)."""
     from nextframe.domains.rain.forecast import predict_rain
     from nextframe.domains.rain.nowcast import radar_baselines
     from nextframe.render import save_gif, save_png
@@ -475,9 +478,52 @@ def render(model, windows, picked, params, manifest, gifs, grid):
         frames = nowcast_frames(context, truth, forecasts, timestep_minutes, MAP_SCALE)
         save_gif(path, frames, FPS)
         gif_paths.append(path)
+        if params.evaluate.ensemble_members is not None:
+            members = _window_members(model, context, data.horizon, params, manifest, int(index))
+            gif_paths += _ensemble_gifs(gifs / f"test_{index:05d}", context, truth, members,
+                                        timestep_minutes)  # fmt: skip
         if grid_rgb is None:
             steps = (1, round(30 / timestep_minutes), round(60 / timestep_minutes))
             leads = sorted({s for s in steps if 1 <= s <= data.horizon}) or [data.horizon]
             grid_rgb = nowcast_grid(context, truth, forecasts, timestep_minutes, leads, MAP_SCALE)
     save_png(grid, grid_rgb)
     return [grid, *gif_paths]
+
+
+# The members drawn beside the truth in an ensemble's GIF (the first ones: all alike likely).
+SHOWN_MEMBERS = 3
+# The exceedance probabilities mapped in GIFs (mm/h): what warnings are issued for.
+MAPPED_THRESHOLDS = (1.0, 5.0)
+
+
+def _window_members(model, context, horizon, params, manifest, index: int) -> np.ndarray:
+    """The model's own ensemble of test window `index` of the first archive (M, L, H, W)
+    mm/h: the members evaluate scores (`evaluation.evaluate_radar`'s seeds)."""
+    from nextframe.domains.rain.ensemble import EnsembleSpec
+    from nextframe.domains.rain.forecast import predict_rain
+    from nextframe.domains.rain.perturbed import grown_around, member_seed
+
+    radar = manifest["radar"]
+    spec = EnsembleSpec(
+        params.evaluate.ensemble_members,
+        radar["grid"]["pixel_km"],
+        radar["timestep_minutes"],
+        radar["network"],
+    )
+    grow = grown_around(spec, [member_seed(params.seed, 0, index)])
+    return predict_rain(model, context[None], horizon, members=grow)[0]
+
+
+def _ensemble_gifs(stem: Path, context, truth, members, timestep_minutes: float) -> list[Path]:
+    """`<stem>_members.gif` (truth | the first members) and `<stem>_probability.gif`."""
+    from nextframe.domains.rain.export import exceedance_probabilities
+    from nextframe.render import save_gif
+
+    shown = {f"member {m + 1}": members[m] for m in range(min(SHOWN_MEMBERS, len(members)))}
+    members_path = stem.with_name(f"{stem.name}_members.gif")
+    save_gif(members_path, nowcast_frames(context, truth, shown, timestep_minutes, MAP_SCALE), FPS)
+    probabilities = exceedance_probabilities(members, MAPPED_THRESHOLDS)
+    probability_path = stem.with_name(f"{stem.name}_probability.gif")
+    maps = probability_sequence(probabilities, MAPPED_THRESHOLDS, timestep_minutes, MAP_SCALE)
+    save_gif(probability_path, maps, FPS)
+    return [members_path, probability_path]
