@@ -333,3 +333,35 @@ def test_the_model_records_its_formulation_and_every_use_nowcasts_alike(radar, t
     context, _, _ = latest_context(radar.archive, "mch", {}, 4, end=datetime(2017, 1, 31, 10, 15))
     expected = predict_rain(model, context[None], 3)[0]
     np.testing.assert_allclose(np.load(out), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_demo_shows_a_member_and_the_probabilities_of_the_models_ensemble(radar, tmp_path):
+    """`make demo`'s page for a radar model: with members asked for, a member's maps and
+    the P(>= 1 mm/h) and P(>= 5 mm/h) maps beside the nowcast; too many is one line."""
+    from nextframe.data.windows import WindowFile
+    from nextframe.errors import NextframeError
+    from nextframe.model import load_predictor
+    from nextframe.ops.demo import Predictor
+
+    model = load_predictor(radar.path / PATHS["model"])
+    manifest = json.loads((radar.path / PATHS["manifest"]).read_text())
+    test = WindowFile(radar.path / PATHS["test"])
+    predictor = Predictor(model, test, 4, tmp_path, manifest)
+    shown = predictor.test_sequence(0, 3, members=2, seed=1)
+    assert "a 2-member ensemble (seed 1)" in shown.caption
+    with Image.open(shown.member_gif) as member, Image.open(shown.probability_gif) as maps:
+        assert member.n_frames == 3 and maps.n_frames == 3
+        assert maps.size[0] > member.size[0]  # two maps abreast
+    assert predictor.test_sequence(0, 3).member_gif is None
+    with pytest.raises(NextframeError, match="members must be 0 \\(none\\) or 2 to 12, got 13"):
+        predictor.test_sequence(0, 3, members=13)
+    pytest.importorskip("gradio", reason="the demo extra is not installed (make test installs it)")
+    from nextframe.ops.demo import build_page
+
+    page = build_page(predictor, 3)  # its Predict button: the members slider in, 2 maps out
+    (click,) = [each for each in page.fns.values() if len(each.inputs) == 4]
+    assert [output.elem_id for output in click.outputs if output.elem_id] == [
+        "context", "prediction", "truth", "member", "probability"
+    ]  # fmt: skip
+    answer = click.fn(0, None, 3, 2)
+    assert len(answer) == 6 and answer[4].endswith(".gif") and answer[5].endswith(".gif")

@@ -30,17 +30,20 @@ MAX_HORIZON = 50
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 SYSTEM_MONO_FONTS = ["ui-monospace", "monospace"]
 PANELS = [("Context (given)", "context"), ("Prediction", "prediction"), ("Truth", "truth")]
+ENSEMBLE_PANELS = [("A member", "member"), ("Exceedance probabilities", "probability")]
 
 
 @dataclass(frozen=True)
 class Shown:
     """What the page shows after a prediction: three GIF paths (truth None for an upload)
-    and a line about it."""
+    and a line about it; with ensemble members, a member's and the probabilities' GIFs."""
 
     context_gif: str
     prediction_gif: str
     truth_gif: str | None
     caption: str
+    member_gif: str | None = None
+    probability_gif: str | None = None
 
 
 class Predictor:
@@ -57,16 +60,36 @@ class Predictor:
         self.out_dir = out_dir
         self.manifest = manifest or {}  # the pipeline's (a radar archive's time step)
 
-    def test_sequence(self, index: int, horizon: int) -> Shown:
+    def test_sequence(self, index: int, horizon: int, members: int = 0, seed: int = 0) -> Shown:
         if not 0 <= index < len(self.test_uint8):
             raise NextframeError(f"pick a test sequence from 0 to {len(self.test_uint8) - 1}")
+        if members and not 2 <= members <= self.shows.MAX_MEMBERS:
+            raise NextframeError(
+                f"members must be 0 (none) or 2 to {self.shows.MAX_MEMBERS}, got {members}"
+                if self.shows.MAX_MEMBERS
+                else "members: this model gives one forecast; members come from radar models"
+            )
         sequence = self.shows.window(self.model, self.test_uint8[index])
         context, truth = sequence[: self.n_context], sequence[self.n_context :][:horizon]
         shown = self._predict(context, horizon, truth)
         caption = f"Test sequence {index}: {shown.caption}"
         if len(truth) < horizon:
             caption += f"; the truth ends after {len(truth)} frames"
-        return Shown(shown.context_gif, shown.prediction_gif, shown.truth_gif, caption)
+        ensemble: dict[str, str] = {}
+        if members:
+            member, probability, fps, about = self.shows.ensemble_panels(
+                self.model, context, horizon, self.manifest, members, seed
+            )
+            ensemble = self._gifs({"member": member, "probability": probability}, None, fps)
+            caption += f"; {about}"
+        return Shown(
+            shown.context_gif,
+            shown.prediction_gif,
+            shown.truth_gif,
+            caption,
+            ensemble.get("member"),
+            ensemble.get("probability"),
+        )
 
     def upload(self, path: str, horizon: int) -> Shown:
         if self.shows.UPLOAD_REFUSAL is not None:
@@ -98,8 +121,8 @@ class Predictor:
         return Shown(paths["context"], paths["predicted"], paths.get("truth"), caption)
 
     def _gifs(self, panels: dict, draw, fps: float) -> dict[str, str]:
-        """Each panel's frames drawn (`draw(frames, kind)`) as a GIF in the page's folder;
-        their paths by kind (a panel with no frames has none)."""
+        """Each panel's frames drawn (`draw(frames, kind)`; None: drawn already) as a GIF in
+        the page's folder; their paths by kind (a panel with no frames has none)."""
         from nextframe.render import save_gif
 
         paths = {}
@@ -107,7 +130,7 @@ class Predictor:
             if frames is None or len(frames) == 0:
                 continue
             paths[kind] = str(self.out_dir / f"{kind}-{uuid.uuid4().hex}.gif")
-            save_gif(paths[kind], draw(frames, kind), fps)
+            save_gif(paths[kind], frames if draw is None else draw(frames, kind), fps)
         return paths
 
 
@@ -117,15 +140,18 @@ def build_page(predictor: Predictor, default_horizon: int):
 
     n_test = len(predictor.test_uint8)
 
-    def run(index, upload, horizon) -> tuple:
+    max_members = predictor.shows.MAX_MEMBERS
+
+    def run(index, upload, horizon, members=0) -> tuple:
         try:
             if upload:
                 shown = predictor.upload(upload, int(horizon))
             else:
-                shown = predictor.test_sequence(int(index), int(horizon))
+                shown = predictor.test_sequence(int(index), int(horizon), int(members))
         except NextframeError as exc:
             raise gr.Error(str(exc)) from None
-        return shown.context_gif, shown.prediction_gif, shown.truth_gif, shown.caption
+        answer = (shown.context_gif, shown.prediction_gif, shown.truth_gif, shown.caption)
+        return (*answer, shown.member_gif, shown.probability_gif) if max_members else answer
 
     # Gradio keeps a copy of every GIF it shows: those older than an hour go, hourly.
     with gr.Blocks(
@@ -170,7 +196,27 @@ def build_page(predictor: Predictor, default_horizon: int):
                             elem_id=elem_id,
                         )
                     )
-        button.click(run, [index, upload, horizon], [*outputs, caption])
+        inputs = [index, upload, horizon]
+        if max_members:  # the model's own ensemble: a member and the probabilities
+            members = gr.Slider(0, max_members, value=0, step=1, label="Ensemble members (0: none)")
+            inputs.append(members)
+            with gr.Row():
+                for title, elem_id in ENSEMBLE_PANELS:
+                    with gr.Column(min_width=200):
+                        gr.Markdown(f"**{title}**")
+                        outputs.append(
+                            gr.Image(
+                                type="filepath",
+                                show_label=False,
+                                interactive=False,
+                                buttons=["download", "fullscreen"],
+                                elem_id=elem_id,
+                            )
+                        )
+            outputs = [*outputs[:3], caption, *outputs[3:]]
+            button.click(run, inputs, outputs)
+        else:
+            button.click(run, inputs, [*outputs, caption])
     return page
 
 

@@ -18,6 +18,7 @@ ABOUT = (
     "clip, set how many frames to predict, and press **Predict**."
 )
 UPLOAD_REFUSAL: str | None = None
+MAX_MEMBERS = 0  # one forecast: no ensemble to show
 
 
 def frame_shape(frames: FrameFormat) -> tuple[int, ...] | None:
