@@ -33,7 +33,7 @@ def members_of(seed: int, frame: str = "lagrangian", spec: EnsembleSpec = SPEC) 
         Formulation(frame),
         repeat_last,
         grown_around(spec, [seed]),
-    )[0]
+    )[1][0]
 
 
 def test_each_member_has_the_observed_rain_members_differ_and_spread_grows():

@@ -25,7 +25,7 @@ import numpy as np
 from nextframe.data.windows import INDEX, open_radar_windows
 from nextframe.domains.rain.ensemble import EnsembleSpec, scored_steps, window_seed
 from nextframe.domains.rain.ensemble_scores import EnsembleScores
-from nextframe.domains.rain.forecast import predict_rain
+from nextframe.domains.rain.forecast import forecast_and_members
 from nextframe.domains.rain.nowcast import RainScores, ScoreSpec, motion_field, radar_baselines
 from nextframe.domains.rain.perturbed import grown_around, member_seed
 from nextframe.io import load_json
@@ -161,17 +161,20 @@ def evaluate_radar(
                         _spectra(first_grid, spec, horizon) if number == 0 else None,
                     )
                     pending.append((label, task))
-                motions = None if motion is None else motion[None]
-                forecast = predict_rain(model, context[None], horizon, motions=motions)[0]
-                add(label, "model", forecast, truth)
+                grow = None
                 if archive_ensemble is not None:
-                    members = predict_rain(
-                        model,
-                        context[None],
-                        horizon,
-                        motions=motions,
-                        members=grown_around(archive_ensemble, [member_seed(seed, number, index)]),
-                    )[0]
+                    grow = grown_around(archive_ensemble, [member_seed(seed, number, index)])
+                forecasts, ensembles = forecast_and_members(
+                    model,
+                    context[None],
+                    horizon,
+                    grow,
+                    motions=None if motion is None else motion[None],
+                )
+                forecast = forecasts[0]
+                add(label, "model", forecast, truth)
+                if ensembles is not None:
+                    members = ensembles[0]
                     add_ensemble(label, "model_ensemble", members, truth)
                 if number == 0:
                     spectra.add("observed", truth)

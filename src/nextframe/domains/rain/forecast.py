@@ -54,20 +54,15 @@ def _in_frame(
     return np.nan_to_num(values, nan=0.0), velocities
 
 
-def nowcast_values(
-    context_values: np.ndarray,
-    context_mmh: np.ndarray,
-    horizon: int,
+def _to_radar_frame(
+    predicted: np.ndarray,
+    velocities: list[np.ndarray] | None,
     formulation: Formulation,
-    predict: PredictValues,
-    motions: np.ndarray | None = None,
+    context_values: np.ndarray,
 ) -> np.ndarray:
-    """The nowcast in model values (N, horizon, H, W), NaN-free, from a context of model values
-    (N, T, H, W; NaN no data) and the same frames in mm/h (for the motion), as `formulation`
-    makes it around the network `predict`. `motions` (N, 2, H, W): each context's motion
-    (`nowcast.motion_field`) where the caller has it already."""
-    values, velocities = _in_frame(context_values, context_mmh, formulation, motions)
-    predicted = np.asarray(predict(values, horizon), dtype=np.float32)
+    """The network's leads (N, L, H, W) in the frame it predicts in -> the nowcast in model
+    values in the radar's frame, NaN-free (each lead matched to the last frame's rain
+    distribution where `formulation` says so)."""
     if velocities is not None:
         predicted = np.stack(
             [leads_from_lagrangian(p, v) for p, v in zip(predicted, velocities, strict=True)]
@@ -84,6 +79,23 @@ def nowcast_values(
     return predicted
 
 
+def nowcast_values(
+    context_values: np.ndarray,
+    context_mmh: np.ndarray,
+    horizon: int,
+    formulation: Formulation,
+    predict: PredictValues,
+    motions: np.ndarray | None = None,
+) -> np.ndarray:
+    """The nowcast in model values (N, horizon, H, W), NaN-free, from a context of model values
+    (N, T, H, W; NaN no data) and the same frames in mm/h (for the motion), as `formulation`
+    makes it around the network `predict`. `motions` (N, 2, H, W): each context's motion
+    (`nowcast.motion_field`) where the caller has it already."""
+    values, velocities = _in_frame(context_values, context_mmh, formulation, motions)
+    predicted = np.asarray(predict(values, horizon), dtype=np.float32)
+    return _to_radar_frame(predicted, velocities, formulation, context_values)
+
+
 def nowcast_members(
     context_values: np.ndarray,
     context_mmh: np.ndarray,
@@ -92,12 +104,13 @@ def nowcast_members(
     predict: PredictValues,
     grow: GrowMembers,
     motions: np.ndarray | None = None,
-) -> np.ndarray:
-    """`nowcast_values`' ensemble (N, M, horizon, H, W): the network runs once a window, and
-    `grow` makes its members around that forecast (`nextframe.domains.rain.perturbed`)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """`nowcast_values`' forecast (N, horizon, H, W) and its ensemble (N, M, horizon, H, W):
+    the network runs once a window, and `grow` makes the members around that forecast
+    (`nextframe.domains.rain.perturbed`)."""
     values, velocities = _in_frame(context_values, context_mmh, formulation, motions)
     predicted = np.asarray(predict(values, horizon), dtype=np.float32)
-    return np.stack(
+    members = np.stack(
         [
             grow(
                 predicted[i],
@@ -109,6 +122,7 @@ def nowcast_members(
             for i in range(len(predicted))
         ]
     )
+    return _to_radar_frame(predicted, velocities, formulation, context_values), members
 
 
 def predict_rain(
@@ -127,6 +141,22 @@ def predict_rain(
     The model reads no-data pixels as dry; each frame is padded (dry) to a multiple of the
     model's patch and cut back after. A Lagrangian model takes each context's motion from
     `motions` (N, 2, H, W) where given, else finds it (`nowcast.motion_field`)."""
+    forecast, ensemble = forecast_and_members(
+        model, context_mmh, horizon, members, batch_size, motions
+    )
+    return forecast if ensemble is None else ensemble
+
+
+def forecast_and_members(
+    model: NextFramePredictor,
+    context_mmh: np.ndarray,
+    horizon: int,
+    members: GrowMembers | None,
+    batch_size: int = 8,
+    motions: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`predict_rain`'s nowcast and, with `members`, its ensemble from the same run of the
+    network (evaluation scores both): ((N, horizon, H, W), (N, M, horizon, H, W) or None)."""
     scale = model.frames.rain
     if scale is None:
         raise ValueError("predict_rain needs a radar model (frames with a rain scale)")
@@ -143,16 +173,21 @@ def predict_rain(
 
     formulation = model.frames.formulation or Formulation()
     context_values = scale.to_unit(context_mmh)
+    ensemble = None
     if members is None:
-        predicted = nowcast_values(
+        forecast = nowcast_values(
             context_values, context_mmh, horizon, formulation, network, motions
         )
     else:
-        predicted = nowcast_members(
+        forecast, ensemble = nowcast_members(
             context_values, context_mmh, horizon, formulation, network, members, motions
         )
-    rain = scale.to_mmh(np.clip(predicted, 0.0, 1.0))
     outside = np.isnan(context_mmh[:, -1])  # (N, H, W)
-    outside = outside.reshape(len(outside), *(1,) * (rain.ndim - 3), height, width)
-    rain[np.broadcast_to(outside, rain.shape)] = np.nan
-    return rain
+
+    def in_mmh(values: np.ndarray) -> np.ndarray:
+        rain = scale.to_mmh(np.clip(values, 0.0, 1.0))
+        where = outside.reshape(len(outside), *(1,) * (rain.ndim - 3), height, width)
+        rain[np.broadcast_to(where, rain.shape)] = np.nan
+        return rain
+
+    return in_mmh(forecast), None if ensemble is None else in_mmh(ensemble)
