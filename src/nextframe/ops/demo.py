@@ -182,42 +182,35 @@ def build_page(predictor: Predictor, default_horizon: int):
             )
         button = gr.Button("Predict", variant="primary")
         caption = gr.Markdown()
-        with gr.Row():
-            outputs = []
-            for title, elem_id in PANELS:
-                with gr.Column(min_width=200):  # three abreast, even on narrow screens
-                    gr.Markdown(f"**{title}**")
-                    outputs.append(
-                        gr.Image(
-                            type="filepath",
-                            show_label=False,
-                            interactive=False,
-                            buttons=["download", "fullscreen"],
-                            elem_id=elem_id,
-                        )
-                    )
+        outputs = _animations(gr, PANELS)  # three abreast, even on narrow screens
         inputs = [index, upload, horizon]
         if max_members:  # the model's own ensemble: a member and the probabilities
             members = gr.Slider(0, max_members, value=0, step=1, label="Ensemble members (0: none)")
             inputs.append(members)
-            with gr.Row():
-                for title, elem_id in ENSEMBLE_PANELS:
-                    with gr.Column(min_width=200):
-                        gr.Markdown(f"**{title}**")
-                        outputs.append(
-                            gr.Image(
-                                type="filepath",
-                                show_label=False,
-                                interactive=False,
-                                buttons=["download", "fullscreen"],
-                                elem_id=elem_id,
-                            )
-                        )
-            outputs = [*outputs[:3], caption, *outputs[3:]]
-            button.click(run, inputs, outputs)
+            ensemble = _animations(gr, ENSEMBLE_PANELS)
+            button.click(run, inputs, [*outputs, caption, *ensemble])
         else:
             button.click(run, inputs, [*outputs, caption])
     return page
+
+
+def _animations(gr, panels: list[tuple[str, str]]) -> list:
+    """A row of titled animations, one per (title, element id), for GIF paths."""
+    images = []
+    with gr.Row():
+        for title, elem_id in panels:
+            with gr.Column(min_width=200):
+                gr.Markdown(f"**{title}**")
+                images.append(
+                    gr.Image(
+                        type="filepath",
+                        show_label=False,
+                        interactive=False,
+                        buttons=["download", "fullscreen"],
+                        elem_id=elem_id,
+                    )
+                )
+    return images
 
 
 def _main() -> None:
