@@ -92,7 +92,7 @@ class Killed:
     resumed: list[tuple[int, str]]
 
 
-TRAINING = {"epochs": 2, "sequences": "fresh", "sequences_per_epoch": 48}
+TRAINING = {"epochs": 2, "sequences": "fresh", "sequences_per_epoch": 96}
 
 
 @pytest.fixture(scope="module")
