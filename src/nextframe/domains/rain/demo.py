@@ -56,27 +56,19 @@ def ensemble_panels(model, context, horizon, manifest, n_members: int, seed: int
     --seed` seeds it): its first member as maps, and the maps of P(>= 1 mm/h) and
     P(>= 5 mm/h), each (L, H', W', 3) uint8, their frame rate and a caption."""
     from nextframe.domains.rain.ensemble import EnsembleSpec
-    from nextframe.domains.rain.export import exceedance_probabilities
     from nextframe.domains.rain.forecast import predict_rain
     from nextframe.domains.rain.perturbed import grown_around
-    from nextframe.domains.rain.render import (
-        FPS,
-        MAP_SCALE,
-        MAPPED_THRESHOLDS,
-        map_frames,
-        probability_sequence,
-    )
+    from nextframe.domains.rain.render import FPS, MAP_SCALE, map_frames, probability_maps
 
     radar = manifest.get("radar", {})
     step = timestep_of(manifest)
     pixel_km = float(radar.get("grid", {}).get("pixel_km", 1.0))
     spec = EnsembleSpec(n_members, pixel_km, step, radar.get("network", ""))
     members = predict_rain(model, context[None], horizon, members=grown_around(spec, [seed]))[0]
-    probabilities = exceedance_probabilities(members, MAPPED_THRESHOLDS)
     caption = f"a {n_members}-member ensemble (seed {seed}) grown around the nowcast"
     return (
         map_frames(members[0], MAP_SCALE),
-        probability_sequence(probabilities, MAPPED_THRESHOLDS, step, MAP_SCALE),
+        probability_maps(members, step),
         FPS,
         caption,
     )

@@ -118,13 +118,8 @@ def predict_files(args: argparse.Namespace, fmt: FrameFormat, load_model) -> Non
 
 def _ensemble_files(npy_path, members, thresholds, grid, last_observed, layout) -> list:
     """The ensemble's NetCDF (members and probabilities) and its probability GIF."""
-    from nextframe.domains.rain.export import exceedance_probabilities, write_ensemble_netcdf
-    from nextframe.domains.rain.render import (
-        FPS,
-        MAP_SCALE,
-        MAPPED_THRESHOLDS,
-        probability_sequence,
-    )
+    from nextframe.domains.rain.export import write_ensemble_netcdf
+    from nextframe.domains.rain.render import FPS, probability_maps
     from nextframe.render import save_gif
 
     netcdf = write_ensemble_netcdf(
@@ -135,10 +130,6 @@ def _ensemble_files(npy_path, members, thresholds, grid, last_observed, layout) 
         last_observed,
         layout.timestep_minutes,
     )
-    probabilities = exceedance_probabilities(members, MAPPED_THRESHOLDS)
     gif = npy_path.with_name(f"{npy_path.stem}_probability.gif")
-    maps = probability_sequence(
-        probabilities, MAPPED_THRESHOLDS, layout.timestep_minutes, MAP_SCALE
-    )
-    save_gif(gif, maps, FPS)
+    save_gif(gif, probability_maps(members, layout.timestep_minutes), FPS)
     return [netcdf, gif]

@@ -514,16 +514,22 @@ def _window_members(model, context, horizon, params, manifest, index: int) -> np
     return predict_rain(model, context[None], horizon, members=grow)[0]
 
 
+def probability_maps(members_mmh: np.ndarray, timestep_minutes: float) -> np.ndarray:
+    """An ensemble's (M, L, H, W) maps of P(>= each of `MAPPED_THRESHOLDS`), one image a
+    lead (L, H', W', 3) uint8: what render, `nextframe predict` and the demo draw."""
+    from nextframe.domains.rain.export import exceedance_probabilities
+
+    probabilities = exceedance_probabilities(members_mmh, MAPPED_THRESHOLDS)
+    return probability_sequence(probabilities, MAPPED_THRESHOLDS, timestep_minutes, MAP_SCALE)
+
+
 def _ensemble_gifs(stem: Path, context, truth, members, timestep_minutes: float) -> list[Path]:
     """`<stem>_members.gif` (truth | the first members) and `<stem>_probability.gif`."""
-    from nextframe.domains.rain.export import exceedance_probabilities
     from nextframe.render import save_gif
 
     shown = {f"member {m + 1}": members[m] for m in range(min(SHOWN_MEMBERS, len(members)))}
     members_path = stem.with_name(f"{stem.name}_members.gif")
     save_gif(members_path, nowcast_frames(context, truth, shown, timestep_minutes, MAP_SCALE), FPS)
-    probabilities = exceedance_probabilities(members, MAPPED_THRESHOLDS)
     probability_path = stem.with_name(f"{stem.name}_probability.gif")
-    maps = probability_sequence(probabilities, MAPPED_THRESHOLDS, timestep_minutes, MAP_SCALE)
-    save_gif(probability_path, maps, FPS)
+    save_gif(probability_path, probability_maps(members, timestep_minutes), FPS)
     return [members_path, probability_path]
