@@ -119,6 +119,10 @@ BAD_EDITS = [
         "params.yaml: train.augment flips transforms stored clips: fresh sequences are new",
     ),
     ({"train": {"augment": "turns"}}, "params.yaml: train.augment must be one of"),
+    (
+        {"train": {"sequences": "fresh", "reverse_time": True}},
+        "params.yaml: train.reverse_time reverses stored clips: fresh sequences are new",
+    ),
 ]
 
 

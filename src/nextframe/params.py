@@ -331,7 +331,9 @@ class TrainParams(_Section):
     draws `sequences_per_epoch` new ones every epoch from the training digits.
     `augment`: each training clip flipped (`flips`: left-right, up-down, both or neither) or
     also turned by quarter turns (`flips_and_turns`: the square's 8 symmetries), drawn anew
-    each epoch from `seed`.
+    each epoch from `seed`. `reverse_time`: each training clip played backwards half the
+    time, drawn the same way: rain that grew in the training events decays as often, so the
+    network learns the change a window shows, not the growth its events happened to have.
     `scheduled_sampling`: the share of training (closed loop) over which the chance that a
     step after the context reads the true frame instead of its own prediction falls from 1
     to 0 (Bengio et al. 2015); 0 feeds back its own predictions from the first step."""
@@ -350,6 +352,7 @@ class TrainParams(_Section):
     sequences: Literal["fixed", "fresh"]
     sequences_per_epoch: PositiveInt
     augment: Literal["none", "flips", "flips_and_turns"]
+    reverse_time: bool
     precision: Literal["float32", "mixed_bfloat16"]
 
 
@@ -422,6 +425,11 @@ class Params(_Section):
             raise ValueError(
                 f"train.augment {self.train.augment} transforms stored clips: fresh sequences "
                 "are new every epoch already (train.sequences fixed, or augment none)"
+            )
+        if self.train.sequences == "fresh" and self.train.reverse_time:
+            raise ValueError(
+                "train.reverse_time reverses stored clips: fresh sequences are new every "
+                "epoch already (train.sequences fixed, or reverse_time false)"
             )
         if self.data.is_radar and self.model.normalization == "layer":
             raise ValueError(

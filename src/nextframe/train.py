@@ -350,6 +350,7 @@ def training_batches(
             rows_per_epoch=_rows_used(train_windows, params, cluster, local_devices, False),
             crop=data.train_size if data.stored_size > data.train_size else None,
             augment=train.augment,
+            reverse_time=train.reverse_time,
         )
     val_rows = _rows_used(val_windows, params, cluster, local_devices, True)
     val = ClipBatches(

@@ -72,7 +72,7 @@ def test_crops_are_drawn_anew_each_epoch_and_repeat_for_the_same_seed():
     assert _places(other, 0) != _places(crops, 0)
     order, _ = crops.plan(1)
     for row, i in enumerate(np.sort(order)):  # each a crop of its own sequence, where drawn
-        top, left, _ = crops.places(1)[i]
+        top, left, _, _ = crops.places(1)[i]
         np.testing.assert_array_equal(second[row], sequences[i, :, top : top + 4, left : left + 4])
     # The epoch's order and starts are those of the same batches without crops.
     plain = ClipBatches(sequences, batch_size=8, shuffle=True, seed=3, repeat=True)
@@ -105,6 +105,25 @@ def test_augmented_clips_are_the_squares_symmetries_of_the_stored_clip():
     # Validation clips are neither moved nor turned.
     val = ClipBatches(sequences, batch_size=64, shuffle=False, augment="flips_and_turns", crop=4)
     np.testing.assert_array_equal(val[0], sequences[:, :, :4, :4])
+
+
+def test_reversed_clips_play_their_frames_backwards_half_the_time():
+    sequences = _sequences(n=64, t=4)
+    reversed_ = ClipBatches(sequences, batch_size=64, shuffle=True, seed=0, reverse_time=True)
+    batch, (order, _) = reversed_[0], reversed_.plan(0)
+    backwards = reversed_.places(0)[:, 3]
+    for row, i in enumerate(np.sort(order)):
+        expected = sequences[i, ::-1] if backwards[i] else sequences[i]
+        np.testing.assert_array_equal(batch[row], expected)
+    assert 16 < backwards.sum() < 48
+    # The crops, turns and order drawn are those of the same batches without it.
+    turned = dict(shuffle=True, seed=0, augment="flips_and_turns", crop=4)
+    both = ClipBatches(sequences, batch_size=64, reverse_time=True, **turned)
+    np.testing.assert_array_equal(
+        both.places(0)[:, :3], ClipBatches(sequences, batch_size=64, **turned).places(0)[:, :3]
+    )
+    val = ClipBatches(sequences, batch_size=64, shuffle=False, reverse_time=True)
+    np.testing.assert_array_equal(val[0], sequences)
 
 
 @pytest.fixture(scope="module")

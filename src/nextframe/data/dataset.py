@@ -87,7 +87,8 @@ class ClipBatches(IndexedBatches):
     when shuffling (more distinct clips from the same sequences), else the last `window`
     frames. With `crop` smaller than the stored frames, each clip is a `crop` x `crop` crop at
     a place drawn anew each epoch (more distinct clips from the same disk), and with `augment`
-    (`AUGMENTS`) flipped or turned, drawn the same way; neither changes the epoch's order.
+    (`AUGMENTS`) flipped or turned, and with `reverse_time` played backwards half the time,
+    drawn the same way; none of these changes the epoch's order.
     The last batch of an epoch holds what is left of the first `rows_per_epoch` of the
     epoch's order (all by default; fewer so every batch splits over devices).
     """
@@ -104,6 +105,7 @@ class ClipBatches(IndexedBatches):
         rows_per_epoch: int | None = None,
         crop: int | None = None,
         augment: str = "none",
+        reverse_time: bool = False,
     ):
         rows = len(sequences_uint8) if rows_per_epoch is None else rows_per_epoch
         super().__init__(math.ceil(rows / batch_size), repeat=repeat)
@@ -121,6 +123,7 @@ class ClipBatches(IndexedBatches):
         if crop is not None and not 1 <= crop <= min(height, width):
             raise ValueError(f"crop must be in [1, {min(height, width)}], got {crop}")
         self.symmetries = AUGMENTS[augment]
+        self.reverse_time = reverse_time
         if self.symmetries > 4 and (crop is None and height != width):
             raise ValueError(f"quarter turns need square clips, got {height}x{width}")
         self._epoch_plan: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -146,18 +149,20 @@ class ClipBatches(IndexedBatches):
         return self._epoch_plan[epoch]
 
     def places(self, epoch: int) -> np.ndarray:
-        """Epoch `epoch`: each sequence's crop corner (top, left) and symmetry (`AUGMENTS`), as
-        rows (N, 3) indexed by sequence; corners 0 without a crop, symmetry 0 without
-        augmentation."""
+        """Epoch `epoch`: each sequence's crop corner (top, left), symmetry (`AUGMENTS`) and
+        whether it plays backwards, as rows (N, 4) indexed by sequence; corners 0 without a
+        crop, symmetry 0 without augmentation, forwards without `reverse_time`."""
         if epoch not in self._epoch_places:
             n, _, height, width = self.sequences_uint8.shape[:4]
-            places = np.zeros((n, 3), dtype=np.int64)
+            places = np.zeros((n, 4), dtype=np.int64)
             if self.shuffle:  # validation clips stay where they are
                 rng = np.random.default_rng([self.seed, _PLACE_STREAM, epoch])
                 if self.crop is not None:
                     places[:, 0] = rng.integers(0, height - self.crop + 1, size=n)
                     places[:, 1] = rng.integers(0, width - self.crop + 1, size=n)
                 places[:, 2] = rng.integers(0, self.symmetries, size=n)
+                if self.reverse_time:  # drawn last: the other draws stay those without it
+                    places[:, 3] = rng.integers(0, 2, size=n)
             self._epoch_places = {epoch: places}
         return self._epoch_places[epoch]
 
@@ -165,18 +170,19 @@ class ClipBatches(IndexedBatches):
         order, starts = self.plan(epoch)
         end = min((position + 1) * self.batch_size, self.rows_per_epoch)
         picked = np.sort(order[position * self.batch_size : end])
-        if self.crop is None and self.symmetries == 1:
+        if self.crop is None and self.symmetries == 1 and not self.reverse_time:
             return np.stack(
                 [self.sequences_uint8[i, starts[i] : starts[i] + self.window] for i in picked]
             )
         places, size = self.places(epoch), self.crop
         clips = []
         for i in picked:
-            top, left, symmetry = places[i]
+            top, left, symmetry, backwards = places[i]
             rows = slice(top, None if size is None else top + size)
             columns = slice(left, None if size is None else left + size)
             clip = self.sequences_uint8[i, starts[i] : starts[i] + self.window][:, rows, columns]
-            clips.append(_transformed(clip, int(symmetry)))
+            clip = _transformed(clip, int(symmetry))
+            clips.append(clip[::-1] if backwards else clip)
         return np.stack(clips)
 
 
