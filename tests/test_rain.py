@@ -68,6 +68,20 @@ def test_the_masked_loss_skips_no_data_pixels_hand_checked():
     assert float(nothing) == 0.0  # a crop with no data adds nothing, no NaN
 
 
+def test_balanced_max_charges_rain_added_what_it_charges_rain_missed():
+    heavy = float(SCALE.to_unit(np.float64(40.0)))  # weight 30
+    dry, added, missed = (np.array(v, np.float32).reshape(1, 1, 1, 1, 1) for v in (0, heavy, 0))
+    one = np.ones((1, 1, 1, 1, 1), np.float32)
+
+    def cost(kind, targets, predictions):
+        return float(masked_mean(pixel_losses(kind, targets, predictions, SCALE), one))
+
+    # Heavy rain predicted where it stayed dry, and the same heavy rain missed.
+    assert cost("balanced", dry, added) * 30 == pytest.approx(cost("balanced", added, missed))
+    assert cost("balanced_max", dry, added) == pytest.approx(cost("balanced_max", added, missed))
+    assert cost("balanced_max", added, missed) == pytest.approx(cost("balanced", added, missed))
+
+
 def test_the_fractions_loss_charges_deleted_rain_not_rain_moved_within_a_block():
     """`balanced+fss`'s term: a cell moved 4 px inside its 8 px block costs nothing, the same
     cell deleted does, where the squared error charges moving it twice what deleting it

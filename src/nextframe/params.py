@@ -343,7 +343,7 @@ class TrainParams(_Section):
     lr_schedule: Literal["constant", "cosine", "plateau"]
     plateau_patience: PositiveInt
     optimizer: Literal["adam", "adamw", "rmsprop", "sgd"]
-    loss: Literal["bce", "mse", "l1+l2", "balanced", "balanced+fss"]
+    loss: Literal["bce", "mse", "l1+l2", "balanced", "balanced+fss", "balanced_max"]
     feedback: Literal["closed_loop", "teacher_forcing"]
     scheduled_sampling: Annotated[Float, Field(ge=0, le=1)]
     context_frames: PositiveInt

@@ -11,6 +11,12 @@ from nextframe.domains.rain.scale import RainScale
 # HKO-7's balanced loss (Shi et al. 2017): a pixel's squared plus absolute error weighs more
 # the heavier its observed rain, so rare heavy rain is not traded for the many dry pixels.
 BALANCED_WEIGHTS_MMH = ((2.0, 2.0), (5.0, 5.0), (10.0, 10.0), (30.0, 30.0))  # (from, weight)
+# HKO-7 weighs a pixel by its observed rain only, so under uncertainty heavy rain predicted
+# where light rain fell costs little and the same rain missed costs much: the loss is least for
+# a forecast heavier and wider than the truth, more so the longer the lead. `balanced_max`
+# weighs by the heavier of the observed and the predicted rain: rain added costs what rain
+# missed costs.
+BALANCED_LOSSES = ("balanced", "balanced+fss", "balanced_max")
 
 # `balanced+fss` adds a fractions term (Roberts & Lean's FSS made a loss, as Lagerquist and
 # Ebert-Uphoff 2022 train with it): at each threshold, the share of each block of pixels
@@ -32,12 +38,13 @@ def pixel_losses(kind: str, targets, predictions, scale: RainScale | None = None
         return ops.square(error)
     if kind == "l1+l2":
         return ops.abs(error) + ops.square(error)
-    if kind not in ("balanced", "balanced+fss"):
+    if kind not in BALANCED_LOSSES:
         raise ValueError(f"unknown radar loss {kind!r}")
+    weighed_by = ops.maximum(targets, predictions) if kind == "balanced_max" else targets
     weights = ops.ones_like(targets)
     for from_mmh, weight in BALANCED_WEIGHTS_MMH:
         level = float(scale.to_unit(np.float64(from_mmh)))
-        weights = ops.where(targets >= level, weight, weights)
+        weights = ops.where(weighed_by >= level, weight, weights)
     return weights * (ops.abs(error) + ops.square(error))
 
 
