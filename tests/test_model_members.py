@@ -11,11 +11,17 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 
-from nextframe.domains.rain.ensemble import EnsembleSpec, window_seed
+from nextframe.domains.rain.ensemble import LK_VELOCITY_PERTURBATIONS, EnsembleSpec, window_seed
 from nextframe.domains.rain.forecast import nowcast_members
 from nextframe.domains.rain.formulation import Formulation
-from nextframe.domains.rain.perturbed import grown_around, member_seed
+from nextframe.domains.rain.perturbed import (
+    MOTION_PERTURBATION_GAIN,
+    bps_shifts,
+    grown_around,
+    member_seed,
+)
 from nextframe.errors import NextframeError
+from nextframe.motion import pysteps
 
 from .test_lagrangian import HORIZON, N_CONTEXT, SCALE, SIZE, moving_window, peak_of, repeat_last
 
@@ -100,3 +106,21 @@ def test_a_served_ensemble_is_refused_with_one_line_naming_its_param(params, mes
     assert str(refused.value).startswith(message)
     assert served_members({"members": 0}, shape, 12, 64 * 2**20) is None
     assert served_members({"members": 2}, (1, 4, 64, 64), 12, 64 * 2**20) is not None
+
+
+def test_a_members_motion_strays_as_pysteps_fitted_perturbation_scaled_by_the_gain():
+    """pysteps' BPS perturbation for the network (its `noise.motion`, seeded alike), each
+    lead's summed into the member's offset, `MOTION_PERTURBATION_GAIN` times as far."""
+    velocity = np.stack([np.full((24, 24), 1.5), np.full((24, 24), -0.5)])
+    motion = pysteps().noise.motion
+    perturbator = motion.initialize_bps(
+        velocity,
+        1.0 / SPEC.pixel_km,
+        SPEC.timestep_minutes,
+        randstate=np.random.RandomState(5),
+        **LK_VELOCITY_PERTURBATIONS["mch"],
+    )
+    steps = [motion.generate_bps(perturbator, 5.0 * (k + 1)).mean(axis=(1, 2)) for k in range(3)]
+    shifts = bps_shifts(velocity, 3, SPEC, seed=5)
+    np.testing.assert_allclose(shifts, MOTION_PERTURBATION_GAIN * np.cumsum(steps, axis=0))
+    assert MOTION_PERTURBATION_GAIN == 2.0

@@ -456,9 +456,10 @@ def render(model, windows, picked, params, manifest, gifs, grid):
     S-PROG of each picked test window as a GIF, and a grid of the first at +5, +30 and
     +60 min. With `evaluate.ensemble_members`, the model's own ensemble of each window too
     (the members evaluate scores, seeded alike): truth | its first members, and the maps of
-    P(>= 1 mm/h) and P(>= 5 mm/h)."""
-    from nextframe.domains.rain.forecast import predict_rain
-    from nextframe.domains.rain.nowcast import radar_baselines
+    P(>= 1 mm/h) and P(>= 5 mm/h). A window's motion is found once, and its network run
+    once, for every nowcast drawn of it (as evaluate does)."""
+    from nextframe.domains.rain.forecast import forecast_and_members
+    from nextframe.domains.rain.nowcast import motion_field, radar_baselines
     from nextframe.render import save_gif, save_png
 
     data = params.data
@@ -468,9 +469,14 @@ def render(model, windows, picked, params, manifest, gifs, grid):
     for index in picked:
         rain = scale.decode_mmh(windows[int(index)][: data.n_frames, ..., 0])
         context, truth = rain[: data.n_context], rain[data.n_context :]
-        baselines = radar_baselines(context, data.horizon)
+        motion = motion_field(context)
+        baselines = radar_baselines(context, data.horizon, motion)
+        grow = _members_grown(params, manifest, int(index))
+        forecast, members = forecast_and_members(
+            model, context[None], data.horizon, grow, motions=motion[None]
+        )
         forecasts = {
-            "ConvLSTM": predict_rain(model, context[None], data.horizon)[0],
+            "ConvLSTM": forecast[0],
             "extrapolation": baselines["extrapolation"],
             "S-PROG": baselines["sprog"],
         }
@@ -478,9 +484,8 @@ def render(model, windows, picked, params, manifest, gifs, grid):
         frames = nowcast_frames(context, truth, forecasts, timestep_minutes, MAP_SCALE)
         save_gif(path, frames, FPS)
         gif_paths.append(path)
-        if params.evaluate.ensemble_members is not None:
-            members = _window_members(model, context, data.horizon, params, manifest, int(index))
-            gif_paths += _ensemble_gifs(gifs / f"test_{index:05d}", context, truth, members,
+        if members is not None:
+            gif_paths += _ensemble_gifs(gifs / f"test_{index:05d}", context, truth, members[0],
                                         timestep_minutes)  # fmt: skip
         if grid_rgb is None:
             steps = (1, round(30 / timestep_minutes), round(60 / timestep_minutes))
@@ -496,13 +501,15 @@ SHOWN_MEMBERS = 3
 MAPPED_THRESHOLDS = (1.0, 5.0)
 
 
-def _window_members(model, context, horizon, params, manifest, index: int) -> np.ndarray:
-    """The model's own ensemble of test window `index` of the first archive (M, L, H, W)
-    mm/h: the members evaluate scores (`evaluation.evaluate_radar`'s seeds)."""
+def _members_grown(params, manifest, index: int):
+    """How the model's own ensemble of test window `index` of the first archive grows (the
+    members evaluate scores: `evaluation.evaluate_radar`'s seeds); None without
+    `evaluate.ensemble_members`."""
     from nextframe.domains.rain.ensemble import EnsembleSpec
-    from nextframe.domains.rain.forecast import predict_rain
     from nextframe.domains.rain.perturbed import grown_around, member_seed
 
+    if params.evaluate.ensemble_members is None:
+        return None
     radar = manifest["radar"]
     spec = EnsembleSpec(
         params.evaluate.ensemble_members,
@@ -510,8 +517,7 @@ def _window_members(model, context, horizon, params, manifest, index: int) -> np
         radar["timestep_minutes"],
         radar["network"],
     )
-    grow = grown_around(spec, [member_seed(params.seed, 0, index)])
-    return predict_rain(model, context[None], horizon, members=grow)[0]
+    return grown_around(spec, [member_seed(params.seed, 0, index)])
 
 
 def probability_maps(members_mmh: np.ndarray, timestep_minutes: float) -> np.ndarray:
