@@ -42,10 +42,10 @@ class WindowFile:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __del__(self) -> None:
+    def __del__(self, _close=os.close) -> None:  # `os` may be gone at interpreter exit
         fd = getattr(self, "_fd", None)
         if fd is not None:
-            os.close(fd)
+            _close(fd)
 
     def _read(self, first_frame: int, n_frames: int) -> np.ndarray:
         out = np.empty((n_frames, *self.shape[2:]), dtype=np.uint8)
