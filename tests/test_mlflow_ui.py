@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,21 @@ from .helpers import REPO_ROOT, store_client
 # behaves as `make ui` does on a user's machine. MLFLOW_* and DO_NOT_TRACK go too, so that
 # what is tested is the Makefile's own setting.
 SELF_DISABLING = {"PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS", "DO_NOT_TRACK"}
+
+
+def group_commands(group: int) -> list[str]:
+    """The command lines of the processes in process group `group`."""
+    commands = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:
+                commands.append(
+                    (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                )
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return commands
 
 
 @pytest.mark.browser
@@ -46,6 +62,10 @@ def test_make_ui_opens_the_runs_table_and_calls_nothing_off_host(trained, tmp_pa
             browser.page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=60_000)
             assert browser.page.get_by_text("Token Usage").count() == 0  # no GenAI overview
             browser.page.wait_for_timeout(3_000)  # late loads: lazy chunks, telemetry worker
+            commands = group_commands(ui.pid)
+    assert any("mlflow ui" in command for command in commands), commands
+    # MLflow's GenAI job runners (huey consumers) would be eight more processes
+    assert not [command for command in commands if "huey" in command or "jobs" in command]
     assert any("/static-files/static/js/" in url for url in browser.requests)
     assert browser.off_host == []
     assert sink.seen == []

@@ -29,6 +29,8 @@ def _main() -> None:
     root = args.store.resolve()
     backend = f"sqlite:///{root / tracking.STORE_FILE}"
     os.environ["MLFLOW_TRACKING_URI"] = backend  # this store, whatever the shell points at
+    # MLflow's GenAI job runners (eight more processes) serve nothing this project logs.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     experiment_id = tracking.configure(root)
     host = "127.0.0.1"
     print(f"ui: the nextframe runs: {runs_url(host, args.port, experiment_id)}", flush=True)
