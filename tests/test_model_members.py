@@ -14,11 +14,16 @@ import pytest
 from nextframe.domains.rain.ensemble import LK_VELOCITY_PERTURBATIONS, EnsembleSpec, window_seed
 from nextframe.domains.rain.forecast import nowcast_members
 from nextframe.domains.rain.formulation import Formulation
+from nextframe.domains.rain.nowcast import SPROG_CASCADE_LEVELS
 from nextframe.domains.rain.perturbed import (
     MOTION_PERTURBATION_GAIN,
+    NOISE_LEVEL_GAINS,
     bps_shifts,
     grown_around,
+    grown_noise,
+    level_statistics,
     member_seed,
+    predictable_share,
 )
 from nextframe.errors import NextframeError
 from nextframe.motion import pysteps
@@ -124,3 +129,52 @@ def test_a_members_motion_strays_as_pysteps_fitted_perturbation_scaled_by_the_ga
     shifts = bps_shifts(velocity, 3, SPEC, seed=5)
     np.testing.assert_allclose(shifts, MOTION_PERTURBATION_GAIN * np.cumsum(steps, axis=0))
     assert MOTION_PERTURBATION_GAIN == 2.0
+
+
+def cascade_stds(field: np.ndarray, bandpass: dict) -> np.ndarray:
+    levels = pysteps().cascade.decomposition.decomposition_fft(
+        field, bandpass, normalize=False, compute_stats=False
+    )["cascade_levels"]
+    return np.asarray(levels).std(axis=(1, 2))
+
+
+def bandpass_of(size: int) -> dict:
+    return pysteps().cascade.bandpass_filters.filter_gaussian((size, size), SPROG_CASCADE_LEVELS)
+
+
+def test_forecast_detail_beyond_what_the_context_predicts_is_taken_out_per_level():
+    """STEPS' deterministic share: at lead k a level keeps at most its context std times
+    rho^k; a forecast within it is left as it is."""
+    rng = np.random.default_rng(0)
+    size, bandpass = 64, bandpass_of(64)
+    last = rng.normal(size=(size, size))
+    context = np.stack([last + 0.3 * rng.normal(size=(size, size)), last])  # rho near 0.9
+    stds, correlations = level_statistics(context, bandpass)
+    assert (correlations > 0.5).all()
+    calm = np.stack([context[-1] * 0.2] * 3)  # every level well within its share
+    np.testing.assert_allclose(
+        predictable_share(calm, bandpass, stds, correlations), calm, atol=1e-5
+    )
+    wild = np.stack([context[-1] * 5.0] * 3)
+    kept = predictable_share(wild, bandpass, stds, correlations)
+    for lead, field in enumerate(kept):
+        np.testing.assert_allclose(
+            cascade_stds(field, bandpass), stds * correlations ** (lead + 1), rtol=0.15
+        )
+
+
+def test_each_levels_noise_grows_to_its_context_share_times_its_gain():
+    """The finest levels' noise is a fraction of their context std (there it is mostly the
+    rain's edges), the coarse levels' more; each grows with lead time."""
+    rng = np.random.default_rng(1)
+    size, bandpass = 128, bandpass_of(128)
+    context = rng.normal(size=(2, size, size))
+    stds, _ = level_statistics(context, bandpass)
+    correlations = np.zeros(SPROG_CASCADE_LEVELS)  # no memory: the whole share at lead 1
+    structure = pysteps().noise.fftgenerators.initialize_nonparam_2d_fft_filter(context[-1])
+    noise = grown_noise(structure, bandpass, stds, correlations, 2, seed=0)
+    np.testing.assert_allclose(
+        cascade_stds(noise[0], bandpass), np.asarray(NOISE_LEVEL_GAINS) * stds, rtol=0.35
+    )
+    assert len(NOISE_LEVEL_GAINS) == SPROG_CASCADE_LEVELS
+    assert NOISE_LEVEL_GAINS[-1] < 1.0 < NOISE_LEVEL_GAINS[0]
