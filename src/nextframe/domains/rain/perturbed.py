@@ -61,10 +61,11 @@ def member_seed(seed: int, archive: int, window: int) -> int:
     return int(np.random.SeedSequence((seed, archive, window, 1)).generate_state(1)[0])
 
 
-def _cascade(field: np.ndarray, bandpass: dict) -> dict:
+def _cascade(field: np.ndarray, bandpass: dict, normalize: bool = True) -> dict:
+    """pysteps' FFT cascade of `field`: its levels normalised with their stats, or as they are."""
     with quiet():
         return pysteps().cascade.decomposition.decomposition_fft(
-            field, bandpass, normalize=True, compute_stats=True
+            field, bandpass, normalize=normalize, compute_stats=normalize
         )
 
 
@@ -92,12 +93,7 @@ def predictable_share(
     still predicts at that lead (STEPS' deterministic part); the rest of the field as it was."""
     out = np.empty(forecast.shape, dtype=np.float32)
     for lead, field in enumerate(forecast):
-        with quiet():
-            levels = np.asarray(
-                pysteps().cascade.decomposition.decomposition_fft(
-                    field, bandpass, normalize=False, compute_stats=False
-                )["cascade_levels"]
-            )
+        levels = np.asarray(_cascade(field, bandpass, normalize=False)["cascade_levels"])
         have = levels.std(axis=(1, 2))
         keep = stds * correlations ** (lead + 1)
         factors = np.minimum(1.0, keep / np.maximum(have, 1e-12))
