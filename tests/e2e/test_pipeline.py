@@ -98,32 +98,6 @@ def test_mlflow_holds_the_run_with_params_metrics_model_and_tags(reproduced):
     assert "renders/grid.png" in artifacts
 
 
-def test_experiment_run_lands_in_the_same_store_with_its_name(repo):
-    run(["dvc", "exp", "run", "-S", "epochs=2"], repo)
-    (found,) = find_runs(repo, "params.epochs = '2'")
-    assert found.info.status == "FINISHED"
-    assert found.data.tags["dvc.exp_name"] == found.info.run_name
-    assert found.data.tags["dvc.baseline_rev"]
-
-
-def test_an_experiment_with_params_already_run_is_restored_from_the_run_cache(reproduced):
-    """After the experiment above (another `epochs`), one with the original params is restored
-    from DVC's run cache: no stage runs, no MLflow run is made, in seconds."""
-    repo = reproduced.path
-    assert yaml.safe_load((repo / "params.yaml").read_text())["epochs"] == 2
-    runs_before = len(find_runs(repo))
-    started = time.monotonic()
-    again = run(["dvc", "exp", "run", "-S", "epochs=1"], repo)
-    seconds = time.monotonic() - started
-    print(f"restored from the run cache in {seconds:.1f} s")
-    assert "Running stage" not in again.stdout, again.stdout
-    for stage in ("train", "evaluate", "render"):
-        assert f"Stage '{stage}' is cached - skipping run" in again.stdout, again.stdout
-    assert len(find_runs(repo)) == runs_before
-    restored = json.loads((repo / PATHS["run_info"]).read_text())["run_id"]
-    assert restored == reproduced.run_id  # the first repro's outputs, back
-
-
 def test_a_params_key_changes_exactly_the_stages_that_declare_it(repo):
     """Every leaf key of params.yaml changed at once: `dvc status` names, for each stage,
     every params entry it declares (a key, or a section for all its keys) and no other, so a
@@ -179,10 +153,10 @@ def changes(values: dict) -> dict:
 def test_queued_experiments_run_by_two_workers_land_in_the_main_store(repo):
     """Queue workers run in .dvc/tmp/exps/..., two at once: each run must still reach the
     repo-root sqlite store, FINISHED and named after its experiment, and no store is left
-    in a worker's copy. A queued experiment whose params were run before is restored from
-    the run cache there too, and logs no run."""
+    in a worker's copy. A queued experiment whose params were run before (the repro's) is
+    restored from the run cache there too, and logs no run."""
     runs_before = len(find_runs(repo))
-    for epochs in (3, 2):  # 2 was run above: restored, not run, while 3 runs
+    for epochs in (2, 1):  # 1 was the repro's: restored, not run, while 2 runs
         # up to evaluate, which registers and scores the model (rendering is tested above)
         run(["dvc", "exp", "run", "--queue", "-S", f"epochs={epochs}", "evaluate"], repo)
     # `dvc queue start -j 2`'s workers, waited on by DVC (polling `dvc queue status`, a
@@ -190,19 +164,45 @@ def test_queued_experiments_run_by_two_workers_land_in_the_main_store(repo):
     run(["dvc", "exp", "run", "--run-all", "-j", "2"], repo, timeout=600)
     status = run(["dvc", "queue", "status"], repo).stdout
     assert status.count("Success") == 2, status
-    (found,) = [r for r in find_runs(repo) if r.data.params["epochs"] == "3"]
+    (found,) = find_runs(repo, "params.epochs = '2'")
     assert found.info.status == "FINISHED"
     assert found.data.tags["dvc.exp_name"] == found.info.run_name
+    assert found.data.tags["dvc.baseline_rev"]
     assert len(find_runs(repo)) == runs_before + 1, "the cached experiment made no run"
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
+def test_an_experiment_with_params_already_run_is_restored_from_the_run_cache(reproduced):
+    """After the queued experiment above (another `epochs`, run in a worker's copy), the same
+    params in the workspace are restored from DVC's run cache: no stage runs, no MLflow run
+    is made, in seconds, and the outputs are that worker's; then the repro's params bring the
+    repro's outputs back, every stage restored."""
+    repo = reproduced.path
+    assert yaml.safe_load((repo / "params.yaml").read_text())["epochs"] == 1
+    (queued,) = find_runs(repo, "params.epochs = '2'")
+    runs_before = len(find_runs(repo))
+    for epochs, target, run_id in [
+        (2, ["evaluate"], queued.info.run_id),  # up to evaluate, as it was queued
+        (1, [], reproduced.run_id),  # the whole pipeline: the workspace as it was
+    ]:
+        started = time.monotonic()
+        again = run(["dvc", "exp", "run", "-S", f"epochs={epochs}", *target], repo)
+        print(f"epochs={epochs} restored from the run cache in {time.monotonic() - started:.1f} s")
+        assert "Running stage" not in again.stdout, again.stdout
+        for stage in ("train", "evaluate"):
+            assert f"Stage '{stage}' is cached - skipping run" in again.stdout, again.stdout
+        restored = json.loads((repo / PATHS["run_info"]).read_text())["run_id"]
+        assert restored == run_id
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    assert len(find_runs(repo)) == runs_before
+
+
 def test_the_champion_is_the_best_version_of_every_run_so_far(repo):
-    """Each run above (repro, exp run, the queued one that ran) registered a version and
-    evaluated it; wherever the stages ran, the alias ends on the lowest closed-loop MSE."""
+    """Each run above (the repro, the queued one that ran) registered a version and evaluated
+    it; wherever the stages ran, the alias ends on the lowest closed-loop MSE."""
     client = store_client(repo)
     versions = client.search_model_versions("name = 'nextframe-convlstm'")
-    assert len(versions) == 3  # repro, exp run epochs=2, queued epochs=3
+    assert len(versions) == 2  # repro, queued epochs=2
     mse = {
         str(v.version): client.get_run(v.run_id).data.metrics["eval.model.mse"] for v in versions
     }
