@@ -93,6 +93,7 @@ def start_trained_build(home: Path) -> None:
 LONGEST_FIRST = [  # by their wall time in `make test` on 2 cores (Makefile: no reordering)
     "test_pipeline.py",
     "test_radar_pipeline.py",
+    "test_cluster.py",
     "test_train_stage.py",
     "test_team.py",
     "test_tune.py",
@@ -101,11 +102,9 @@ LONGEST_FIRST = [  # by their wall time in `make test` on 2 cores (Makefile: no 
     "test_model.py",
     "test_data_parallel.py",
     "test_jax_backend.py",
-    "test_cluster.py",  # on the session's trained model: it waits for the build
     "test_registry.py",
     "test_predict.py",
     "test_radar_windows.py",
-    "test_jax_pipeline.py",
     "test_folder_source.py",
 ]
 

@@ -1,12 +1,14 @@
 """Training across processes on JAX's distributed runtime, for real on this CPU: two OS
 processes of the train stage, one CPU device each, joined over localhost (gloo), against one
-process with two simulated devices. Process 0 alone writes and tracks; a killed process stops
-the other with one line, and the backup it leaves resumes the training."""
+process with two simulated devices, which is `make repro GPU=1`'s whole pipeline on JAX.
+Process 0 alone writes and tracks; a killed process stops the other with one line, and the
+backup it leaves resumes the training."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -17,23 +19,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
+from nextframe.model import load_predictor
 from nextframe.ops.processes import free_port, group_alive
 
-from .helpers import PATHS, REPO_ROOT, clean_env, find_runs, stage_command
+from .helpers import (
+    PATHS,
+    REPO_ROOT,
+    clean_env,
+    find_runs,
+    run,
+    stage_command,
+    store_client,
+    tiny_repo,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def workdir_with_data(trained, path: Path, **train_edits) -> Path:
-    """The tiny pipeline's data and params (train section edited), no outputs."""
+def workdir_with_data(source: Path, path: Path) -> Path:
+    """`source`'s data and params, no outputs."""
     path.mkdir(parents=True)
-    shutil.copytree(trained.path / "data", path / "data")
-    params = yaml.safe_load((trained.path / "params.yaml").read_text())
-    params["epochs"] = train_edits.pop("epochs", 2)
-    params["train"].update(train_edits)
-    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.copytree(source / "data", path / "data")
+    shutil.copy2(source / "params.yaml", path / "params.yaml")
     return path
 
 
@@ -92,20 +100,24 @@ class Killed:
     resumed: list[tuple[int, str]]
 
 
-TRAINING = {"epochs": 2, "sequences": "fresh", "sequences_per_epoch": 96}
+# What `make repro GPU=1` trains: sequences drawn fresh every epoch, in mixed precision.
+TRAINING = {
+    "epochs": 2,
+    "train": {"sequences": "fresh", "sequences_per_epoch": 96, "precision": "mixed_bfloat16"},
+}
 
 
 @pytest.fixture(scope="module")
-def killed(trained, tmp_path_factory) -> Killed:
+def killed(tmp_path_factory) -> Killed:
     """One scenario for the tests below (each JAX process costs ~15 CPU-s here): the single
-    process's run, the cluster's killed run, and the two processes that resume it."""
+    process's run (the real `dvc repro`, every stage on JAX, on two simulated devices), the
+    cluster's killed run on its data, and the two processes that resume it."""
     root = tmp_path_factory.mktemp("cluster")
-    single = workdir_with_data(trained, root / "single", **TRAINING)
-    devices = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    ((code, err),) = finish([start(single, None, 0, **devices)])
-    assert code == 0, err[-3000:]
+    single = tiny_repo(root / "single", TRAINING)
+    devices = "--xla_force_host_platform_device_count=2"
+    run(["dvc", "repro"], single, KERAS_BACKEND="jax", XLA_FLAGS=devices)
 
-    workdir = workdir_with_data(trained, root / "work", **TRAINING)
+    workdir = workdir_with_data(single, root / "work")
     port = free_port()
     chief, worker = start(workdir, 0, port), start(workdir, 1, port)
     checkpoint = workdir / PATHS["backup"] / "checkpoint.json"
@@ -145,6 +157,23 @@ def test_two_processes_train_as_one_process_on_two_devices(killed):
     assert md5(killed.cluster / PATHS["model"]) == md5(killed.single / PATHS["model"])
     assert len(find_runs(killed.cluster)) == 1  # process 1 tracked nothing
     assert not (killed.cluster / PATHS["backup"]).exists()
+
+
+@pytest.mark.e2e
+def test_the_whole_pipeline_runs_on_jax_with_fresh_sequences(killed):
+    """What `make repro GPU=1` runs, on this CPU: every stage on JAX, training on sequences
+    drawn fresh every epoch, in mixed precision, here on two devices."""
+    repo = killed.single
+    report = json.loads((repo / PATHS["eval_metrics"]).read_text())
+    assert 0 < report["model"]["mse"] < report["baselines"]["copy_last"]["mse"]
+    found = store_client(repo).get_run(json.loads((repo / PATHS["run_info"]).read_text())["run_id"])
+    assert found.info.status == "FINISHED"
+    assert found.data.tags["keras_backend"] == "jax"
+    assert found.data.tags["device"] == "2 x cpu"
+    assert found.data.params["train.sequences"] == "fresh"
+    assert found.data.params["train.precision"] == "mixed_bfloat16"
+    assert len(list((repo / PATHS["gifs"]).glob("*.gif"))) == 2
+    assert load_predictor(repo / PATHS["model"]).dtype_policy.name == "float32"
 
 
 def test_a_killed_process_ends_the_other_with_one_line_and_the_backup_resumes(killed):
