@@ -17,12 +17,12 @@ from nextframe.domains.rain.formulation import Formulation
 from nextframe.domains.rain.nowcast import SPROG_CASCADE_LEVELS
 from nextframe.domains.rain.perturbed import (
     MOTION_PERTURBATION_GAIN,
-    NOISE_LEVEL_GAINS,
     bps_shifts,
     grown_around,
     grown_noise,
     level_statistics,
     member_seed,
+    noise_level_stds,
     predictable_share,
 )
 from nextframe.errors import NextframeError
@@ -163,18 +163,36 @@ def test_forecast_detail_beyond_what_the_context_predicts_is_taken_out_per_level
         )
 
 
-def test_each_levels_noise_grows_to_its_context_share_times_its_gain():
-    """The finest levels' noise is a fraction of their context std (there it is mostly the
-    rain's edges), the coarse levels' more; each grows with lead time."""
+def test_each_levels_noise_grows_to_the_std_it_is_given():
     rng = np.random.default_rng(1)
     size, bandpass = 128, bandpass_of(128)
     context = rng.normal(size=(2, size, size))
-    stds, _ = level_statistics(context, bandpass)
-    correlations = np.zeros(SPROG_CASCADE_LEVELS)  # no memory: the whole share at lead 1
+    stds = 0.5 * level_statistics(context, bandpass)[0]
+    correlations = np.zeros(SPROG_CASCADE_LEVELS)  # no memory: the whole std at lead 1
     structure = pysteps().noise.fftgenerators.initialize_nonparam_2d_fft_filter(context[-1])
     noise = grown_noise(structure, bandpass, stds, correlations, 2, seed=0)
-    np.testing.assert_allclose(
-        cascade_stds(noise[0], bandpass), np.asarray(NOISE_LEVEL_GAINS) * stds, rtol=0.35
-    )
-    assert len(NOISE_LEVEL_GAINS) == SPROG_CASCADE_LEVELS
-    assert NOISE_LEVEL_GAINS[-1] < 1.0 < NOISE_LEVEL_GAINS[0]
+    np.testing.assert_allclose(cascade_stds(noise[0], bandpass), stds, rtol=0.35)
+
+
+def test_noise_is_scaled_down_at_small_scales_where_the_rain_is_smooth_inside():
+    """Over the whole field a smooth rain area's small scales are mostly its edge, which each
+    member gets again from its matched wet area: measured inside the rain, its small-scale
+    noise is a fraction of what rain rough inside gets, for the same whole-field std; the
+    same seed gives the same stds, and rain without a spread of values the stds given."""
+    size, bandpass = 128, bandpass_of(128)
+    rows, cols = np.mgrid[:size, :size]
+    distance = np.hypot(rows - 64, cols - 64)
+    disk = distance < 30
+    smooth = np.where(disk, 0.6 - distance / 100, 0.0)  # heaviest in the middle
+    rough = np.where(disk, 0.5 + 0.1 * np.random.default_rng(2).normal(size=(size, size)), 0.0)
+    share = {}
+    for name, field in (("smooth", smooth), ("rough", rough)):
+        whole, _ = level_statistics(np.stack([field, field]), bandpass)
+        structure = pysteps().noise.fftgenerators.initialize_nonparam_2d_fft_filter(field)
+        stds = noise_level_stds(field, bandpass, structure, 4, whole)
+        np.testing.assert_array_equal(stds, noise_level_stds(field, bandpass, structure, 4, whole))
+        share[name] = stds / whole
+    print({name: np.round(ratio, 2) for name, ratio in share.items()})
+    assert share["smooth"][-1] < 0.5 * share["rough"][-1]
+    uniform = np.where(disk, 0.5, 0.0)
+    assert noise_level_stds(uniform, bandpass, structure, 4, whole) is whole
