@@ -68,3 +68,29 @@ def test_spectra_merged_from_workers_equal_one_accumulator():
     one_step = Spectra(SHAPE, 1.0, {"step_1": 0})
     one_step.add("observed", windows[0])
     assert colour.rows() == [pytest.approx(row) for row in one_step.rows()]
+
+
+def test_power_under_a_wavelength_is_each_forecasts_small_scale_variance_over_the_truths():
+    """1 for a forecast as rough as the truth, 4 for one twice its amplitude, far under 1 for
+    a blurred one; Parseval: the truth's band variance is what a band-pass of it holds."""
+    truth = _showers(np.random.default_rng(2))
+    spectra = Spectra(SHAPE, 1.0, AT_30_AND_60, x_name="wavelength_km")
+    spectra.add("observed", truth)
+    spectra.add("copy", truth)
+    spectra.add("doubled", 2 * truth)
+    spectra.add("blurred", ndimage.uniform_filter(truth, size=(1, 7, 7)))
+    power = spectra.power_under(8)
+    assert list(power) == [f"{name}_{lead}" for lead in AT_30_AND_60 for name in
+                           ("blurred", "copy", "doubled")]  # fmt: skip
+    assert power["copy_30min"] == pytest.approx(1.0) and power["doubled_60min"] == pytest.approx(4)
+    assert power["blurred_30min"] < 0.2 and power["blurred_60min"] < 0.2
+    ring = _band_variance(truth[5], 8) / _band_variance(ndimage.uniform_filter(truth[5], 7), 8)
+    assert 1 / power["blurred_30min"] == pytest.approx(ring, rel=0.05)
+
+
+def _band_variance(field: np.ndarray, wavelength: float) -> float:
+    """The variance of `field`'s Fourier components of wavelength under `wavelength` pixels."""
+    spectrum = np.fft.fft2(field)
+    fy, fx = np.meshgrid(*(np.fft.fftfreq(n) for n in field.shape), indexing="ij")
+    band = np.hypot(fy, fx) > 1 / wavelength
+    return float(np.sum(np.abs(spectrum[band]) ** 2))

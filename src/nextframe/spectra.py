@@ -52,17 +52,41 @@ class Spectra:
             self._sums[key] = self._sums.get(key, 0.0) + power
             self._counts[key] = self._counts.get(key, 0) + other._counts[key]
 
+    def _keys(self) -> list[tuple[str, str]]:
+        """(forecast, lead label) pairs by lead, the truth first at each, then by name."""
+        order = list(self.leads)
+        return sorted(self._sums, key=lambda k: (order.index(k[1]), k[0] != "observed", k[0]))
+
+    def power_under(self, wavelength: float) -> dict[str, float]:
+        """Each forecast's variance at wavelengths under `wavelength` (in the unit of the
+        rows), over the truth's at the same lead: 1 is as rough as the truth, under 1 blurred.
+        The variance of a band is its rings' mean power times their circumferences summed
+        (Parseval), so the finest rings, where a blurred forecast loses most, are not
+        outweighed by the few coarse ones. Keys as the rows' columns (`model_60min`)."""
+        n_bins = min((len(power) for power in self._sums.values()), default=0)
+        frequencies = np.fft.fftfreq(max(self.shape), d=self.pixel_size)[:n_bins]
+        band = frequencies > 1.0 / wavelength
+        variance = {
+            key: float(
+                np.sum((self._sums[key][:n_bins] / self._counts[key])[band] * frequencies[band])
+            )
+            for key in self._keys()
+        }
+        return {
+            f"{name}_{label}": value / truth
+            for (name, label), value in variance.items()
+            if name != "observed" and (truth := variance.get(("observed", label), 0.0)) > 0
+        }
+
     def rows(self) -> list[dict[str, float]]:
         """One row per wavelength (longest first, the mean left out): each forecast's and the
         truth's (`observed`) mean power at each lead, in dB (floored at -300 dB); a forecast
         with no power at any wavelength (all zero: nothing to draw) is left out."""
         if not self._sums:
             return []
-        order = list(self.leads)
-        keys = sorted(self._sums, key=lambda k: (order.index(k[1]), k[0] != "observed", k[0]))
         means = {
             f"{name}_{label}": self._sums[(name, label)] / self._counts[(name, label)]
-            for name, label in keys
+            for name, label in self._keys()
         }
         means = {k: np.maximum(v, 1e-30) for k, v in means.items() if np.any(v[1:] > 0)}
         if not means:
