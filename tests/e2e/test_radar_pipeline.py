@@ -208,15 +208,27 @@ def test_render_draws_precipitation_maps_with_lead_times(radar):
         assert image.n_frames == 3  # one map a lead
 
 
-def test_predict_nowcasts_from_the_archive_in_mm_per_hour(radar, tmp_path):
-    out = tmp_path / "nowcast.npy"
+@dataclass(frozen=True)
+class Predicted:
+    out: Path
+    stdout: str
+
+
+@pytest.fixture(scope="module")
+def predicted(radar, tmp_path_factory) -> Predicted:
+    """`nextframe predict` on the archive at 10:15, once for the tests that read its nowcast."""
+    out = tmp_path_factory.mktemp("predicted") / "nowcast.npy"
     args = ["predict", str(radar.archive), "--start", "201701311015", "--out", str(out)]
-    result = run(nextframe_command(*args), radar.path)
+    return Predicted(out, run(nextframe_command(*args), radar.path).stdout)
+
+
+def test_predict_nowcasts_from_the_archive_in_mm_per_hour(radar, predicted):
+    out = predicted.out
     nowcast = np.load(out)
     assert nowcast.shape == (3, 640, 710) and nowcast.dtype == np.float32
     assert 0.25 < np.isnan(nowcast).mean() < 0.35
     assert np.nanmin(nowcast) >= 0.0
-    assert "mch nowcast +5 to +15 min every 5 min after 2017-01-31 10:15" in result.stdout
+    assert "mch nowcast +5 to +15 min every 5 min after 2017-01-31 10:15" in predicted.stdout
     assert out.with_suffix(".gif").stat().st_size > 0 and out.with_suffix(".mp4").is_file()
     bad = run(nextframe_command("predict", str(radar.archive), "--start", "201701312355"),
               radar.path, check=False)  # fmt: skip
@@ -318,7 +330,7 @@ def test_make_serve_answers_rain_rates_with_nan_of_any_domain(radar, tmp_path):
     assert "more than this server's limit of 1 MB (NEXTFRAME_SERVE_MAX_MB)" in answer["message"]
 
 
-def test_the_model_records_its_formulation_and_every_use_nowcasts_alike(radar, tmp_path):
+def test_the_model_records_its_formulation_and_every_use_nowcasts_alike(radar, predicted):
     """`nextframe predict` nowcasts what the domain's `predict_rain` (which evaluate, render,
     serve and the demo call) makes of the same frames: the formulation travels in the model."""
     from nextframe.data.radar import latest_context
@@ -328,12 +340,9 @@ def test_the_model_records_its_formulation_and_every_use_nowcasts_alike(radar, t
     model = load_predictor(radar.path / PATHS["model"])
     assert model.frames.formulation.frame == "lagrangian"
     assert model.settings.predicts == "change"
-    out = tmp_path / "nowcast.npy"
-    args = ["predict", str(radar.archive), "--start", "201701311015", "--out", str(out)]
-    run(nextframe_command(*args), radar.path)
     context, _, _ = latest_context(radar.archive, "mch", {}, 4, end=datetime(2017, 1, 31, 10, 15))
     expected = predict_rain(model, context[None], 3)[0]
-    np.testing.assert_allclose(np.load(out), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.load(predicted.out), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_the_demo_shows_a_member_and_the_probabilities_of_the_models_ensemble(radar, tmp_path):
