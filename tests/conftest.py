@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import subprocess
 import sys
 import time
@@ -63,9 +64,23 @@ def trained(tmp_path_factory) -> helpers.Trained:
 
 
 def trained_home(basetemp: Path) -> Path:
+    """Where the trained workdir is built, in the session's common folder."""
+    return common_folder(basetemp) / "trained"
+
+
+def common_folder(basetemp: Path) -> Path:
     """The folder common to every pytest-xdist worker (each has its own basetemp in it)."""
-    common = basetemp.parent if basetemp.name.startswith("popen-gw") else basetemp
-    return common / "trained"
+    return basetemp.parent if basetemp.name.startswith("popen-gw") else basetemp
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Every JAX process the tests start (the pipeline, the cluster's processes, the model
+    tests rerun on JAX) shares one compilation cache for the session: a program another
+    process compiled already (the same model on the same devices) is read back, not compiled
+    again. It starts empty each session, so no run depends on another's."""
+    basetemp = session.config._tmp_path_factory.getbasetemp()
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(common_folder(basetemp) / "jax-cache"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 def start_trained_build(home: Path) -> None:
