@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import pytest
@@ -55,3 +57,24 @@ def test_one_row_per_horizon_step_for_dvc_plots(report_and_rows):
     assert {"model_mse", "zeros_ssim", "copy_last_psnr", "mean_context_mae"} <= set(rows[0])
     assert np.mean([row["model_mse"] for row in rows]) == pytest.approx(report["model"]["mse"])
     assert rows[0]["model_mse"] == pytest.approx(report["model"]["mse_step_1"])
+
+
+def test_a_trials_epoch_score_is_evaluates_model_mse_without_the_baselines(
+    report_and_rows, dark_then_white, monkeypatch
+):
+    """The score an Optuna trial reports each epoch (`validation_score`) is the evaluate
+    stage's closed-loop MSE of the model, computed without running a baseline (optical flow
+    on every window, each epoch, for a figure nobody reads)."""
+    from nextframe.domains import get_method
+
+    model, report, _ = report_and_rows
+    monkeypatch.setattr(
+        "nextframe.domains.video.evaluation.BASELINES",
+        {"extrapolation": lambda *_: pytest.fail("a baseline ran for a trial's score")},
+    )
+    params = SimpleNamespace(  # what the score reads of the params
+        data=SimpleNamespace(n_context=N_CONTEXT, horizon=HORIZON),
+        train=SimpleNamespace(batch_size=2),
+    )
+    score = get_method("video").validation_score(model, params, dark_then_white)
+    assert score({}) == pytest.approx(report["model"]["mse"])

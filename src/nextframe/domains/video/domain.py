@@ -52,6 +52,7 @@ class VideoDomain(Domain):
                 data.horizon,
                 params.train.batch_size,
                 with_spectra=False,
+                with_baselines=False,
             )
             return report["model"]["mse"]
 

@@ -19,17 +19,21 @@ def evaluate_windows(
     horizon: int,
     batch_size: int,
     with_spectra: bool = True,
+    with_baselines: bool = True,
 ) -> tuple[dict, list[dict[str, float]]]:
     """Overall metrics nested for `dvc exp show` and one row per horizon step for `dvc plots`,
-    the power spectra as the report's diagram (unless not `with_spectra`: a score of each
-    epoch needs none). `test_uint8`: windows (N, T, H, W, C), an array or a `WindowFile`."""
-    scores = {name: PerStep() for name in ("model", *BASELINES)}
+    the power spectra as the report's diagram, the baselines beside the model (a score of each
+    epoch needs neither: without `with_spectra` and `with_baselines`, the model alone, and
+    optical flow is not run on every window each epoch). `test_uint8`: windows (N, T, H, W,
+    C), an array or a `WindowFile`."""
+    baselines = BASELINES if with_baselines else {}
+    scores = {name: PerStep() for name in ("model", *baselines)}
     spectra = Spectra(test_uint8.shape[2:4], 1.0, {"step_1": 0, f"step_{horizon}": horizon - 1})
     for start in range(0, len(test_uint8), batch_size):
         windows = to_unit(test_uint8[start : start + batch_size])
         context, truth = windows[:, :n_context], windows[:, n_context : n_context + horizon]
         forecasts = {"model": predict_future(model, context, horizon, batch_size)}
-        forecasts.update({name: baseline(context, horizon) for name, baseline in BASELINES.items()})
+        forecasts.update({name: baseline(context, horizon) for name, baseline in baselines.items()})
         for name, forecast in forecasts.items():
             scores[name].add(forecast, truth)
         for name, forecast in {"observed": truth, **forecasts}.items():
